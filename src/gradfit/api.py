@@ -1,0 +1,135 @@
+"""``gradfit.fit``: one call from data to a fitted :class:`~gradfit.model.LinearModel`."""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .data.arrays import as_batches, to_tensor
+from .data.batches import Batches
+from .losses import Loss, get_loss
+from .model import LinearModel
+from .objective import Objective
+from .penalties import Penalty, get_penalty
+from .solvers import ConvergenceWarning, FitResult, Settings, get_solver
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float64
+    try:
+        return DTYPES[str(dtype).replace("torch.", "")]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; choose float64 or float32") from None
+
+
+def resolve_device(device: Any) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but no CUDA device is available; use --device cpu or auto")
+    return dev
+
+
+def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
+    """``zeros``; ``torch`` (nn.Linear's default: U(-1/sqrt(p), 1/sqrt(p)) for w and b); or values."""
+    if isinstance(init, str):
+        if init == "zeros":
+            return torch.zeros(p + 1, dtype=dtype, device=device)
+        if init in ("torch", "linear"):
+            bound = 1.0 / math.sqrt(max(p, 1))
+            gen = torch.Generator().manual_seed(seed)
+            return (torch.rand(p + 1, generator=gen, dtype=torch.float64) * 2 - 1).mul(bound).to(device, dtype)
+        raise ValueError(f"unknown init {init!r}; choose zeros, torch, or give p+1 numbers (w..., b)")
+    theta = to_tensor(init, dtype, device, "init").reshape(-1)
+    if theta.numel() != p + 1:
+        raise ValueError(f"init needs {p + 1} numbers (w_1..w_{p}, b), got {theta.numel()}")
+    return theta
+
+
+def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
+        optimizer: str | None = None, penalty: str | Penalty | None = None, alpha: float = 0.0,
+        l1_ratio: float = 0.5, delta: float = 1.35, quantile: float = 0.5, lr: float | None = None,
+        epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8, seed: int = 0,
+        fit_intercept: bool = True, sample_weight: Any = None, init: Any = "zeros",
+        dtype: Any = "float64", device: Any = "cpu", log_every: int = 0,
+        on_log: Callable[[int, float], None] | None = None,
+        on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
+        record_path: bool = True, warn: bool = True, options: dict | None = None) -> LinearModel:
+    """Fit ``y ~ X @ w + b`` by minimizing a loss plus a penalty.
+
+    The objective is ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` where ``rho`` is
+    the loss (``l2``: r**2, ``l1``: |r|, ``huber``: quadratic within ``delta``, ``quantile``: pinball at
+    ``quantile``) and ``P(w) = alpha * (l1_ratio*||w||_1 + (1-l1_ratio)/2*||w||_2**2)`` (``penalty``
+    ``l2`` sets l1_ratio=0, ``l1`` sets 1).
+
+    Parameters
+    ----------
+    X : array-like (n, p) or (n,), DataFrame, tensor, or :class:`~gradfit.data.batches.Batches`
+        Features; a Batches source (e.g. a streamed file) carries ``y`` itself.
+    y : array-like (n,)
+        Targets.
+    solver, optimizer : str
+        ``auto`` (fastest exact method for the loss), ``exact``, ``sgd``, ``momentum``,
+        ``nesterov``, ``adam`` and the others in :func:`gradfit.solvers.available`.
+        ``optimizer`` is an alias of ``solver``.
+    lr, epochs, batch_size, tol, seed
+        Gradient-method settings: step size, passes over the data, rows per step (None: all),
+        stopping tolerance, random seed.
+    init : ``"zeros"``, ``"torch"`` (nn.Linear's initialisation) or p+1 numbers (w..., b).
+    log_every, on_log, on_epoch
+        Call ``on_log(epoch, loss)`` every ``log_every`` epochs and ``on_epoch(epoch, loss, theta)``
+        every epoch.
+
+    Returns
+    -------
+    LinearModel
+        With ``coef_``, ``intercept_``, ``history_``, ``converged_``, ``gap_``, ``n_iter_``.
+    """
+    dt, dev = resolve_dtype(dtype), resolve_device(device)
+    if isinstance(X, Batches):
+        data = X
+    else:
+        if y is None:
+            raise ValueError("fit(X, y): y is required unless X is a Batches source")
+        data = as_batches(X, y, sample_weight, dtype=dt, device=dev)
+    loss_obj = get_loss(loss, delta=delta, tau=quantile)
+    pen = get_penalty(penalty, alpha, l1_ratio) if not isinstance(penalty, Penalty) else penalty
+    if penalty is None and alpha:
+        pen = get_penalty("l2", alpha)
+    chosen = get_solver(optimizer or solver, loss_obj, pen)
+    objective = Objective(loss_obj, pen, data, fit_intercept)
+    settings = Settings(lr=lr, epochs=int(epochs), batch_size=batch_size, tol=float(tol), seed=int(seed),
+                        log_every=int(log_every), on_log=on_log, on_epoch=on_epoch, record_path=record_path,
+                        options=dict(options or {}))
+    theta0 = initial_theta(init, data.n_features, data.dtype, data.device, seed)
+    t0 = time.perf_counter()
+    result = chosen.solve(objective, settings, theta0)
+    elapsed = time.perf_counter() - t0
+    return to_model(result, data, loss_obj, pen, elapsed, settings, warn)
+
+
+def to_model(result: FitResult, data: Batches, loss: Loss, pen: Penalty, elapsed: float,
+             settings: Settings, warn: bool = True) -> LinearModel:
+    theta = result.theta.detach().to("cpu", torch.float64).numpy()
+    final = result.history.loss[-1] if result.history.loss else float("nan")
+    info = {"n_rows": float(data.total_rows()) if data.full_batch() is None else float(data.n_rows),
+            "seconds": elapsed, **{k: v for k, v in result.info.items() if isinstance(v, (int, float, str))}}
+    if settings.lr is not None:
+        info["lr"] = settings.lr
+    model = LinearModel(np.array(theta[:-1]), float(theta[-1]), list(data.feature_names), data.target_name,
+                        loss.spec(), pen.spec(), result.solver, bool(result.converged), float(result.gap),
+                        int(result.n_iter), float(final), result.history, info)
+    if warn and not result.converged:
+        warnings.warn(f"{result.solver} did not converge: {result.message}; raise epochs or lr, "
+                      "or use solver='auto' for the exact optimum", ConvergenceWarning, stacklevel=3)
+    return model

@@ -1,0 +1,88 @@
+"""The one interface through which data reaches every solver: an iterable of batches.
+
+A :class:`Batches` source yields :class:`Batch` objects, each a block of rows ``X`` (b, p),
+targets ``y`` (b,) and optional sample weights. Iterating gives one ordered pass over all rows;
+:meth:`Batches.shuffled` gives one pass in random order for stochastic methods. Sources may be
+in memory (:mod:`gradfit.data.arrays`) or streamed from files (:mod:`gradfit.data.files`).
+Sums over rows go through :meth:`Batches.allreduce`, which a distributed source overrides so the
+same solver code combines the shards of many processes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+
+class DataError(ValueError):
+    """Bad input: the message is one line naming the file, row or column and what to do."""
+
+
+@dataclass
+class Batch:
+    X: Tensor
+    y: Tensor
+    weight: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def weight_sum(self) -> Tensor:
+        if self.weight is None:
+            return torch.tensor(float(len(self)), dtype=self.X.dtype, device=self.X.device)
+        return self.weight.sum()
+
+
+class Batches:
+    """Base class of data sources. Subclasses implement ``__iter__``."""
+
+    feature_names: list[str]
+    target_name: str | None = None
+    dtype: torch.dtype = torch.float64
+    device: torch.device = torch.device("cpu")
+    _n_rows: int | None = None
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def __iter__(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """One pass in random order, in batches of ``batch_size`` rows.
+
+        The default shuffles rows within each block of the ordered pass and the blocks' order is
+        kept; streamed sources override it with a bounded shuffle buffer.
+        """
+        for batch in self:
+            perm = torch.randperm(len(batch), generator=generator).to(batch.X.device)
+            for start in range(0, len(batch), batch_size):
+                idx = perm[start:start + batch_size]
+                w = None if batch.weight is None else batch.weight[idx]
+                yield Batch(batch.X[idx], batch.y[idx], w)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows in this source (for a distributed source: in this process's shard)."""
+        if self._n_rows is None:
+            self._n_rows = sum(len(b) for b in self)
+        return self._n_rows
+
+    def total_rows(self) -> int:
+        """Rows across every process."""
+        return int(self.allreduce(torch.tensor(float(self.n_rows), dtype=torch.float64)).item())
+
+    def allreduce(self, t: Tensor) -> Tensor:
+        """Sum ``t`` over all processes; a single process returns it unchanged."""
+        return t
+
+    def full_batch(self) -> Batch | None:
+        """All rows as one batch when they are already in memory, else None."""
+        return None
+
+    @property
+    def has_weight(self) -> bool:
+        return False

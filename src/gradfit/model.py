@@ -1,0 +1,157 @@
+"""A fitted linear model: coefficients, predictions and a safe JSON file format.
+
+The file is plain JSON (no pickle, nothing executed on load), floats written with ``repr`` so
+they round-trip bit-exactly, and written atomically.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .atomic import write_text
+from .data.arrays import feature_names_of, to_numpy
+from .data.batches import DataError
+from .result import History
+
+FORMAT = "gradfit-model"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(DataError):
+    """A model file that is not ours, is damaged, or does not fit the data."""
+
+
+@dataclass
+class LinearModel:
+    """``y = X @ coef_ + intercept_``, with how it was fitted.
+
+    Attributes follow scikit-learn's naming: ``coef_`` (p,), ``intercept_``, ``feature_names_in_``,
+    ``n_iter_``, ``gap_`` (bound on the relative objective gap), ``converged_``, ``history_``.
+    """
+
+    coef_: np.ndarray
+    intercept_: float
+    feature_names_in_: list[str]
+    target_name: str | None = None
+    loss: dict = field(default_factory=lambda: {"name": "squared"})
+    penalty: dict = field(default_factory=lambda: {"name": "none", "alpha": 0.0, "l1_ratio": 0.0})
+    solver: str = "exact"
+    converged_: bool = True
+    gap_: float = float("nan")
+    n_iter_: int = 0
+    final_loss_: float = float("nan")
+    history_: History | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.coef_)
+
+    def coefficients(self) -> dict[str, float]:
+        return dict(zip(self.feature_names_in_, map(float, self.coef_)))
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _design(self, X: Any) -> np.ndarray:
+        names = feature_names_of(X)
+        if names is not None:
+            missing = [f for f in self.feature_names_in_ if f not in names]
+            if missing:
+                raise DataError(f"data is missing feature column(s) {', '.join(missing)} the model was "
+                                f"fitted on; it has {', '.join(names)}")
+            X = X[self.feature_names_in_]
+        arr = to_numpy(X, "X")
+        if arr.ndim == 1:
+            arr = arr[:, None] if self.n_features_in_ == 1 else arr[None, :]
+        if arr.shape[1] != self.n_features_in_:
+            raise DataError(f"X has {arr.shape[1]} columns but the model has {self.n_features_in_} features "
+                            f"({', '.join(self.feature_names_in_)})")
+        return arr
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``X @ coef_ + intercept_`` as a float64 numpy array; DataFrames are matched by
+        column name (any order)."""
+        return self._design(X) @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_
+
+    # -- file format ---------------------------------------------------------------------------
+    def to_dict(self, with_history: bool = True) -> dict:
+        d = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "gradfit_version": __version__,
+            "feature_names": list(self.feature_names_in_), "target": self.target_name,
+            "coef": [float(c) for c in self.coef_], "intercept": float(self.intercept_),
+            "loss": self.loss, "penalty": self.penalty, "solver": self.solver,
+            "training": {"converged": bool(self.converged_), "gap": _num(self.gap_), "n_iter": int(self.n_iter_),
+                         "final_loss": _num(self.final_loss_), **{k: _num(v) for k, v in self.info.items()}},
+        }
+        if with_history and self.history_ is not None:
+            d["history"] = {"loss": [_num(v) for v in self.history_.loss]}
+        return d
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as JSON, atomically."""
+        write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "model") -> "LinearModel":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ModelFileError(f"{source} is not a gradfit model file (no \"format\": \"{FORMAT}\")")
+        version = d.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(f"{source} has format version {version!r}, newer than this gradfit reads "
+                                 f"({FORMAT_VERSION}); upgrade gradfit")
+        try:
+            names = [str(n) for n in d["feature_names"]]
+            coef = np.asarray([float(c) for c in d["coef"]], dtype=np.float64)
+            intercept = float(d["intercept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{source} is damaged: missing or invalid field {exc}") from None
+        if len(coef) != len(names):
+            raise ModelFileError(f"{source} has {len(coef)} coefficients for {len(names)} features; "
+                                 "the file is damaged")
+        if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
+            raise ModelFileError(f"{source} has non-finite coefficients; the file is damaged")
+        tr = d.get("training", {}) if isinstance(d.get("training"), dict) else {}
+        hist = d.get("history")
+        history = History(loss=[_float(v) for v in hist.get("loss", [])]) if isinstance(hist, dict) else None
+        known = {"converged", "gap", "n_iter", "final_loss"}
+        return cls(coef, intercept, names, d.get("target"), d.get("loss") or {"name": "squared"},
+                   d.get("penalty") or {"name": "none", "alpha": 0.0, "l1_ratio": 0.0}, str(d.get("solver", "")),
+                   bool(tr.get("converged", True)), _float(tr.get("gap")), int(tr.get("n_iter", 0) or 0),
+                   _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known})
+
+    def summary(self, *args, **kwargs):
+        """Statistical summary (see :mod:`gradfit.stats`); needs the training data."""
+        from .stats import summary
+        return summary(self, *args, **kwargs)
+
+
+def _num(v):
+    """JSON has no NaN/inf: store them as None."""
+    if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _float(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def load(path: str | os.PathLike) -> LinearModel:
+    """Read a model file written by :meth:`LinearModel.save`. Never executes anything from it."""
+    source = os.fspath(path)
+    try:
+        with open(source, "r", encoding="utf-8") as fh:
+            d = json.load(fh)
+    except FileNotFoundError:
+        raise ModelFileError(f"{source}: no such model file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{source} is not valid JSON ({exc.__class__.__name__} at {getattr(exc, 'pos', '?')}); "
+                             "it is truncated or not a gradfit model") from None
+    return LinearModel.from_dict(d, source)

@@ -1,0 +1,111 @@
+"""The objective a fit minimizes, joining a loss, the data, sample weights and a penalty once.
+
+    F(w, b) = sum_i s_i * rho(y_i - x_i . w - b) / sum_i s_i  +  P(w)
+
+Parameters travel as one vector ``theta = [w_1 .. w_p, b]`` (intercept last). Every pass over
+the data sums per batch and combines the sums through ``data.allreduce`` so streamed and
+distributed data give the same numbers as in-memory data.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .data.batches import Batch, Batches
+from .losses import Loss
+from .penalties import Penalty
+
+
+class Objective:
+    def __init__(self, loss: Loss, penalty: Penalty, data: Batches, fit_intercept: bool = True):
+        self.loss, self.penalty, self.data = loss, penalty, data
+        self.fit_intercept = fit_intercept
+        self.n_features = data.n_features
+        self.dtype, self.device = data.dtype, data.device
+        self._weight_sum: Tensor | None = None
+
+    # -- parameters -------------------------------------------------------------------
+    def zeros(self) -> Tensor:
+        return torch.zeros(self.n_features + 1, dtype=self.dtype, device=self.device)
+
+    @staticmethod
+    def split(theta: Tensor) -> tuple[Tensor, Tensor]:
+        return theta[:-1], theta[-1]
+
+    def predict(self, X: Tensor, theta: Tensor) -> Tensor:
+        return X @ theta[:-1] + theta[-1]
+
+    # -- sums over rows -------------------------------------------------------------------
+    def _batches(self):
+        full = self.data.full_batch()
+        return (full,) if full is not None else self.data
+
+    @property
+    def weight_sum(self) -> Tensor:
+        if self._weight_sum is None:
+            total = sum((b.weight_sum() for b in self._batches()),
+                        torch.zeros((), dtype=self.dtype, device=self.device))
+            self._weight_sum = self.data.allreduce(total)
+        return self._weight_sum
+
+    def batch_sums(self, batch: Batch, theta: Tensor, need_grad: bool = True):
+        """(sum s*rho, gradient of that sum wrt theta or None) over one batch."""
+        r = batch.y - self.predict(batch.X, theta)
+        rho = self.loss.value(r)
+        if batch.weight is not None:
+            rho = rho * batch.weight
+        if not need_grad:
+            return rho.sum(), None
+        d = self.loss.derivative(r)
+        if batch.weight is not None:
+            d = d * batch.weight
+        g = torch.empty_like(theta)
+        g[:-1] = -(batch.X.T @ d)
+        g[-1] = -d.sum() if self.fit_intercept else 0.0
+        return rho.sum(), g
+
+    def _finish(self, loss_sum: Tensor, grad_sum: Tensor | None, theta: Tensor):
+        value = loss_sum / self.weight_sum + self.penalty.value(theta[:-1])
+        if grad_sum is None:
+            return value, None
+        grad = grad_sum / self.weight_sum
+        grad[:-1] += self.penalty.gradient(theta[:-1])
+        return value, grad
+
+    def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """Full objective and its (sub)gradient at ``theta``: one pass over the data."""
+        loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
+        grad_sum = torch.zeros_like(theta)
+        for batch in self._batches():
+            ls, gs = self.batch_sums(batch, theta)
+            loss_sum += ls
+            grad_sum += gs
+        both = self.data.allreduce(torch.cat([loss_sum[None], grad_sum]))
+        return self._finish(both[0], both[1:], theta)
+
+    def value(self, theta: Tensor) -> Tensor:
+        loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
+        for batch in self._batches():
+            loss_sum += self.batch_sums(batch, theta, need_grad=False)[0]
+        return self._finish(self.data.allreduce(loss_sum), None, theta)[0]
+
+    def minibatch_value_and_grad(self, batch: Batch, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """Objective estimated on one batch (a weighted mean over its rows) and its gradient."""
+        ls, gs = self.batch_sums(batch, theta)
+        ws = batch.weight_sum()
+        value = ls / ws + self.penalty.value(theta[:-1])
+        grad = gs / ws
+        grad[:-1] += self.penalty.gradient(theta[:-1])
+        return value, grad
+
+    # -- optimality -------------------------------------------------------------------------
+    def stationarity(self, theta: Tensor, grad: Tensor) -> Tensor:
+        """Norm of the minimal subgradient (zero exactly at the optimum of a smooth datafit)."""
+        dist = self.penalty.subdiff_distance(theta[:-1], grad[:-1])
+        return torch.sqrt((dist * dist).sum() + grad[-1] ** 2)
+
+
+def relative_gap(value: float, optimum: float) -> float:
+    """(F - F*) / max(|F*|, tiny): a relative objective gap, clipped at 0."""
+    scale = max(abs(optimum), 1e-300)
+    return max(value - optimum, 0.0) / scale

@@ -1,0 +1,137 @@
+"""What every solver shares: settings, the result, errors, and the epoch loop.
+
+A solver declares which losses and penalties it can minimize; :meth:`Solver.check` turns a
+mismatch into one sentence. Iterative solvers run their epochs through :class:`EpochLoop`, which
+records the history, prints progress, stops on convergence and refuses to go on diverging.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..losses import Loss
+from ..objective import Objective
+from ..penalties import Penalty
+from ..result import History
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit stopped at its epoch limit before meeting its tolerance."""
+
+
+class DivergenceError(RuntimeError):
+    """The loss became inf/NaN or kept growing: the step size is too large."""
+
+
+class SolverMismatch(ValueError):
+    """The chosen solver cannot minimize this loss/penalty combination."""
+
+
+@dataclass
+class Settings:
+    """Knobs shared by solvers; each solver reads the ones it uses."""
+
+    lr: float | None = None
+    epochs: int = 1000
+    batch_size: int | None = None
+    tol: float = 1e-8
+    seed: int = 0
+    momentum: float = 0.9
+    log_every: int = 0
+    on_log: Callable[[int, float], None] | None = None
+    on_epoch: Callable[[int, float, Tensor], None] | None = None
+    record_path: bool = True
+    divergence_patience: int = 20
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    theta: Tensor
+    converged: bool
+    n_iter: int
+    history: History
+    solver: str
+    gap: float = float("nan")
+    message: str = ""
+    info: dict = field(default_factory=dict)
+
+
+class Solver:
+    """Base class. ``losses`` lists the loss names it accepts (None: any); ``needs_smooth_loss``
+    and ``penalties`` (penalty names accepted) complete the declaration."""
+
+    name: str = ""
+    losses: tuple[str, ...] | None = None
+    needs_smooth_loss: bool = False
+    penalties: tuple[str, ...] = ("none", "l2")
+
+    def check(self, loss: Loss, penalty: Penalty) -> None:
+        if self.losses is not None and loss.name not in self.losses:
+            raise SolverMismatch(f"solver '{self.name}' minimizes only {', '.join(self.losses)} loss, "
+                                 f"not {loss.name}; pick another solver or leave it on 'auto'")
+        if self.needs_smooth_loss and not loss.smooth:
+            raise SolverMismatch(f"solver '{self.name}' needs a smooth loss and {loss.name} is not; "
+                                 "use sgd/adam, or 'auto' for the exact method")
+        if penalty.name not in self.penalties:
+            raise SolverMismatch(f"solver '{self.name}' does not handle the {penalty.name} penalty; "
+                                 "use 'prox' or leave the solver on 'auto'")
+
+    def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
+        raise NotImplementedError
+
+
+class EpochLoop:
+    """Records one value per epoch and decides when to stop.
+
+    Converged: the relative decrease of the objective over the last ``window`` epochs is below
+    ``tol`` (or the solver reports a stationarity/gap below ``tol``). Diverged: the value is not
+    finite, or it grew in each of the last ``divergence_patience`` epochs.
+    """
+
+    window = 10
+
+    def __init__(self, settings: Settings, solver: str):
+        self.s, self.solver = settings, solver
+        self.history = History()
+        self.t0 = time.perf_counter()
+        self.grew = 0
+        self.converged = False
+
+    def record(self, epoch: int, value: float, theta: Tensor | None, gap: float = float("nan")) -> bool:
+        """Store epoch ``epoch``'s value; return True when the loop should stop (converged)."""
+        h, s = self.history, self.s
+        if not math.isfinite(value):
+            raise DivergenceError(self._diverged_message(epoch, value))
+        if h.loss and value > h.loss[-1] * (1 + 1e-12) + 1e-300:
+            self.grew += 1
+            if self.grew >= s.divergence_patience and value > h.loss[0]:
+                raise DivergenceError(self._diverged_message(epoch, value))
+        else:
+            self.grew = 0
+        h.append(value, theta.detach().cpu().tolist() if (s.record_path and theta is not None) else None,
+                 gap, time.perf_counter() - self.t0)
+        if s.log_every and s.on_log is not None and epoch % s.log_every == 0:
+            s.on_log(epoch, value)
+        if s.on_epoch is not None and theta is not None:
+            s.on_epoch(epoch, value, theta)
+        if not math.isnan(gap) and gap <= s.tol:
+            self.converged = True
+        elif len(h.loss) > self.window:
+            old = h.loss[-1 - self.window]
+            drop = old - value
+            if 0 <= drop <= s.tol * max(abs(value), 1e-12):
+                self.converged = True
+        return self.converged
+
+    def _diverged_message(self, epoch: int, value: float) -> str:
+        lr = self.s.lr
+        hint = f"try a smaller learning rate such as --lr {lr / 10:g}" if lr else "try a smaller learning rate"
+        what = "became " + str(value) if not math.isfinite(value) else \
+            f"grew for {self.s.divergence_patience} epochs in a row (now {value:.4g})"
+        return f"{self.solver} diverged at epoch {epoch}: the loss {what}; {hint}"
