@@ -23,6 +23,8 @@ class Objective:
         self.n_features = data.n_features
         self.dtype, self.device = data.dtype, data.device
         self._weight_sum: Tensor | None = None
+        # a source that does not override allreduce is one process: skip packing sums for it
+        self._distributed = type(data).allreduce is not Batches.allreduce
 
     # -- parameters -------------------------------------------------------------------
     def zeros(self) -> Tensor:
@@ -59,21 +61,26 @@ class Objective:
         d = self.loss.derivative(r)
         if batch.weight is not None:
             d = d * batch.weight
-        g = torch.empty_like(theta)
-        g[:-1] = -(batch.X.T @ d)
-        g[-1] = -d.sum() if self.fit_intercept else 0.0
+        gb = d.sum() if self.fit_intercept else d.new_zeros(())
+        g = torch.cat([batch.X.T @ d, gb.reshape(1)]).neg_()  # one allocation: this runs every step
         return rho.sum(), g
 
     def _finish(self, loss_sum: Tensor, grad_sum: Tensor | None, theta: Tensor):
-        value = loss_sum / self.weight_sum + self.penalty.value(theta[:-1])
+        value = loss_sum / self.weight_sum
+        if self.penalty.alpha:
+            value = value + self.penalty.value(theta[:-1])
         if grad_sum is None:
             return value, None
         grad = grad_sum / self.weight_sum
-        grad[:-1] += self.penalty.gradient(theta[:-1])
+        if self.penalty.l2:
+            grad[:-1] += self.penalty.gradient(theta[:-1])
         return value, grad
 
     def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """Full objective and its (sub)gradient at ``theta``: one pass over the data."""
+        full = self.data.full_batch()
+        if full is not None and not self._distributed:  # the per-epoch hot path of full-batch GD
+            return self._finish(*self.batch_sums(full, theta), theta)
         loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
         grad_sum = torch.zeros_like(theta)
         for batch in self._batches():
@@ -92,10 +99,12 @@ class Objective:
     def minibatch_value_and_grad(self, batch: Batch, theta: Tensor) -> tuple[Tensor, Tensor]:
         """Objective estimated on one batch (a weighted mean over its rows) and its gradient."""
         ls, gs = self.batch_sums(batch, theta)
-        ws = batch.weight_sum()
-        value = ls / ws + self.penalty.value(theta[:-1])
-        grad = gs / ws
-        grad[:-1] += self.penalty.gradient(theta[:-1])
+        ws = batch.weight_sum() if batch.weight is not None else float(len(batch))
+        value = ls / ws
+        grad = gs.div_(ws)
+        if self.penalty.alpha:
+            value = value + self.penalty.value(theta[:-1])
+            grad[:-1] += self.penalty.gradient(theta[:-1])
         return value, grad
 
     # -- optimality -------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def autograd_walkthrough(x=(2.0, 3.0), target=(3.0, 4.0), loss: str = "l1", out:
     out(f"  y      = 2*x        = {_fmt(y)}")
     out(f"  z      = 2*y + 3    = {_fmt(z)}")
     out(f"  target = {_fmt(tt)}")
-    out(f"  loss   = {formula} = {float(value):g}")
+    out(f"  loss   = {formula} = {value.item():g}")
     out("Graph, from the loss back to the leaf (what loss.backward() walks):")
     out("  " + " <- ".join(_graph_chain(value)))
     out("  i.e. loss <- z <- y <- x")
@@ -50,7 +50,7 @@ def autograd_walkthrough(x=(2.0, 3.0), target=(3.0, 4.0), loss: str = "l1", out:
     out(f"  dloss/dy = dloss/dz * 2 = {_fmt(y.grad)}")
     out(f"  x.grad   = dloss/dy * 2 = {_fmt(xt.grad)}")
     return {"x": xt.detach().tolist(), "y": y.detach().tolist(), "z": z.detach().tolist(),
-            "loss": float(value), "z_grad": z.grad.tolist(), "y_grad": y.grad.tolist(), "x_grad": xt.grad.tolist()}
+            "loss": value.item(), "z_grad": z.grad.tolist(), "y_grad": y.grad.tolist(), "x_grad": xt.grad.tolist()}
 
 
 def _graph_chain(t: torch.Tensor) -> list[str]:

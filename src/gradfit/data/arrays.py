@@ -41,7 +41,10 @@ def to_tensor(obj: Any, dtype: torch.dtype = torch.float64, device: str | torch.
               what: str = "X") -> Tensor:
     if isinstance(obj, Tensor):
         return obj.detach().to(device=device, dtype=dtype)
-    return torch.from_numpy(np.ascontiguousarray(to_numpy(obj, what))).to(device=device, dtype=dtype)
+    arr = np.ascontiguousarray(to_numpy(obj, what))
+    if not arr.flags.writeable:  # torch.from_numpy wants a writable buffer; the tensor never writes to it
+        arr = arr.copy()
+    return torch.from_numpy(arr).to(device=device, dtype=dtype)
 
 
 class ArrayBatches(Batches):

@@ -1,12 +1,30 @@
-"""Gradient methods on any loss: SGD, momentum, Nesterov and Adam through ``torch.optim``.
+"""Gradient methods on any loss: SGD, momentum, Nesterov and Adam (torch.optim's updates), and
+full-batch gradient descent ``gd`` with its own step rule.
 
 One epoch is one pass over the data: a single step on the full batch (the seed's program), or one
-step per mini-batch when ``batch_size`` is set. The gradient is the analytic one from the loss's
-derivative (the same number autograd gives, without building a graph).
+step per mini-batch when ``batch_size`` is set. Gradients are the analytic ones from the loss's
+derivative (the number autograd gives, without building a graph). ``sgd``/``momentum``/``nesterov``
+call ``torch.optim.sgd.sgd`` (the function ``torch.optim.SGD.step`` runs, without its per-step
+bookkeeping) on the raw features, so they follow a hand-written PyTorch loop's trajectory.
+
+``gd`` works in standardized coordinates ``z`` (``w = z_w / sd``, ``b = z_b - mean . w``; the data is
+never copied) and reports the result in original units. Its step:
+
+- smooth loss (squared, Huber): ``1/L`` with ``L = sup rho'' * lambda_max(Z'SZ / sum s)`` (+ the ridge
+  term) from power iteration through the batch interface, with Nesterov acceleration and gradient
+  restarts (O'Donoghue & Candes 2015);
+- absolute / quantile loss: the same accelerated steps on a Huber-smoothed derivative whose width
+  shrinks tenfold per stage (continuation), the true objective monitored and the best point kept;
+- ``options={"step": "armijo"}``: backtracking line search; ``"subgradient"``: diminishing steps
+  ``t0 / sqrt(k + 1)`` along the normalized subgradient; a fixed ``lr`` gives plain steps of that size.
 """
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import Tensor
+from torch.optim.sgd import sgd as sgd_update
 
 from ..objective import Objective
 from . import register
@@ -15,47 +33,145 @@ from .base import EpochLoop, FitResult, Settings, Solver
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.01}
 
 
+class Coordinates:
+    """The linear map between working coordinates ``z`` and ``theta = [w, b]`` in original units:
+    ``w = z_w / sd``, ``b = z_b - mean . w``. Identity when ``mean = 0, sd = 1``."""
+
+    def __init__(self, mean: Tensor, sd: Tensor, identity: bool = False):
+        self.mean, self.sd, self.identity = mean, sd, identity
+
+    @classmethod
+    def raw(cls, objective: Objective) -> "Coordinates":
+        p = objective.n_features
+        one = torch.ones(p, dtype=objective.dtype, device=objective.device)
+        return cls(one * 0, one, identity=True)
+
+    @classmethod
+    def standardized(cls, objective: Objective) -> "Coordinates":
+        """Weighted column means and standard deviations in one pass (shifted sums, no copy)."""
+        p, data = objective.n_features, objective.data
+        shift = None
+        acc = torch.zeros(2 * p + 1, dtype=torch.float64, device=objective.device)
+        for batch in objective._batches():
+            X = batch.X.to(torch.float64)
+            if shift is None:
+                shift = X[:1].mean(0) if len(batch) else torch.zeros(p, dtype=torch.float64, device=X.device)
+            Xc = X - shift
+            s = None if batch.weight is None else batch.weight.to(torch.float64)[:, None]
+            Xs = Xc if s is None else Xc * s
+            acc[:p] += Xs.sum(0)
+            acc[p:2 * p] += (Xs * Xc).sum(0)
+            acc[-1] += float(len(batch)) if s is None else s.sum()
+        if shift is None:
+            return cls.raw(objective)
+        acc = data.allreduce(acc)
+        m1 = acc[:p] / acc[-1]
+        var = (acc[p:2 * p] / acc[-1] - m1 * m1).clamp_min(0.0)
+        sd = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
+        mean = m1 + shift if objective.fit_intercept else torch.zeros_like(m1)
+        return cls(mean.to(objective.dtype), sd.to(objective.dtype))
+
+    def to_original(self, z: Tensor) -> Tensor:
+        if self.identity:
+            return z
+        w = z[:-1] / self.sd
+        return torch.cat([w, (z[-1] - self.mean @ w).reshape(1)])
+
+    def to_working(self, theta: Tensor) -> Tensor:
+        if self.identity:
+            return theta.clone()
+        w = theta[:-1]
+        return torch.cat([w * self.sd, (theta[-1] + self.mean @ w).reshape(1)])
+
+    def pull_back(self, g: Tensor) -> Tensor:
+        """Gradient with respect to ``z`` from the gradient with respect to ``theta`` (chain rule)."""
+        if self.identity:
+            return g
+        return torch.cat([(g[:-1] - self.mean * g[-1]) / self.sd, g[-1:]])
+
+
+def top_eigenvalue(objective: Objective, coords: Coordinates, iters: int = 30, rtol: float = 1e-4) -> float:
+    """lambda_max of ``Z'SZ / sum s`` (Z: the working design with its intercept column) by power
+    iteration, one pass over the batches per iteration."""
+    p, dev, dt = objective.n_features, objective.device, objective.dtype
+    v = 1.0 + torch.arange(p + 1, dtype=dt, device=dev) / (p + 1)  # deterministic, not orthogonal to e_1
+    if not objective.fit_intercept:
+        v[-1] = 0.0
+    v /= v.norm()
+    lam = 0.0
+    for _ in range(iters):
+        theta = coords.to_original(v)
+        acc = torch.zeros(p + 1, dtype=dt, device=dev)
+        for batch in objective._batches():
+            u = objective.predict(batch.X, theta)
+            if batch.weight is not None:
+                u = u * batch.weight
+            acc[:-1] += batch.X.T @ u
+            acc[-1] += u.sum()
+        t = coords.pull_back(objective.data.allreduce(acc)) / objective.weight_sum
+        if not objective.fit_intercept:
+            t[-1] = 0.0
+        new = float(v @ t)
+        norm = float(t.norm())
+        if norm == 0.0:
+            return max(new, 0.0)
+        v = t / norm
+        if abs(new - lam) <= rtol * abs(new):
+            return new
+        lam = new
+    return lam
+
+
 class TorchOptimizer(Solver):
     losses = None
     penalties = ("none", "l2", "l1", "elasticnet")  # the L1 part enters as a subgradient
+    momentum = False
+    nesterov = False
 
-    def make(self, theta: torch.Tensor, s: Settings) -> torch.optim.Optimizer:
-        raise NotImplementedError
+    def stepper(self, theta: Tensor, s: Settings):
+        """``step(grad)``: torch.optim's update of ``theta`` in place."""
+        buffers: list[Tensor | None] = [None]
+        mom = float(s.momentum) if self.momentum else 0.0
 
-    def solve(self, objective: Objective, settings: Settings, theta0: torch.Tensor) -> FitResult:
+        def step(grad: Tensor) -> None:
+            sgd_update([theta], [grad], buffers, weight_decay=0.0, momentum=mom, lr=s.lr, dampening=0.0,
+                       nesterov=self.nesterov, maximize=False, foreach=False)
+        return step
+
+    def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         s = settings
         if s.lr is None:
             s.lr = DEFAULT_LR[self.name]
-        theta = theta0.detach().clone().requires_grad_(True)
-        opt = self.make(theta, s)
+        coords = Coordinates.standardized(objective) if s.options.get("standardize") else Coordinates.raw(objective)
+        z = coords.to_working(theta0.detach())
+        step = self.stepper(z, s)
         loop = EpochLoop(s, self.name)
         data = objective.data
-        n = data.n_rows
-        minibatch = s.batch_size is not None and s.batch_size < n
+        minibatch = s.batch_size is not None and s.batch_size < data.n_rows
         gen = torch.Generator().manual_seed(s.seed)
         epoch = 0
         for epoch in range(s.epochs):
             if not minibatch:
-                value, grad = objective.value_and_grad(theta.detach())
-                if loop.record(epoch, float(value), theta.detach()):
+                theta = coords.to_original(z)
+                value, grad = objective.value_and_grad(theta)
+                if loop.record(epoch, float(value), theta):
                     break
-                theta.grad = grad
-                opt.step()
+                step(coords.pull_back(grad))
             else:
-                total, rows = 0.0, 0
+                total = torch.zeros((), dtype=torch.float64, device=z.device)
+                rows = 0
                 for batch in data.shuffled(s.batch_size, gen):
-                    value, grad = objective.minibatch_value_and_grad(batch, theta.detach())
-                    theta.grad = grad
-                    opt.step()
-                    total += float(value) * len(batch)
+                    value, grad = objective.minibatch_value_and_grad(batch, coords.to_original(z))
+                    total.add_(value.detach(), alpha=len(batch))
                     rows += len(batch)
-                if loop.record(epoch, total / max(rows, 1), theta.detach()):
+                    step(coords.pull_back(grad))
+                if loop.record(epoch, float(total) / max(rows, 1), coords.to_original(z)):
                     break
         else:
             epoch = s.epochs
-            final = float(objective.value(theta.detach()))
-            loop.record(epoch, final, theta.detach())
-        return FitResult(theta.detach(), loop.converged, epoch, loop.history, self.name,
+            theta = coords.to_original(z)
+            loop.record(epoch, float(objective.value(theta)), theta)
+        return FitResult(coords.to_original(z).detach(), loop.converged, epoch, loop.history, self.name,
                          message="converged" if loop.converged else f"stopped at the epoch limit ({s.epochs})")
 
 
@@ -63,29 +179,202 @@ class TorchOptimizer(Solver):
 class SGD(TorchOptimizer):
     name = "sgd"
 
-    def make(self, theta, s):
-        return torch.optim.SGD([theta], lr=s.lr)
-
 
 @register
 class Momentum(TorchOptimizer):
     name = "momentum"
-
-    def make(self, theta, s):
-        return torch.optim.SGD([theta], lr=s.lr, momentum=s.momentum)
+    momentum = True
 
 
 @register
 class Nesterov(TorchOptimizer):
     name = "nesterov"
-
-    def make(self, theta, s):
-        return torch.optim.SGD([theta], lr=s.lr, momentum=s.momentum, nesterov=True)
+    momentum = True
+    nesterov = True
 
 
 @register
 class Adam(TorchOptimizer):
     name = "adam"
 
-    def make(self, theta, s):
-        return torch.optim.Adam([theta], lr=s.lr)
+    def stepper(self, theta, s):
+        opt = torch.optim.Adam([theta], lr=s.lr)
+
+        def step(grad: Tensor) -> None:
+            theta.grad = grad
+            opt.step()
+        return step
+
+
+class _SmoothedDerivative:
+    """A piecewise-linear loss (absolute, quantile) whose derivative is replaced by the Huber-smoothed
+    one, ``clamp(r / width, lo, hi)``; the value stays the true loss so the true objective is monitored."""
+
+    def __init__(self, loss, width: float):
+        self.base, self.width = loss, width
+        self.lo, self.hi = (-1.0, 1.0) if loss.name == "absolute" else (loss.tau - 1.0, loss.tau)
+        self.name, self.smooth = loss.name, True
+
+    def value(self, r: Tensor) -> Tensor:
+        return self.base.value(r)
+
+    def derivative(self, r: Tensor) -> Tensor:
+        return (r / self.width).clamp_(self.lo, self.hi)
+
+    @property
+    def curvature_bound(self) -> float:
+        return 1.0 / self.width
+
+
+@register
+class GradientDescent(Solver):
+    """Full-batch gradient descent with a step from the Lipschitz bound (accelerated), a line search,
+    smoothing continuation (absolute/quantile loss) or diminishing subgradient steps."""
+
+    name = "gd"
+    losses = None
+    penalties = ("none", "l2")
+
+    def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
+        s, opts = settings, settings.options
+        coords = (Coordinates.standardized(objective) if opts.get("standardize", True)
+                  else Coordinates.raw(objective))
+        smooth = objective.loss.smooth and objective.loss.curvature_bound is not None
+        rule = opts.get("step") or ("fixed" if s.lr is not None else "lipschitz" if smooth
+                                    else "armijo" if objective.loss.smooth else "smoothing")
+        loop = EpochLoop(s, self.name)
+        run = _Run(objective, coords, loop, s)
+        z = coords.to_working(theta0.detach())
+        if rule in ("lipschitz", "fixed"):
+            lam = top_eigenvalue(objective, coords) if s.lr is None else 0.0
+            L = (objective.loss.curvature_bound or 0.0) * lam * 1.02 + self._ridge_curvature(objective, coords)
+            step = s.lr if s.lr is not None else 1.0 / max(L, 1e-300)
+            run.accelerated(z, step, accelerate=opts.get("accelerate", rule == "lipschitz"), budget=s.epochs)
+            run.info.update(step=step, lipschitz=1.0 / step)
+        elif rule == "smoothing":
+            if objective.loss.name not in ("absolute", "quantile"):
+                raise ValueError(f"step 'smoothing' is for absolute or quantile loss, not {objective.loss.name}")
+            self._continuation(objective, coords, run, z, s)
+        elif rule == "armijo":
+            run.armijo(z, s.epochs)
+        elif rule == "subgradient":
+            run.subgradient(z, s.epochs, opts.get("lr0"))
+        else:
+            raise ValueError(f"unknown gd step rule {rule!r}; choose lipschitz, armijo, smoothing, "
+                             "subgradient, or give lr for a fixed step")
+        theta, value = run.finish()
+        return FitResult(theta, loop.converged, run.epoch, loop.history, self.name,
+                         message="converged" if loop.converged else f"stopped at the epoch limit ({s.epochs})",
+                         info={"step_rule": rule, **run.info, "final_value": value})
+
+    @staticmethod
+    def _ridge_curvature(objective: Objective, coords: Coordinates) -> float:
+        l2 = objective.penalty.l2
+        return float(l2 / coords.sd.min() ** 2) if l2 else 0.0
+
+    def _continuation(self, objective, coords, run, z, s) -> None:
+        """Accelerated steps on ever sharper Huber smoothings of the loss, warm-started."""
+        lam = top_eigenvalue(objective, coords)
+        value0 = float(objective.value(coords.to_original(z)))
+        width = max(value0, 1e-12)
+        final_width = width * float(s.options.get("final_width", 1e-9))
+        true_loss = objective.loss
+        try:
+            while run.epoch < s.epochs and not run.loop.converged:
+                objective.loss = _SmoothedDerivative(true_loss, width)
+                last = width <= final_width
+                L = lam / width * 1.02 + self._ridge_curvature(objective, coords)
+                run.accelerated(run.best_z if run.best_z is not None else z, 1.0 / L, accelerate=True,
+                                budget=s.epochs - run.epoch, stage_tol=None if last else 1e-3)
+                width = max(width / 10.0, final_width)
+        finally:
+            objective.loss = true_loss
+        run.info["final_width"] = width
+
+
+class _Run:
+    """State of one gd run: the epoch counter, the best point, and the step loops."""
+
+    def __init__(self, objective: Objective, coords: Coordinates, loop: EpochLoop, settings: Settings):
+        self.obj, self.coords, self.loop, self.s = objective, coords, loop, settings
+        self.epoch = 0
+        self.best_value, self.best_z = math.inf, None
+        self.info: dict = {}
+
+    def evaluate(self, z: Tensor) -> tuple[float, Tensor, bool]:
+        """Value and working-coordinate gradient at ``z``; records the epoch; True means stop."""
+        theta = self.coords.to_original(z)
+        value, grad = self.obj.value_and_grad(theta)
+        v = float(value)
+        stop = self.loop.record(self.epoch, v, theta)
+        self.epoch += 1
+        if v < self.best_value:
+            self.best_value, self.best_z = v, z.clone()
+        return v, self.coords.pull_back(grad), stop
+
+    def accelerated(self, z: Tensor, step: float, accelerate: bool, budget: int,
+                    stage_tol: float | None = None) -> None:
+        """Gradient steps of size ``step`` from ``z``; Nesterov momentum restarted whenever the
+        gradient points against the last move. Stops on the loop's rule, on ``||g||^2 * step / 2 <=
+        tol * |F|`` (the decrease one more step could at most guarantee), or after ``budget`` epochs."""
+        x, y, t = z.clone(), z.clone(), 1.0
+        tol = self.s.tol if stage_tol is None else stage_tol
+        for _ in range(budget):
+            value, g, stop = self.evaluate(y)
+            if stop:
+                return
+            if float(g @ g) * step / 2 <= tol * max(abs(value), 1e-300):
+                if stage_tol is None:
+                    self.loop.converged = True
+                return
+            x_new = y - step * g
+            if accelerate and float(g @ (x_new - x)) > 0:  # restart the momentum
+                t = 1.0
+            t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2 if accelerate else 1.0
+            y = x_new + ((t - 1) / t_new) * (x_new - x) if accelerate else x_new
+            x, t = x_new, t_new
+
+    def armijo(self, z: Tensor, budget: int) -> None:
+        """Backtracking: the largest step in t, t/2, ... with F(z - t g) <= F(z) - t ||g||^2 / 2."""
+        t = 1.0
+        for _ in range(budget):
+            value, g, stop = self.evaluate(z)
+            if stop:
+                return
+            gg = float(g @ g)
+            if gg == 0.0:
+                self.loop.converged = True
+                return
+            t *= 2.0
+            for _ in range(60):
+                if float(self.obj.value(self.coords.to_original(z - t * g))) <= value - 0.5 * t * gg:
+                    break
+                t /= 2.0
+            else:  # no decrease along -g (a kink of a non-smooth loss): diminishing steps from here
+                self.info["armijo_fallback"] = "subgradient"
+                return self.subgradient(z, budget - self.epoch, None)
+            z = z - t * g
+
+    def subgradient(self, z: Tensor, budget: int, lr0: float | None) -> None:
+        """z <- z - t0 / sqrt(k + 1) * g / ||g||, keeping the best point seen."""
+        t0 = float(lr0) if lr0 else None
+        for k in range(budget):
+            value, g, stop = self.evaluate(z)
+            if stop:
+                return
+            norm = float(g.norm())
+            if norm == 0.0:
+                self.loop.converged = True
+                return
+            if t0 is None:
+                t0 = max(abs(value), float(z.abs().max()), 1e-12) * 0.1
+            z = z - (t0 / math.sqrt(k + 1) / norm) * g
+
+    def finish(self) -> tuple[Tensor, float]:
+        """Record the last epoch when the budget ran out; return the best point (original units)."""
+        if self.best_z is None:
+            raise RuntimeError("gd ran no epoch; give epochs >= 1")
+        theta = self.coords.to_original(self.best_z)
+        if not self.loop.converged and self.epoch >= self.s.epochs:
+            self.loop.record(self.epoch, self.best_value, theta)
+        return theta.detach(), self.best_value
