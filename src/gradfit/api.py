@@ -78,6 +78,12 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
         Features; a Batches source (e.g. a streamed file) carries ``y`` itself.
     y : array-like (n,)
         Targets.
+    loss : ``l2`` (squared), ``l1`` (absolute), ``huber``, ``quantile``, an alias, or a Loss
+    penalty, alpha, l1_ratio
+        ``none``, ``l2``, ``l1`` or ``elasticnet`` with strength ``alpha`` (>= 0) and mix ``l1_ratio``;
+        ``penalty=None`` with ``alpha > 0`` is ``l2``.
+    delta, quantile : float
+        Huber threshold; level of the quantile loss in (0, 1).
     solver, optimizer : str
         ``auto`` (fastest exact method for the loss), ``exact``, ``sgd``, ``momentum``,
         ``nesterov``, ``adam`` and the others in :func:`gradfit.solvers.available`.
@@ -86,14 +92,31 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
         Gradient-method settings: step size, passes over the data, rows per step (None: all),
         stopping tolerance, random seed.
     init : ``"zeros"``, ``"torch"`` (nn.Linear's initialisation) or p+1 numbers (w..., b).
+    fit_intercept : bool
+        Fit ``b`` (never penalized); False fixes ``b = 0``.
+    sample_weight : array-like (n,) or None
+        Non-negative weights ``s_i``.
+    dtype, device
+        ``float64``/``float32``; ``cpu``, ``cuda`` or ``auto``.
     log_every, on_log, on_epoch
         Call ``on_log(epoch, loss)`` every ``log_every`` epochs and ``on_epoch(epoch, loss, theta)``
         every epoch.
+
+    record_path, warn, options
+        Keep theta per epoch in ``history_.path``; emit :class:`ConvergenceWarning`; solver-specific
+        options.
 
     Returns
     -------
     LinearModel
         With ``coef_``, ``intercept_``, ``history_``, ``converged_``, ``gap_``, ``n_iter_``.
+
+    Examples
+    --------
+    >>> import gradfit
+    >>> m = gradfit.fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.2, 7.0], loss="l1")
+    >>> m.solver, round(float(m.coef_[0]), 6), round(m.intercept_, 6)
+    ('ipm', 2.0, 1.0)
     """
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     if isinstance(X, Batches):
@@ -107,6 +130,8 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     if penalty is None and alpha:
         pen = get_penalty("l2", alpha)
     chosen = get_solver(optimizer or solver, loss_obj, pen)
+    if hasattr(data, "check_solver"):  # a distributed source refuses what would differ from one process
+        data.check_solver(chosen.name, batch_size)
     objective = Objective(loss_obj, pen, data, fit_intercept)
     settings = Settings(lr=lr, epochs=int(epochs), batch_size=batch_size, tol=float(tol), seed=int(seed),
                         log_every=int(log_every), on_log=on_log, on_epoch=on_epoch, record_path=record_path,
@@ -115,7 +140,12 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     t0 = time.perf_counter()
     result = chosen.solve(objective, settings, theta0)
     elapsed = time.perf_counter() - t0
-    return to_model(result, data, loss_obj, pen, elapsed, settings, warn)
+    if math.isnan(result.gap) and settings.options.get("certify", True):  # options={"certify": False} skips it
+        from .certificate import certify
+        result.gap = certify(objective, result)
+    model = to_model(result, data, loss_obj, pen, elapsed, settings, warn)
+    model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.stats
+    return model
 
 
 def to_model(result: FitResult, data: Batches, loss: Loss, pen: Penalty, elapsed: float,

@@ -89,8 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="print one JSON result instead of text")
     o.add_argument("--save", metavar="MODEL.json", help="save the model (atomic write)")
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
-    o.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="(default: %(default)s)")
+    o.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="floating point type of the computation (default: %(default)s)")
     o.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
+    d = p.add_argument_group("many processes (see docs/distributed.md)")
+    d.add_argument("--nproc", type=int, default=1, metavar="N", help="run the fit in N processes on this "
+                   "machine, each reading its shard (default: %(default)s; under torchrun leave it out)")
+    d.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="give up when a process "
+                   "cannot connect or stops answering for this long (default: %(default)s)")
+    d.add_argument("--backend", default="auto", choices=["auto", "gloo", "nccl"],
+                   help="torch.distributed backend: auto = nccl on CUDA, gloo on CPU (default: %(default)s)")
+
+    _add_look_arguments(p)  # --summary, --plot, --report
 
     p = sub.add_parser("predict", help="predict with a saved model", description="Predict with a saved model "
                        "on a CSV/Parquet file; the output format follows the -o extension.")
@@ -98,7 +108,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="CSV or Parquet file, folder, or glob")
     p.add_argument("-o", "--output", required=True, help="out.csv or out.parquet (atomic write)")
     _add_read_arguments(p)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)",
+                       description="Print a completion script generated from this CLI's options.")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell to complete in")
+
+    p = sub.add_parser("plot", help="plots (and a report) of a saved model on its data",
+                       description="Draw the loss curve, the fit, the residuals and the loss surface of a saved model "
+                                   "on a CSV/Parquet file (at most 5000 sampled rows), and optionally an HTML report.")
+    p.add_argument("model", help="model file written by fit --save")
+    p.add_argument("data", help="CSV or Parquet file, folder, or glob")
+    p.add_argument("--target", default=None, help="target column (default: the model's)")
+    p.add_argument("--features", default=None, help="feature columns (default: the model's)")
+    p.add_argument("--coefs", default=None, metavar="I,J", help="the two parameters of the loss-surface slice, as "
+                   "indices into (w_1..w_p, b); p is the intercept (default: w_1,b for one feature, else w_1,w_2)")
+    _add_read_arguments(p)
+    _add_look_arguments(p, plot_command=True)
+    _add_examples(sub)
     return parser
+
+
+EXAMPLES = {  # the epilog of each subcommand's --help
+    "grad": "gradfit grad\ngradfit grad --x 1,2,3 --target 0,0,0 --loss l2",
+    "demo": "gradfit demo\ngradfit demo --optimizer adam --lr 0.05 --epochs 200 --log-every 50",
+    "fit": "gradfit fit data.csv --target price\n"
+           "gradfit fit data.parquet --target y --features x1,x2 --loss huber --save model.json\n"
+           "gradfit fit 'logs/*.csv' --target y --optimizer sgd --batch-size 256 --epochs 5 --json",
+    "predict": "gradfit predict model.json new.csv -o predictions.csv",
+    "plot": "gradfit plot model.json data.csv --out plots/\n"
+            "gradfit plot model.json data.csv --out plots/ --report report.html --summary",
+    "completion": "source <(gradfit completion bash)      # in ~/.bashrc\n"
+                  "source <(gradfit completion zsh)       # in ~/.zshrc\n"
+                  "gradfit completion fish | source       # in ~/.config/fish/config.fish",
+}
+
+
+class _ExamplesFormatter(argparse.HelpFormatter):
+    """Wraps one-line descriptions as usual but keeps the line breaks of multi-line epilogs."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+def _add_examples(sub) -> None:
+    for name, parser in sub.choices.items():
+        parser.formatter_class = _ExamplesFormatter
+        if parser.epilog is None and name in EXAMPLES:
+            parser.epilog = "examples:\n" + "\n".join("  " + line for line in EXAMPLES[name].splitlines())
 
 
 def _add_read_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,14 +167,32 @@ def _add_read_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-na", action="store_true", help="skip rows with a missing value instead of failing")
 
 
+def _add_look_arguments(p: argparse.ArgumentParser, plot_command: bool = False) -> None:
+    g = p.add_argument_group("summary, plots and report")
+    g.add_argument("--summary", action="store_true", help="print the statistical summary: standard errors, t, "
+                   "p-values, intervals, R^2, F, AIC/BIC (unpenalized fits)")
+    g.add_argument("--summary-level", type=float, default=0.95, metavar="LEVEL",
+                   help="confidence level of the intervals (default: %(default)s)")
+    g.add_argument("--cov-type", default=None, choices=["nonrobust", "HC0", "HC1", "HC2", "HC3", "robust", "iid",
+                                                        "H1", "H2", "H3"],
+                   help="standard errors: nonrobust or HC0-HC3 (l2), robust or iid (l1, quantile), H1-H3 (huber) "
+                        "(default: nonrobust, robust, H1)")
+    if plot_command:
+        g.add_argument("--out", default=None, metavar="DIR", help="folder for the PNG plots")
+    else:
+        g.add_argument("--plot", default=None, metavar="DIR", help="write the plots (PNG) into DIR")
+    g.add_argument("--report", default=None, metavar="FILE.html", help="write one self-contained HTML report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .commands import run_command
     try:
         return run_command(args)
-    except KeyboardInterrupt:
-        print("gradfit: interrupted; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a ReadInterrupted says how many rows were read
+        where = f" ({exc})" if str(exc) else ""
+        print(f"gradfit: interrupted{where}; nothing was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

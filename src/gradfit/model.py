@@ -29,10 +29,41 @@ class ModelFileError(DataError):
 
 @dataclass
 class LinearModel:
-    """``y = X @ coef_ + intercept_``, with how it was fitted.
+    """``y = X @ coef_ + intercept_``, with how it was fitted (what :func:`gradfit.fit` returns).
 
-    Attributes follow scikit-learn's naming: ``coef_`` (p,), ``intercept_``, ``feature_names_in_``,
-    ``n_iter_``, ``gap_`` (bound on the relative objective gap), ``converged_``, ``history_``.
+    It minimized ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` for the ``loss``
+    and ``penalty`` recorded on it (see :func:`gradfit.fit`).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    feature_names_in_ : list of str
+        Column names (``x0, x1, ...`` for arrays).
+    target_name : str or None
+    loss, penalty : dict
+        JSON descriptions, e.g. ``{"name": "huber", "delta": 1.35}``.
+    solver : str
+        The solver that fitted it.
+    converged_ : bool
+        Whether it met its tolerance.
+    gap_ : float
+        Bound on the relative objective gap ``(F - F*) / F*`` (0 for closed forms, NaN if unknown).
+    n_iter_ : int
+        Epochs or iterations.
+    final_loss_ : float
+        Objective at the solution.
+    history_ : History or None
+        Objective per epoch (:class:`gradfit.result.History`).
+    info : dict
+        Timings, rows, condition number and other solver facts.
+
+    Examples
+    --------
+    >>> import gradfit
+    >>> m = gradfit.fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    >>> [round(float(c), 12) for c in m.coef_], round(m.intercept_, 12)
+    ([2.0], 1.0)
     """
 
     coef_: np.ndarray
@@ -74,8 +105,18 @@ class LinearModel:
         return arr
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions ``X @ coef_ + intercept_`` as a float64 numpy array; DataFrames are matched by
-        column name (any order)."""
+        """Predictions ``X @ coef_ + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features), tensor or DataFrame
+            DataFrames are matched to ``feature_names_in_`` by column name (any order, extra
+            columns ignored).
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
         return self._design(X) @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_
 
     # -- file format ---------------------------------------------------------------------------
@@ -93,7 +134,13 @@ class LinearModel:
         return d
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model as JSON, atomically."""
+        """Write the model as plain JSON (floats round-trip bit-exactly), atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; a crash mid-write leaves any previous file intact.
+        """
         write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
 
     @classmethod
@@ -101,7 +148,9 @@ class LinearModel:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ModelFileError(f"{source} is not a gradfit model file (no \"format\": \"{FORMAT}\")")
         version = d.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ModelFileError(f"{source} has an invalid format_version {version!r}; the file is damaged")
+        if version > FORMAT_VERSION:
             raise ModelFileError(f"{source} has format version {version!r}, newer than this gradfit reads "
                                  f"({FORMAT_VERSION}); upgrade gradfit")
         try:
@@ -110,6 +159,8 @@ class LinearModel:
             intercept = float(d["intercept"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source} is damaged: missing or invalid field {exc}") from None
+        if len(set(names)) != len(names):
+            raise ModelFileError(f"{source} names a feature twice; the file is damaged")
         if len(coef) != len(names):
             raise ModelFileError(f"{source} has {len(coef)} coefficients for {len(names)} features; "
                                  "the file is damaged")
@@ -144,13 +195,30 @@ def _float(v) -> float:
 
 
 def load(path: str | os.PathLike) -> LinearModel:
-    """Read a model file written by :meth:`LinearModel.save`. Never executes anything from it."""
+    """Read a model file written by :meth:`LinearModel.save`. Never executes anything from it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    LinearModel
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, not JSON, not a gradfit model, newer than this gradfit, or damaged
+        (one line saying which).
+    """
     source = os.fspath(path)
     try:
         with open(source, "r", encoding="utf-8") as fh:
             d = json.load(fh)
     except FileNotFoundError:
         raise ModelFileError(f"{source}: no such model file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot read the model file ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{source} is not valid JSON ({exc.__class__.__name__} at {getattr(exc, 'pos', '?')}); "
                              "it is truncated or not a gradfit model") from None

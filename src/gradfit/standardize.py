@@ -26,8 +26,12 @@ F64 = torch.float64
 CACHE_BYTES = 3_200_000  # a chunk buffer of about this size stays in L2/L3 (measured best on 10 and 100 columns)
 
 
-def chunk_rows(n_cols: int) -> int:
-    return max(256, CACHE_BYTES // (8 * n_cols))
+GPU_CHUNK_BYTES = 256 << 20  # on a GPU each chunk costs kernel launches: few large chunks (untimed: no GPU here)
+
+
+def chunk_rows(n_cols: int, device: torch.device | str | None = None) -> int:
+    on_gpu = device is not None and torch.device(device).type == "cuda"
+    return max(256, (GPU_CHUNK_BYTES if on_gpu else CACHE_BYTES) // (8 * n_cols))
 
 
 def _chunks(data: Batches, rows: int) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
@@ -45,29 +49,23 @@ def _sqrt_weight(w: Tensor) -> Tensor:
     return w.sqrt()
 
 
-def _gram_into(M: Tensor, b: Tensor) -> None:
-    """M += b'b. numpy's ``b.T @ b`` is a symmetric rank-k update (half the flops of torch's
-    general matmul), which wins once the product is compute-bound (many columns)."""
-    if b.device.type == "cpu" and b.shape[1] > 32:
-        bn = b.numpy()
-        M += torch.from_numpy(bn.T @ bn)
-    else:
-        M.addmm_(b.T, b)
-
-
 def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
     """One pass: ``(M, shift_x, shift_y)`` with ``M = sum B'B``, ``B = sqrt(s)[X - shift_x, 1, y - shift_y]``.
 
     The shift is the first chunk's mean (close to the column means, so nothing cancels); processes
     of a distributed source each use their own shift and :func:`reshift` moves them to a common
-    one before the sums are combined.
+    one before the sums are combined. With many columns on the CPU the chunk goes through numpy,
+    whose ``b.T @ b`` is a symmetric rank-k update (half the flops of a general matmul); mixing
+    torch's and numpy's thread pools in one loop makes both spin, so one library does a chunk.
     """
     p = data.n_features
     dev = data.device
-    rows = chunk_rows(p + 2)
+    rows = chunk_rows(p + 2, dev)
+    use_np = dev.type == "cpu" and p + 2 > 32
     M = torch.zeros(p + 2, p + 2, dtype=F64, device=dev)
     buf = torch.empty(rows, p + 2, dtype=F64, device=dev)
     buf[:, p] = 1.0
+    Mn, bufn = M.numpy() if use_np else None, buf.numpy() if use_np else None
     sx = torch.zeros(p, dtype=F64, device=dev)
     sy = torch.zeros((), dtype=F64, device=dev)
     first = True
@@ -77,13 +75,23 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
             continue
         if first:
             sx, sy, first = X.to(F64).mean(0), y.to(F64).mean(), False
+            sxn, syn = sx.numpy() if use_np else None, float(sy)
+        if use_np:
+            b = bufn[:m]
+            np.subtract(X.numpy(), sxn, out=b[:, :p])
+            np.subtract(y.numpy(), syn, out=b[:, p + 1])
+            if w is not None:
+                b[:, p] = 1.0
+                b *= _sqrt_weight(w).numpy()[:, None]
+            Mn += b.T @ b
+            continue
         b = buf[:m]
         torch.sub(X, sx, out=b[:, :p])
         torch.sub(y, sy, out=b[:, p + 1])
         if w is not None:
             b[:, p] = 1.0
             b.mul_(_sqrt_weight(w)[:, None])
-        _gram_into(M, b)
+        M.addmm_(b.T, b)
     return M, sx, sy
 
 
@@ -102,7 +110,7 @@ def residual_pass(data: Batches, center: Tensor, center_y: Tensor, w: Tensor, b0
     ``((X - center)' S r, sum S r, sum S r^2)``, all accumulated in float64."""
     p = data.n_features
     dev = data.device
-    rows = chunk_rows(p + 1)
+    rows = chunk_rows(p + 1, dev)
     buf = torch.empty(rows, p, dtype=F64, device=dev)
     gx = torch.zeros(p, dtype=F64, device=dev)
     g1 = torch.zeros((), dtype=F64, device=dev)
@@ -128,7 +136,7 @@ def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, cent
     p = data.n_features
     dev = data.device
     k = int(keep.numel()) + int(intercept)
-    rows = chunk_rows(k + 1)
+    rows = chunk_rows(k + 1, dev)
     R = torch.zeros(0, k + 1, dtype=F64, device=dev)
     buf = torch.empty(rows, k + 1, dtype=F64, device=dev)
     nk = int(keep.numel())
@@ -145,6 +153,9 @@ def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, cent
         if sw is not None:
             z.mul_(_sqrt_weight(sw)[:, None])
         R = torch.linalg.qr(torch.cat([R, z]), mode="r").R
+    gather = getattr(data, "allgather_rows", None)
+    if gather is not None:  # distributed: stack every process's R and factor once more
+        R = torch.linalg.qr(gather(R), mode="r").R
     if extra_rows is not None:
         R = torch.linalg.qr(torch.cat([R, extra_rows]), mode="r").R
     if R.shape[0] < k + 1:  # fewer rows than columns: pad to square
@@ -157,3 +168,38 @@ def orthonormal_columns(V: Tensor) -> Tensor:
     if V.shape[1] == 0:
         return V
     return torch.linalg.qr(V).Q
+
+
+def column_scales(data: Batches, centered: bool = True) -> tuple[Tensor, Tensor]:
+    """One pass: weighted column means and standard deviations (``centered=False``: zero means and
+    root mean squares), in float64; a zero scale (constant column) is returned as 1."""
+    p, dev = data.n_features, data.device
+    shift, first = torch.zeros(p, dtype=F64, device=dev), True
+    s1 = torch.zeros(p, dtype=F64, device=dev)
+    s2 = torch.zeros(p, dtype=F64, device=dev)
+    sw = torch.zeros((), dtype=F64, device=dev)
+    for X, _, w in _chunks(data, chunk_rows(p)):
+        if X.shape[0] == 0:
+            continue
+        if first and centered:
+            shift, first = X.to(F64).mean(0), False
+        xc = X.to(F64) - shift
+        if w is None:
+            s1 += xc.sum(0)
+            s2 += (xc * xc).sum(0)
+            sw += X.shape[0]
+        else:
+            w = w.to(F64)
+            s1 += w @ xc
+            s2 += w @ (xc * xc)
+            sw += w.sum()
+    local_sw = sw.clamp_min(1e-300)
+    local_mean = shift + s1 / local_sw
+    local_ss = (s2 - s1 * s1 / local_sw).clamp_min(0.0)
+    total = data.allreduce(torch.cat([sw[None], sw * local_mean]))
+    total_sw = total[0].clamp_min(1e-300)
+    mean = total[1:] / total_sw if centered else torch.zeros(p, dtype=F64, device=dev)
+    # parallel (Chan et al.) combination: exact, no large-mean cancellation
+    ss = data.allreduce(local_ss + sw * (local_mean - mean) ** 2)
+    scale = (ss / total_sw).sqrt()
+    return mean, torch.where(scale > 0, scale, torch.ones_like(scale))

@@ -22,18 +22,40 @@ def feature_names_of(X: Any) -> list[str] | None:
     return None
 
 
+def _column_to_numpy(col: Any, name: str) -> np.ndarray:
+    """One DataFrame column (pandas or polars Series) as float64; nulls become NaN."""
+    try:
+        if type(col).__module__.startswith("pandas"):
+            return col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(col.to_numpy(), dtype=np.float64)
+    except (TypeError, ValueError):
+        values = list(col)
+        for i, v in enumerate(values):
+            try:
+                float(v) if v is not None else None
+            except (TypeError, ValueError):
+                raise DataError(f"column '{name}' has a non-numeric value {v!r} at row index {i} (0-based); "
+                                "convert it, or leave the column out") from None
+        raise DataError(f"column '{name}' is not numeric ({col.dtype}); convert it, or leave it out") from None
+
+
 def to_numpy(obj: Any, what: str = "X") -> np.ndarray:
-    """Convert array-likes to a float64 numpy array with a clear error for non-numbers."""
+    """Convert array-likes to a float64 numpy array with a clear error for non-numbers.
+
+    DataFrames are converted column by column, so an error names the column and the row.
+    """
     if isinstance(obj, Tensor):
         return obj.detach().cpu().numpy()
     if _is_dataframe(obj):
-        obj = obj.to_numpy()
-    elif hasattr(obj, "to_numpy") and not isinstance(obj, np.ndarray):  # pandas/polars Series
-        obj = obj.to_numpy()
+        cols = [_column_to_numpy(obj[c], str(c)) for c in obj.columns]
+        return np.stack(cols, axis=1) if cols else np.empty((len(obj), 0))
+    if hasattr(obj, "to_numpy") and not isinstance(obj, np.ndarray):  # pandas/polars Series
+        return _column_to_numpy(obj, str(getattr(obj, "name", None) or what))
     try:
         arr = np.asarray(obj, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} has non-numeric values ({exc}); convert or drop those columns") from None
+        raise DataError(f"{what} has non-numeric values or rows of different lengths ({exc}); "
+                        "convert or drop them") from None
     return arr
 
 
@@ -87,12 +109,12 @@ def check_finite(X: Tensor, y: Tensor, names: Sequence[str], target: str | None)
     if bool(bad_cols.any()):
         j = int(bad_cols.nonzero()[0])
         i = int((~torch.isfinite(X[:, j])).nonzero()[0])
-        raise DataError(f"column '{names[j]}' has a missing or infinite value at row {i}; "
-                        "drop those rows (--drop-na) or fill them")
+        raise DataError(f"column '{names[j]}' has a missing or infinite value at row index {i} (0-based); "
+                        "drop those rows or fill them")
     if not bool(torch.isfinite(y).all()):
         i = int((~torch.isfinite(y)).nonzero()[0])
-        raise DataError(f"target '{target or 'y'}' has a missing or infinite value at row {i}; "
-                        "drop those rows (--drop-na) or fill them")
+        raise DataError(f"target '{target or 'y'}' has a missing or infinite value at row index {i} (0-based); "
+                        "drop those rows or fill them")
 
 
 def as_batches(X: Any, y: Any, sample_weight: Any = None, *, dtype: torch.dtype = torch.float64,
@@ -102,7 +124,7 @@ def as_batches(X: Any, y: Any, sample_weight: Any = None, *, dtype: torch.dtype 
     if isinstance(X, Batches):
         return X
     names = feature_names or feature_names_of(X)
-    if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
+    if target_name is None and isinstance(getattr(y, "name", None), str) and y.name:
         target_name = y.name
     Xt = to_tensor(X, dtype, device, "X")
     if Xt.ndim == 1:

@@ -59,10 +59,18 @@ class Batches:
         """
         for batch in self:
             perm = torch.randperm(len(batch), generator=generator).to(batch.X.device)
-            for start in range(0, len(batch), batch_size):
-                idx = perm[start:start + batch_size]
-                w = None if batch.weight is None else batch.weight[idx]
-                yield Batch(batch.X[idx], batch.y[idx], w)
+            # gather ~32k values at a time with index_select (one copy per chunk, not per mini-batch:
+            # fancy indexing per small batch was 50x slower); mini-batches are views of the chunk.
+            # Chunks stay under torch's parallel grain: threads spinning on a busy machine made
+            # larger gathers 3x slower.
+            chunk = max(1, 32768 // (max(batch.X.shape[1], 1) * batch_size)) * batch_size
+            for c in range(0, len(batch), chunk):
+                idx = perm[c:c + chunk]
+                X, y = batch.X.index_select(0, idx), batch.y.index_select(0, idx)
+                w = None if batch.weight is None else batch.weight.index_select(0, idx)
+                for start in range(0, len(idx), batch_size):
+                    end = start + batch_size
+                    yield Batch(X[start:end], y[start:end], None if w is None else w[start:end])
 
     @property
     def n_rows(self) -> int:

@@ -14,7 +14,7 @@ from .base import (ConvergenceWarning, DivergenceError, EpochLoop, FitResult, Se
                    SolverMismatch)
 
 REGISTRY: dict[str, Solver] = {}
-_MODULES = ("exact", "gd")
+_MODULES = ("exact", "gd", "ipm", "cd", "prox", "lbfgs", "newton")
 
 
 def register(cls):
@@ -43,7 +43,7 @@ def auto_name(loss: Loss, penalty: Penalty) -> str:
     if loss.name == "squared":
         prefs = ["exact"] if penalty.smooth else ["cd", "prox"]
     elif loss.name in ("absolute", "quantile"):
-        prefs = ["ipm", "prox", "sgd"] if penalty.smooth else ["prox", "sgd"]
+        prefs = ["ipm", "prox", "sgd"]  # ipm.check refuses the quadratic penalties
     else:  # huber
         prefs = ["newton", "lbfgs", "gd"] if penalty.smooth else ["prox"]
     for name in prefs + ["gd", "sgd"]:

@@ -1,108 +1,247 @@
-"""Exact least squares (+ ridge) from sufficient statistics in one pass.
+"""Exact least squares (+ ridge), streamed: ``min_{w,b} sum_i s_i (y_i - x_i.w - b)^2 / sum_i s_i + l2/2 ||w||^2``.
 
-Each batch adds to ``X'SX``, ``X'Sy``, the column sums and the weight sum (S = sample weights),
-shifted by the first batch's means so the centering does not cancel digits. The normal equations
-of the centered problem are solved by Cholesky in float64, falling back to an SVD least-squares
-solve (minimum-norm) when the Gram matrix is ill-conditioned.
+How (all in float64, whatever the data's dtype):
+
+1. One pass accumulates ``M = B'SB`` for chunks ``B = [X - m, 1, y - m_y]`` (shift m: the first
+   chunk's mean), i.e. X'SX, X'Sy, the column sums and the weight sum in one matrix product per
+   cache-sized chunk; no copy of X is made.
+2. Features are standardized from M (centred and divided by their standard deviation; without an
+   intercept, divided by their root mean square), giving the Gram matrix ``A`` of the standardized
+   design ``Z`` with unit diagonal, and ``cond(Z) = sqrt(cond(A))``.
+3. ``cond(A) < 1e6``: one Cholesky solve (forward error ~1e-10). ``cond(A) < 1e13``: Cholesky plus
+   iterative refinement, each round one more pass computing ``Z'S r`` from the float64 residual
+   (corrected semi-normal equations: accurate to ~cond(Z) * 1e-16 like QR). Otherwise, or when
+   Cholesky fails: a streaming QR (TSQR) pass gives R of ``[Z, t]``, solved through an SVD of R.
+4. Exactly singular designs (a constant column with an intercept, duplicated or linearly
+   dependent columns; singular values below 1e-13 of the largest) get the minimum-norm solution
+   in the original units and a :class:`SingularDesignWarning` naming the columns; designs with
+   ``cond(Z) > 1e8`` get the same warning with the number of digits that can be trusted.
+   ``FitResult.info`` carries ``condition_number`` (of Z), ``method``, ``rank``,
+   ``refinement_passes`` and ``singular_columns``.
 """
 from __future__ import annotations
 
+import math
 import time
+import warnings
 
 import torch
+from torch import Tensor
 
 from ..objective import Objective
 from ..result import History
+from ..standardize import F64, moments, orthonormal_columns, reshift, residual_pass, streaming_r
 from . import register
 from .base import FitResult, Settings, Solver
 
-
-def sufficient_statistics(objective: Objective):
-    """One pass: (weight sum, mean x, mean y, centered X'SX, centered X'Sy, centered y'Sy)."""
-    data = objective.data
-    p = objective.n_features
-    f64 = torch.float64
-    dev = objective.device
-    shift_x = shift_y = None
-    sw = torch.zeros((), dtype=f64, device=dev)
-    sx = torch.zeros(p, dtype=f64, device=dev)
-    sy = torch.zeros((), dtype=f64, device=dev)
-    xx = torch.zeros(p, p, dtype=f64, device=dev)
-    xy = torch.zeros(p, dtype=f64, device=dev)
-    yy = torch.zeros((), dtype=f64, device=dev)
-    for batch in data:
-        X, y = batch.X.to(f64), batch.y.to(f64)
-        if shift_x is None:
-            shift_x, shift_y = X.mean(0), y.mean()
-        Xc, yc = X - shift_x, y - shift_y
-        if batch.weight is None:
-            sw += X.shape[0]
-            Xw, yw = Xc, yc
-        else:
-            w = batch.weight.to(f64)
-            sw += w.sum()
-            Xw, yw = Xc * w[:, None], yc * w
-        sx += Xw.sum(0)
-        sy += yw.sum()
-        xx += Xc.T @ Xw
-        xy += Xc.T @ yw
-        yy += yc @ yw
-    if shift_x is None:
-        shift_x, shift_y = torch.zeros(p, dtype=f64, device=dev), torch.zeros((), dtype=f64, device=dev)
-    packed = data.allreduce(torch.cat([sw[None], sx, sy[None], xx.reshape(-1), xy, yy[None]]))
-    sw, sx, sy = packed[0], packed[1:1 + p], packed[1 + p]
-    xx = packed[2 + p:2 + p + p * p].reshape(p, p)
-    xy, yy = packed[2 + p + p * p:2 + 2 * p + p * p], packed[-1]
-    if not objective.fit_intercept:
-        # raw (uncentered) moments: undo the shift exactly
-        Sxx = xx + torch.outer(shift_x, sx) + torch.outer(sx, shift_x) + sw * torch.outer(shift_x, shift_x)
-        Sxy = xy + shift_x * sy + sx * shift_y + sw * shift_x * shift_y
-        Syy = yy + 2 * shift_y * sy + sw * shift_y * shift_y
-        zero = torch.zeros(p, dtype=f64, device=dev)
-        return sw, zero, zero.sum(), Sxx, Sxy, Syy
-    mx, my = sx / sw, sy / sw
-    # second moments around the (weighted) mean, from moments around the shift
-    Sxx = xx - sw * torch.outer(mx, mx)
-    Sxy = xy - sw * mx * my
-    Syy = yy - sw * my * my
-    return sw, mx + shift_x, my + shift_y, Sxx, Sxy, Syy
+COND_DIRECT = 1e6   # cond(A) below which one Cholesky solve is accurate to about 1e-10
+COND_GRAM = 1e13    # cond(A) above which the Gram matrix is not factored at all (streaming QR instead)
+RANK_RTOL = 1e-13   # singular values of Z below this fraction of the largest count as zero
+COND_WARN = 1e8     # cond(Z) above which fewer than ~8 digits can be trusted: warn
+MAX_REFINE = 8
 
 
-def solve_normal(Sxx: torch.Tensor, Sxy: torch.Tensor, ridge: float):
-    """Solve (Sxx + ridge I) w = Sxy; returns (w, condition number, method)."""
-    p = Sxx.shape[0]
-    A = Sxx + ridge * torch.eye(p, dtype=Sxx.dtype, device=Sxx.device)
-    if p == 0:
-        return Sxy.clone(), 1.0, "cholesky"
-    evals = torch.linalg.eigvalsh(A)
-    cond = float(evals[-1] / evals[0]) if evals[0] > 0 else float("inf")
-    if cond < 1e10:
-        L, info = torch.linalg.cholesky_ex(A)
-        if int(info) == 0:
-            return torch.cholesky_solve(Sxy[:, None], L)[:, 0], cond, "cholesky"
-    w = torch.linalg.lstsq(A.cpu(), Sxy.cpu()[:, None], driver="gelsd").solution[:, 0].to(A.device)
-    return w, cond, "svd"
+class SingularDesignWarning(UserWarning):
+    """The design matrix is (numerically) singular: some coefficients are not determined by the data."""
+
+
+def _names(objective: Objective, idx) -> str:
+    names = objective.data.feature_names
+    return ", ".join(f"'{names[int(j)]}'" for j in idx)
+
+
+class _System:
+    """The standardized problem ``min ||sqrt(s)(t - Z theta)||^2/sw + sum lam_j theta_j^2``."""
+
+    def __init__(self, objective: Objective):
+        data, p = objective.data, objective.n_features
+        self.p, self.intercept = p, objective.fit_intercept
+        M, sx, sy = moments(data)
+        raw = torch.cat([M[p, :p] + M[p, p] * sx, (M[p, p + 1] + M[p, p] * sy)[None], M[p, p][None]])
+        raw = data.allreduce(raw)  # sum s*x, sum s*y, sum s over every process
+        self.sw = float(raw[-1])
+        if not self.sw > 0:
+            raise ValueError("least squares needs at least one row with positive weight")
+        mx, my = raw[:p] / self.sw, raw[p] / self.sw
+        M = data.allreduce(reshift(M, sx, sy, mx, my))
+        # centre of the design and of the target: the means with an intercept, else zero
+        self.cx = mx if self.intercept else torch.zeros_like(mx)
+        self.cy = my if self.intercept else torch.zeros_like(my)
+        a = mx - self.cx
+        var = (torch.diagonal(M)[:p] + 2 * a * M[p, :p] + a * a * M[p, p]) / self.sw
+        D = var.clamp_min(0).sqrt()
+        const = (D <= 1e-12 * mx.abs()) | (D == 0)
+        self.constant = const.nonzero().flatten()
+        self.keep = (~const).nonzero().flatten()
+        self.D = D[self.keep]
+        nk = self.keep.numel()
+        self.k = nk + int(self.intercept)
+        T = torch.zeros(p + 2, self.k, dtype=F64, device=M.device)
+        T[self.keep, torch.arange(nk)] = 1.0 / self.D
+        T[p, :nk] = a[self.keep] / self.D
+        if self.intercept:
+            T[p, nk] = 1.0
+        u = torch.zeros(p + 2, dtype=F64, device=M.device)
+        u[p + 1], u[p] = 1.0, my - self.cy
+        MT = M @ T
+        self.A = (T.T @ MT) / self.sw
+        self.c = (MT.T @ u) / self.sw
+        self.tt = float(u @ M @ u) / self.sw
+        self.lam = torch.zeros(self.k, dtype=F64, device=M.device)
+        self.lam[:nk] = objective.penalty.l2 / 2.0 / (self.D * self.D)
+
+    def coefficients(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(w over all p columns in original units, intercept b) from standardized theta."""
+        w = torch.zeros(self.p, dtype=F64, device=theta.device)
+        nk = self.keep.numel()
+        w[self.keep] = theta[:nk] / self.D
+        tb = theta[nk] if self.intercept else torch.zeros((), dtype=F64, device=theta.device)
+        return w, tb + self.cy - self.cx @ w
+
+    def residual_gradient(self, data, theta: Tensor) -> tuple[Tensor, float]:
+        """One pass: the negative gradient ``(Z'S r)/sw - lam*theta`` and the mean weighted r^2."""
+        nk = self.keep.numel()
+        w, _ = self.coefficients(theta)
+        tb = theta[nk] if self.intercept else 0.0
+        gx, g1, rss = residual_pass(data, self.cx, self.cy, w, tb)
+        gx, g1, rss = (data.allreduce(t) for t in (gx, g1, rss))
+        g = torch.empty(self.k, dtype=F64, device=theta.device)
+        g[:nk] = gx[self.keep] / self.D
+        if self.intercept:
+            g[nk] = g1
+        return g / self.sw - self.lam * theta, float(rss) / self.sw
+
+
+def _refine(system: _System, data, theta: Tensor, solve) -> tuple[Tensor, int, float | None]:
+    """Corrected semi-normal equations: theta += A^-1 (Z'S r/sw - lam*theta) until the step stalls."""
+    mean_rss, last = None, float("inf")
+    for it in range(1, MAX_REFINE + 1):
+        g, mean_rss = system.residual_gradient(data, theta)
+        d = solve(g)
+        size = float(d.norm())
+        if not math.isfinite(size) or size > 0.5 * last:  # stalled at rounding level: keep theta
+            return theta, it, mean_rss
+        theta, last = theta + d, size
+        if size <= 1e-16 * float(theta.norm()):
+            return theta, it, mean_rss
+    return theta, MAX_REFINE, mean_rss
+
+
+def _solve_gram(system: _System, data, cond_a: float):
+    A = system.A + torch.diag(system.lam)
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) != 0:
+        return None
+    solve = lambda g: torch.cholesky_solve(g[:, None], L)[:, 0]  # noqa: E731
+    theta = solve(system.c)
+    if cond_a < COND_DIRECT:
+        return theta, "cholesky", 0, None
+    theta, passes, mean_rss = _refine(system, data, theta, solve)
+    return theta, "cholesky+refinement", passes, mean_rss
+
+
+def _solve_qr(system: _System, objective: Objective):
+    """Streaming QR, SVD of R; minimum-norm (original units) when rank-deficient."""
+    data, k, nk = objective.data, system.k, system.keep.numel()
+    sw = system.sw
+    ridge = None
+    if objective.penalty.l2 > 0:
+        ridge = torch.zeros(k, k + 1, dtype=F64, device=system.A.device)
+        ridge[:k, :k] = torch.diag((system.lam * sw).sqrt())
+    R = streaming_r(data, system.keep, system.cx[system.keep], system.D, system.cy, system.intercept, ridge)
+    R = R / math.sqrt(sw)
+    R11, q = R[:k, :k], R[:k, k]
+    U, S, Vh = torch.linalg.svd(R11)
+    rank = int((S > S[0] * RANK_RTOL).sum()) if S.numel() and S[0] > 0 else 0
+    theta = Vh[:rank].T @ ((U[:, :rank].T @ q) / S[:rank])
+    cond_z = float(S[0] / S[-1]) if S.numel() and S[-1] > 0 else float("inf")
+    passes, method, null = 0, "qr", Vh[rank:].T
+    if rank == k and cond_z ** 2 * 2.2e-16 < 0.05:
+        solve = lambda g: torch.linalg.solve_triangular(  # noqa: E731  R'R d = g
+            R11, torch.linalg.solve_triangular(R11.T, g[:, None], upper=False), upper=True)[:, 0]
+        theta, passes, _ = _refine(system, data, theta, solve)
+        method = "qr+refinement"
+    elif rank < k:
+        method = "svd-minimum-norm"
+    return theta, method, passes, cond_z, rank, null, Vh[-1]
+
+
+def _diagnose(objective: Objective, system: _System, cond_z: float, rank: int, null: Tensor | None,
+              smallest: Tensor | None) -> tuple[list[int], str]:
+    """(columns causing singularity, warning text or '')."""
+    nk = system.keep.numel()
+    parts, cols = [], []
+    if system.constant.numel():
+        what = "constant (the intercept carries it)" if system.intercept else "all zero"
+        parts.append(f"column(s) {_names(objective, system.constant)} {what}: coefficient set to 0")
+        cols += system.constant.tolist()
+    if null is not None and null.shape[1]:
+        dep = [int(system.keep[j]) for j in range(nk) if float(null[j].abs().max()) > 0.05]
+        cols += dep
+        parts.append(f"columns {_names(objective, dep)} are linearly dependent (rank {rank} of {system.k}): "
+                     "returned the minimum-norm solution; drop the redundant column(s)")
+    elif cond_z > COND_WARN:
+        dep = [int(system.keep[j]) for j in range(nk)
+               if smallest is not None and float(smallest[j].abs()) > 0.05]
+        digits = max(0, int(15.6 - math.log10(cond_z)))
+        cols += dep
+        parts.append(f"the design is nearly singular (condition number {cond_z:.2g} after standardizing): "
+                     f"coefficients have only about {digits} reliable digits; columns {_names(objective, dep)} "
+                     "are nearly collinear, drop or combine them")
+    return sorted(set(cols)), "; ".join(parts)
 
 
 @register
 class Exact(Solver):
-    """Least squares and ridge in closed form: ``w = (X'SX + n*alpha I)^-1 X'Sy`` on centered data."""
+    """Least squares and ridge in closed form (see the module docstring for the method)."""
 
     name = "exact"
     losses = ("squared",)
     penalties = ("none", "l2")
 
-    def solve(self, objective: Objective, settings: Settings, theta0: torch.Tensor) -> FitResult:
+    def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         t0 = time.perf_counter()
-        sw, mx, my, Sxx, Sxy, Syy = sufficient_statistics(objective)
-        # F = (1/sw) * ||r||^2 + (l2/2)||w||^2  =>  (Sxx + sw*l2/2 I) w = Sxy
-        ridge = float(sw) * objective.penalty.l2 / 2.0
-        w, cond, method = solve_normal(Sxx, Sxy, ridge)
-        b = my - mx @ w if objective.fit_intercept else torch.zeros((), dtype=w.dtype, device=w.device)
-        theta = torch.cat([w, b[None]]).to(objective.dtype)
-        rss = float(Syy - 2 * Sxy @ w + w @ Sxx @ w)
-        value = max(rss, 0.0) / float(sw) + float(objective.penalty.value(w))
+        data = objective.data
+        system = _System(objective)
+        k, nk = system.k, system.keep.numel()
+        null = smallest = mean_rss = None
+        if k == 0:
+            theta_s, method, passes, cond_z, rank = torch.zeros(0, dtype=F64), "trivial", 0, 1.0, 0
+        else:
+            evals = torch.linalg.eigvalsh(system.A + torch.diag(system.lam))
+            cond_a = float(evals[-1] / evals[0]) if evals[0] > 0 else float("inf")
+            out = _solve_gram(system, data, cond_a) if cond_a < COND_GRAM else None
+            if out is not None:
+                theta_s, method, passes, mean_rss = out
+                cond_z, rank = math.sqrt(cond_a), k
+            else:
+                theta_s, method, passes, cond_z, rank, null, smallest = _solve_qr(system, objective)
+        w, b = system.coefficients(theta_s)
+        if null is not None and null.shape[1]:  # minimum norm in original units: drop w's null-space part
+            null_w = torch.zeros(objective.n_features, null.shape[1], dtype=F64)
+            null_w[system.keep] = null[:nk] / system.D[:, None]
+            N = orthonormal_columns(null_w)
+            w = w - N @ (N.T @ w)
+            tb = theta_s[nk] if system.intercept else 0.0
+            b = tb + system.cy - system.cx @ w
+            mean_rss = None
+        cols, warning = _diagnose(objective, system, cond_z, rank, null, smallest)
+        if warning:
+            warnings.warn(warning, SingularDesignWarning, stacklevel=4)
+        if mean_rss is None:
+            mean_rss = self._mean_rss(system, theta_s)
+        value = mean_rss + float(objective.penalty.value(w))
+        theta = torch.cat([w, b.reshape(1) if objective.fit_intercept else torch.zeros(1, dtype=F64)])
+        theta = theta.to(objective.dtype)
         history = History()
         history.append(value, theta.tolist(), 0.0, time.perf_counter() - t0)
-        return FitResult(theta, True, 1, history, self.name, gap=0.0, message=f"solved by {method}",
-                         info={"condition_number": cond, "method": method, "n_rows": float(sw)})
+        info = {"condition_number": cond_z, "method": method, "rank": rank, "refinement_passes": passes,
+                "n_rows": system.sw, "singular_columns": _names(objective, cols)}
+        return FitResult(theta, True, 1 + passes, history, self.name, gap=0.0,
+                         message=warning or f"solved by {method}", info=info)
+
+    @staticmethod
+    def _mean_rss(system: _System, theta: Tensor) -> float:
+        if theta.numel() == 0:
+            return system.tt
+        return max(system.tt - 2 * float(theta @ system.c) + float(theta @ system.A @ theta), 0.0)

@@ -12,12 +12,28 @@ the tensors' dtype (float64).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 STEP_FRACTION = 0.99995  # of the way to the boundary, as in rqfnb
+TINY = 1e-300
+
+
+@contextmanager
+def threads(n: int):
+    """Run torch ops with ``n`` intra-op threads, restoring the setting afterwards."""
+    old = torch.get_num_threads()
+    if n >= old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @dataclass
@@ -40,6 +56,9 @@ def _cholesky_solve(M: Tensor, rhs: Tensor) -> Tensor:
         jitter = 1e-13 * float(M.diagonal().abs().max())
         L, info = torch.linalg.cholesky_ex(M + jitter * torch.eye(M.shape[0], dtype=M.dtype, device=M.device))
         if int(info) != 0:
+            if not bool(torch.isfinite(M).all()):
+                raise FloatingPointError("the interior point broke down (non-finite normal matrix); "
+                                         "check the data for extreme values or try solver 'sgd'")
             return torch.linalg.lstsq(M, rhs[:, None]).solution[:, 0]
     return torch.cholesky_solve(rhs[:, None], L)[:, 0]
 
@@ -121,13 +140,11 @@ def frisch_newton(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float = 1e-1
         dw = (r_sw + w * dx2) / s
         ap = min(_step(x, dx2), _step(s, -dx2))
         ad = min(_step(z, dz), _step(w, dw))
-        x = x + ap * dx2
-        s = u - x
-        bad = s <= 0  # rounding at the upper bound: stay strictly inside
-        if bool(bad.any()):
-            s = torch.where(bad, u * 1e-15, s)
-            x = u - s
+        # s is stepped on its own (not u - x, which cancels for rows with a large weight u);
+        # the floor only guards against a rounding to exactly zero, which would give 0/0 = NaN
+        x = (x + ap * dx2).clamp_min_(TINY)
+        s = (s - ap * dx2).clamp_min_(TINY)
         yd = yd + ad * dy
-        z = z + ad * dz
-        w = w + ad * dw
+        z = (z + ad * dz).clamp_min_(TINY)
+        w = (w + ad * dw).clamp_min_(TINY)
     return LPSolution(-yd, x, it, gap_rel, converged)

@@ -1,0 +1,179 @@
+"""Fitting a Parquet file larger than memory: peak RSS and time, next to pyarrow and pandas + scikit-learn.
+
+    python bench/bigfile.py                 # 70M rows x 10 features (+ target): about 6 GB
+    python bench/bigfile.py --rows 20000000 # a smaller run
+
+Writes ``bench/data/big_<rows>x<cols>.parquet`` (git-ignored; kept for later runs), then runs each
+contender in its own subprocess and reads that child's peak RSS (``ru_maxrss`` from ``os.wait4``):
+
+  baseline  the interpreter with numpy, pyarrow and torch imported, nothing read (the RSS floor);
+            each child imports its libraries before its clock starts
+  pyarrow   ``ParquetFile(pre_buffer=False).iter_batches`` over the same 11 columns once: the time
+            floor (the reader settings gradfit uses)
+  pyarrow-prebuffer  the same with pyarrow's default ``pre_buffer=True``, which buffers every row
+            group asked for: the whole file
+  gradfit-read  one pass over ``open_table(file, target="y")``: the data layer alone (batches of
+            float64 tensors, checked for NaN/inf)
+  gradfit-gram  the same pass plus, per batch, the centred X'X and X'y in plain torch: what the
+            exact solver needs to accumulate (a reference for the solver, not a fit)
+  gradfit   ``gradfit.fit(open_table(file, target="y"))``: the exact squared-loss fit, streamed
+  sklearn   ``pandas.read_parquet`` + ``LinearRegression().fit``: everything in memory; skipped
+            with the reason printed when it would not fit in the memory available
+
+Each timed contender runs ``--repeat`` times; the best time and the largest peak RSS are reported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GIB = 1 << 30
+
+
+def generate(path: Path, rows: int, cols: int, chunk: int = 1 << 20) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rng = np.random.default_rng(0)
+    coef = np.linspace(-2.0, 2.0, cols)
+    names = [f"x{j}" for j in range(cols)] + ["y"]
+    schema = pa.schema([(n, pa.float64()) for n in names])
+    tmp = path.with_suffix(".tmp")
+    t0 = time.perf_counter()
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            X = rng.standard_normal((n, cols))
+            y = X @ coef + 3.0 + 0.5 * rng.standard_normal(n)
+            writer.write_table(pa.table([*X.T, y], schema=schema), row_group_size=chunk)
+    os.replace(tmp, path)
+    print(f"wrote {path} ({path.stat().st_size / GIB:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+# -- the contenders, each run in a child process -------------------------------------------------------
+def child(which: str, path: str, threads: int | None) -> dict:
+    import numpy as np  # noqa: F401
+    import pyarrow.parquet as pq
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    if which.startswith("gradfit"):
+        import gradfit
+        from gradfit.data.files import open_table
+    elif which == "sklearn":
+        import pandas as pd
+        from sklearn.linear_model import LinearRegression
+    t0 = time.perf_counter()  # imports are not timed (they are in the baseline's RSS)
+    out: dict = {}
+    if which in ("pyarrow", "pyarrow-prebuffer"):
+        rows = 0
+        pf = pq.ParquetFile(path, pre_buffer=which == "pyarrow-prebuffer")
+        for rb in pf.iter_batches(batch_size=1 << 18):
+            rows += rb.num_rows
+        out["rows"] = rows
+    elif which == "gradfit-read":
+        out["rows"] = sum(len(b) for b in open_table(path, target="y"))
+    elif which == "gradfit-gram":  # reference: the sums the exact solver needs, in plain torch
+        sxx = sxy = sx = sy = None
+        rows = 0
+        for b in open_table(path, target="y"):
+            if sx is None:
+                sx, sy = b.X.mean(0), b.y.mean()
+                sxx, sxy = torch.zeros(len(sx), len(sx), dtype=b.X.dtype), torch.zeros(len(sx), dtype=b.X.dtype)
+            Xc, yc = b.X - sx, b.y - sy
+            sxx.addmm_(Xc.T, Xc)
+            sxy.addmv_(Xc.T, yc)
+            rows += len(b)
+        out["rows"] = rows
+    elif which == "gradfit":
+        model = gradfit.fit(open_table(path, target="y"), solver="exact")
+        out["coef0"], out["rows"] = float(model.coef_[0]), int(model.info["n_rows"])
+    elif which == "sklearn":
+        df = pd.read_parquet(path)
+        y = df.pop("y").to_numpy()
+        model = LinearRegression().fit(df, y)
+        out["coef0"], out["rows"] = float(model.coef_[0]), len(y)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def run_child(which: str, path: Path, threads: int | None = None) -> dict:
+    extra = ["--threads", str(threads)] if threads else []
+    proc = subprocess.Popen([sys.executable, __file__, "--child", which, "--file", str(path), *extra],
+                            stdout=subprocess.PIPE, text=True)
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{which} failed with exit code {proc.returncode}")
+    result = json.loads(text.strip().splitlines()[-1])
+    result["peak_rss"] = usage.ru_maxrss * 1024  # Linux reports KiB
+    return result
+
+
+def available_memory() -> int:
+    with open("/proc/meminfo") as fh:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+    return info.get("MemAvailable", 0)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=70_000_000)
+    ap.add_argument("--cols", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per contender; the best time is kept")
+    ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--only", help="comma-separated contenders to run (pyarrow always runs: it is the floor)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads in each child (default: all cores)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--file", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.file, args.threads)))
+        return
+    (HERE / "data").mkdir(exist_ok=True)
+    path = HERE / "data" / f"big_{args.rows}x{args.cols}.parquet"
+    if not path.exists():
+        generate(path, args.rows, args.cols)
+    data_bytes = args.rows * (args.cols + 1) * 8
+    print(f"file {path.name}: {args.rows:,} rows x {args.cols} features + target, {path.stat().st_size / GIB:.2f} "
+          f"GiB on disk, {data_bytes / GIB:.2f} GiB as float64; {os.cpu_count()} CPUs, "
+          f"{available_memory() / GIB:.1f} GiB available, load average {os.getloadavg()[0]:.1f}, "
+          f"torch threads {args.threads or 'default'}", flush=True)
+    results = {"baseline": run_child("baseline", path)}
+    plan = ["pyarrow", "pyarrow-prebuffer", "gradfit-read", "gradfit-gram", "gradfit", "sklearn"]
+    if args.only:
+        plan = [p for p in plan if p in args.only.split(",") or p == "pyarrow"]
+    need = 4.5 * data_bytes  # the DataFrame, its numpy copy, the centered copy, lstsq's workspace
+    if "sklearn" in plan and (args.skip_sklearn or need > 0.8 * available_memory()):
+        plan.remove("sklearn")
+        why = "--skip-sklearn" if args.skip_sklearn else \
+            f"needs about {need / GIB:.1f} GiB, {available_memory() / GIB:.1f} GiB available"
+        print(f"sklearn: skipped ({why})", flush=True)
+    for which in plan:
+        runs = [run_child(which, path, args.threads) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["seconds"])
+        best["peak_rss"] = max(r["peak_rss"] for r in runs)
+        results[which] = best
+        times = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+        print(f"{which}: {best['seconds']:.2f} s (runs: {times}), "
+              f"peak RSS {best['peak_rss'] / GIB:.2f} GiB", flush=True)
+    floor = results["pyarrow"]["seconds"]
+    print("\n| route | time (s) | x pyarrow read | peak RSS (GiB) |\n|---|---|---|---|")
+    for which in ["baseline"] + plan:
+        r = results[which]
+        ratio = f"{r['seconds'] / floor:.2f}" if which != "baseline" else "-"
+        print(f"| {which} | {r['seconds']:.2f} | {ratio} | {r['peak_rss'] / GIB:.2f} |")
+    g = results["gradfit"]
+    print(f"\ngradfit: peak RSS {g['peak_rss'] / GIB:.2f} GiB (target <= 1), "
+          f"{g['seconds'] / floor:.2f}x the pyarrow read (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

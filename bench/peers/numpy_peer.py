@@ -1,0 +1,48 @@
+"""numpy: least squares by ``lstsq`` (SVD), and one ``X'X`` product as the timing floor."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..problems import Problem
+from .base import Peer
+
+
+class Lstsq(Peer):
+    name = "numpy lstsq"
+
+    def supports(self, problem):
+        return None if problem.loss == "squared" else "least squares only"
+
+    def estimate_seconds(self, problem):
+        return 5.5 * problem.n * problem.p ** 2 / (1e7 * 100)  # issue 3: 5.5 s on 10M x 10
+
+    def fit(self, X, y, problem):
+        A = np.empty((X.shape[0], X.shape[1] + 1))
+        A[:, :-1] = X
+        A[:, -1] = 1.0
+        sol = np.linalg.lstsq(A, y, rcond=None)[0]
+        return sol[:-1], float(sol[-1])
+
+
+class GramProduct(Peer):
+    """One ``X.T @ X`` (numpy/OpenBLAS): a fit that reads the data once cannot be much faster."""
+
+    name = "one X'X product (numpy)"
+    reference = True
+
+    def supports(self, problem):
+        return None if problem.loss == "squared" else "reference for least squares"
+
+    def fit(self, X, y, problem):
+        X.T @ X
+        return None
+
+
+class TorchGram(GramProduct):
+    name = "one X'X product (torch)"
+
+    def fit(self, X, y, problem):
+        import torch
+        Xt = torch.from_numpy(X)
+        Xt.T @ Xt
+        return None

@@ -1,0 +1,102 @@
+"""Record batches to a float64 matrix, with the checks that name a bad column and row.
+
+A batch of k selected columns becomes one (k, n) float64 array (one contiguous copy per column);
+``X`` is then its first rows transposed (a column-major view), ``y`` and the weights the next.
+Finite values are checked with one sum per column; only a non-finite sum triggers the exact search.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from .batches import DataError
+from .csv_errors import first_bad_index
+
+
+def to_float(arr, name: str, at: Callable[[int], str]) -> np.ndarray:
+    """A pyarrow column as float64 numpy (nulls become NaN); DataError naming the first bad row."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if not pa.types.is_float64(t):
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t) \
+                or pa.types.is_null(t):
+            arr = pc.cast(arr, pa.float64(), safe=False)
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            try:
+                arr = pc.cast(arr, pa.float64())
+            except pa.ArrowInvalid:
+                i = first_bad_index(arr)
+                raise DataError(f"column '{name}' has a non-numeric value {arr[i].as_py()!r} at {at(i + 1)}; "
+                                "fix it, or leave the column out with --features") from None
+        else:
+            raise DataError(f"column '{name}' holds {t}, not numbers; leave it out with --features")
+    if arr.null_count == 0:  # the values buffer as is: no copy, and no pandas import inside pyarrow
+        return np.frombuffer(arr.buffers()[1], dtype=np.float64, count=len(arr), offset=arr.offset * 8)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def to_matrix(rb: pa.RecordBatch, columns: Sequence[str], at: Callable[[int], str], drop_na: bool,
+              weight: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """((k, n) float64 matrix of ``columns``, kept-rows mask or None when every row is kept).
+
+    Rows with a missing (null/NaN) or infinite value are dropped when ``drop_na``; otherwise the
+    first one raises DataError naming the column and ``at(row)`` (row is 1-based in the batch).
+    """
+    n = rb.num_rows
+    M = np.empty((len(columns), n), dtype=np.float64)
+    for j, name in enumerate(columns):
+        M[j] = to_float(rb.column(name), name, at)
+    keep = None
+    if n and not np.isfinite(M.sum(axis=1)).all():  # NaN/inf make the sum non-finite (or it overflowed)
+        bad = ~np.isfinite(M)
+        rows_bad = bad.any(axis=0)
+        if rows_bad.any():
+            if drop_na:
+                keep = ~rows_bad
+                M = M[:, keep]
+            else:
+                i = int(rows_bad.nonzero()[0][0])
+                j = int(bad[:, i].nonzero()[0][0])
+                kind = "an infinite" if np.isinf(M[j, i]) else "a missing (empty, NA or NaN)"
+                raise DataError(f"column '{columns[j]}' has {kind} value at {at(i + 1)}; skip such rows with "
+                                "--drop-na, or fill them")
+    if weight is not None:
+        w = M[columns.index(weight)]
+        if len(w) and w.min() < 0:
+            i = int((w < 0).nonzero()[0][0])
+            if keep is not None:
+                i = int(keep.nonzero()[0][i])
+            raise DataError(f"weight column '{weight}' has a negative value {w.min():g} at {at(i + 1)}; "
+                            "sample weights must be >= 0")
+    return M, keep
+
+
+def redundant_columns(X: torch.Tensor, names: Sequence[str]) -> list[str]:
+    """Sentences naming constant columns and columns that duplicate an earlier one (exact equality)."""
+    notes = []
+    if X.shape[0] == 0:
+        return notes
+    lo, hi = X.amin(0), X.amax(0)
+    for j in (lo == hi).nonzero().flatten().tolist():
+        notes.append(f"column '{names[j]}' is constant (every row is {float(lo[j]):g}): with an intercept it "
+                     "adds nothing and the coefficients are not unique; leave it out with --features")
+    gen = torch.Generator().manual_seed(0)
+    r = torch.rand(X.shape[0], generator=gen, dtype=torch.float64).to(X.device, X.dtype)
+    fp = (r @ X).double()  # equal columns give (nearly) equal fingerprints: neighbours once sorted
+    order = torch.argsort(fp).tolist()
+    dup: dict[int, int] = {}
+    for a, b in zip(order, order[1:]):
+        if abs(float(fp[a] - fp[b])) <= 1e-9 * (abs(float(fp[a])) + abs(float(fp[b]))) + 1e-300 \
+                and lo[b] != hi[b] and torch.equal(X[:, a], X[:, b]):
+            root = dup.get(a, a)
+            dup[b] = root
+    for j in sorted(dup):
+        i, k = sorted((dup[j], j))
+        notes.append(f"column '{names[k]}' duplicates column '{names[i]}': the coefficients are not unique; "
+                     "leave one out with --features")
+    return notes

@@ -1,0 +1,122 @@
+"""pyarrow's CSV errors turned into one line that names the file, the column and the row.
+
+Found on the error path only: the file is read again to find the first bad value's row (bisecting a
+batch with casts) or the first line whose field count differs, so the fast path pays nothing.
+"""
+from __future__ import annotations
+
+import csv
+import re
+
+import pyarrow as pa
+
+from .batches import DataError
+
+
+_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", re.S)
+
+
+def csv_error(path: str, exc: Exception, delimiter: str, header: bool, unit=None,
+              types=None, names=None) -> DataError:
+    msg = " ".join(str(exc).split())
+    m = _CONVERSION.search(str(exc))
+    if m and names is not None and unit is not None:
+        col = names[int(m.group(1))] if int(m.group(1)) < len(names) else None
+        if col is not None:
+            found = first_unparsable(unit, col, names, delimiter, header)
+            if found is not None:
+                row, value = found
+                return DataError(f"{path}: column '{col}' has a non-numeric value {value!r} at "
+                                 f"{where(unit, row, header)}; fix it, or leave the column out with --features")
+            return DataError(f"{path}: column '{col}' has a non-numeric value {m.group(2)!r}; fix it, or leave "
+                             "the column out with --features")
+    if "Expected" in msg and "columns, got" in msg:
+        found = first_ragged_line(path, delimiter)
+        if found is not None:
+            line, got, want = found
+            return DataError(f"{path}: line {line} has {got} fields but line 1 has {want}; fix that row, "
+                             "or check --delimiter")
+        return DataError(f"{path}: rows have different numbers of fields ({msg[:120]}); fix the file, or check "
+                         "--delimiter")
+    if "Empty CSV file" in msg:
+        return DataError(f"{path} is empty; it needs a header line and rows of numbers")
+    return DataError(f"{path}: cannot read as CSV ({msg[:160]}); check the file, --delimiter and --no-header")
+
+
+def where(unit, row_in_unit: int, header: bool) -> str:
+    """'data row R (line L)' for a 1-based row within a unit; the line assumes no blank lines."""
+    if unit.row0 is None:
+        return f"row {row_in_unit} of the part of the file from byte {unit.byte_range[0]}"
+    row = unit.row0 + row_in_unit
+    if unit.kind == "csv":
+        return f"data row {row} (line {csv_line(unit.path, row, header)})"
+    return f"row {row}"
+
+
+def csv_line(path: str, row: int, header: bool) -> int:
+    """File line of 1-based data row ``row`` (pyarrow skips blank lines; values never hold newlines)."""
+    want = row + (1 if header else 0)
+    seen = 0
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if line.strip(b"\r\n"):
+                seen += 1
+                if seen == want:
+                    return line_no
+    return want
+
+
+def first_unparsable(unit, col: str, names, delimiter: str, header: bool):
+    """(1-based row within the unit, text) of the first value of ``col`` that is not a number."""
+    import pyarrow.compute as pc
+
+    from .sources import csv_reader
+    row = 0
+    reader = csv_reader(unit, {col: pa.string()}, names, delimiter, header, strings_null=True)
+    for rb in reader:
+        arr = rb.column(0)
+        try:
+            pc.cast(arr, pa.float64())
+        except pa.ArrowInvalid:
+            i = first_bad_index(arr)
+            return row + i + 1, arr[i].as_py()
+        row += rb.num_rows
+    return None
+
+
+def first_bad_index(arr: pa.Array) -> int:
+    """Index of the first value of a string array that does not cast to float64 (bisection)."""
+    import pyarrow.compute as pc
+
+    def ok(a):
+        try:
+            pc.cast(a, pa.float64())
+            return True
+        except pa.ArrowInvalid:
+            return False
+    lo, hi = 0, len(arr)  # invariant: arr[lo:hi] holds the first bad value
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(arr.slice(lo, mid - lo)):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def first_ragged_line(path: str, delimiter: str):
+    """(line, fields, expected) of the first non-blank line whose field count differs from line 1."""
+    want = None
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace", newline="") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip("\r\n"):
+                    continue
+                fields = next(csv.reader([line], delimiter=delimiter), [])
+                if want is None:
+                    want = len(fields)
+                elif len(fields) != want:
+                    return line_no, len(fields), want
+    except (csv.Error, OSError, ValueError):
+        return None
+    return None

@@ -1,0 +1,361 @@
+"""Files as a :class:`Batches` source: CSV and Parquet, streamed in record batches.
+
+``open_table`` reads the schema, checks the columns, and returns a :class:`FileBatches`. Each pass
+re-reads the files batch by batch, so peak memory does not grow with the number of rows. A
+source whose selected columns fit in ``cache_bytes`` (64 MB: estimated as the CSV file size, or
+Parquet rows x columns x 8 bytes) is read once at open and kept in memory (``full_batch()``
+returns it), which is much cheaper for gradient methods that make hundreds of passes.
+
+Row numbers in errors are 1-based data rows of the file named (a CSV header is not counted; the
+CSV line is given beside). Sharding (``shard=(rank, world_size)``): Parquet row groups of all
+files, or the CSV files, are dealt round-robin; a single uncompressed CSV is cut into
+``world_size`` byte ranges of whole lines (values must not contain newlines).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import warnings
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .batches import Batch, Batches, DataError
+from .columns import redundant_columns, to_matrix
+from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
+                      units_of, where)
+
+CACHE_BYTES = 64 << 20
+SHUFFLE_ROWS = 1 << 18
+
+
+class DataWarning(UserWarning):
+    """Data that fits but is suspect: a constant column, a duplicated column."""
+
+
+class ReadInterrupted(KeyboardInterrupt):
+    """Ctrl-C while reading; the message says how far the read got."""
+
+
+class FileBatches(Batches):
+    """Rows of CSV/Parquet files, read again on every pass (or cached when small)."""
+
+    def __init__(self, files: list[str], units: list[Unit], *, names: list[str], features: list[str],
+                 target: str, weight: str | None, drop_na: bool, delimiter: str, header: bool,
+                 dtype: torch.dtype, device: torch.device, batch_rows: int, progress: bool,
+                 min_rows: int, sharded: bool):
+        self.files, self.units, self.names = files, units, names
+        self.feature_names, self.target_name, self.weight_name = list(features), target, weight
+        self.columns = self.feature_names + [target] + ([weight] if weight else [])
+        self.drop_na, self.delimiter, self.header = drop_na, delimiter, header
+        self.dtype, self.device = dtype, device
+        self.batch_rows, self.progress, self.min_rows, self.sharded = batch_rows, progress, min_rows, sharded
+        self.rows_read = 0
+        self._full: Batch | None = None
+        self._notes: list[str] = []
+        self._warned = False
+        self._passes = 0
+        if not drop_na and all(u.n_rows is not None for u in units):
+            self._n_rows = sum(u.n_rows for u in units)
+            self._check_rows(self._n_rows)
+
+    @property
+    def source(self) -> str:
+        return self.files[0] if len(self.files) == 1 else f"{len(self.files)} files ({self.files[0]}, ...)"
+
+    @property
+    def has_weight(self) -> bool:
+        return self.weight_name is not None
+
+    # -- passes ------------------------------------------------------------------------------------
+    def _matrices(self, units: Sequence[Unit]) -> Iterator[np.ndarray]:
+        """(k, n) float64 matrices of the selected columns, checked (runs in the reading thread)."""
+        types = {c: pa.float64() for c in self.columns}
+        for rb, unit, row0 in read_units(units, types, names=self.names, delimiter=self.delimiter,
+                                         header=self.header, batch_rows=self.batch_rows):
+            def at(i, unit=unit, row0=row0):
+                return f"{where(unit, row0 + i, self.header)} of {unit.path}"
+            yield to_matrix(rb, self.columns, at, self.drop_na, self.weight_name)[0]
+
+    def _blocks(self, units: Sequence[Unit]) -> Iterator[Batch]:
+        """Batches of ``units``: read and checked one batch ahead in a thread while the caller
+        computes on the last one; count rows; Ctrl-C reports the count."""
+        p = len(self.feature_names)
+        bar = self._bar() if self._passes == 0 else None
+        rows = 0
+        try:
+            for M in read_ahead(lambda: self._matrices(units)):
+                rows += M.shape[1]
+                self.rows_read = rows
+                if bar is not None:
+                    bar.update(rows)
+                if M.shape[1] == 0:
+                    continue
+                t = torch.from_numpy(M)
+                if self.dtype != torch.float64 or self.device.type != "cpu":
+                    t = t.to(device=self.device, dtype=self.dtype)
+                yield Batch(t[:p].T, t[p], t[p + 1] if self.weight_name else None)
+        except KeyboardInterrupt:
+            raise ReadInterrupted(f"stopped reading {self.source} after {rows:,} rows") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        self._passes += 1
+        if units is self.units:
+            if self._n_rows is None:
+                self._n_rows = rows
+            self._check_rows(rows)
+
+    def _bar(self):
+        if not self.progress:
+            return None
+        from ..progress import ProgressBar
+        total = sum(u.n_rows or 0 for u in self.units) or _estimate_rows(self.units)
+        return ProgressBar(total, unit="row")
+
+    def __iter__(self) -> Iterator[Batch]:
+        full = self.full_batch()
+        if full is None:
+            yield from self._blocks(self.units)
+        else:
+            yield full
+
+    def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """One pass in random order: units (row groups, files) in random order, rows mixed in a
+        buffer of ``SHUFFLE_ROWS`` rows (all rows when cached)."""
+        if self.full_batch() is not None:
+            yield from super().shuffled(batch_size, generator)
+            return
+        order = torch.randperm(len(self.units), generator=generator).tolist()
+        buffer: list[Batch] = []
+        held = 0
+        for batch in self._blocks([self.units[i] for i in order]):
+            buffer.append(batch)
+            held += len(batch)
+            if held >= max(SHUFFLE_ROWS, batch_size):
+                rest = yield from _drain(buffer, batch_size, generator, keep_tail=True)
+                buffer, held = ([rest], len(rest)) if rest is not None else ([], 0)
+        if buffer:
+            yield from _drain(buffer, batch_size, generator, keep_tail=False)
+
+    def full_batch(self) -> Batch | None:
+        if self._full is not None and not self._warned:
+            self._warned = True
+            for note in self._notes:
+                warnings.warn(note, DataWarning, stacklevel=3)
+        return self._full
+
+    # -- checks --------------------------------------------------------------------------------------
+    def _check_rows(self, rows: int) -> None:
+        if self.sharded:
+            return
+        if rows == 0:
+            what = "no rows are left after --drop-na" if self.drop_na else "there are no data rows"
+            raise DataError(f"{self.source}: {what}; it needs a header line and rows of numbers")
+        if rows < self.min_rows:
+            raise DataError(f"{self.source} has {rows} rows but fitting {len(self.feature_names)} features and "
+                            f"an intercept needs at least {self.min_rows}; add rows or use fewer --features")
+
+    def load(self) -> None:
+        """Read every row into memory now (what a small source does at open)."""
+        parts = list(self._blocks(self.units))
+        p = len(self.feature_names)
+        if parts:
+            X = torch.cat([b.X for b in parts]).contiguous()
+            y = torch.cat([b.y for b in parts])
+            w = torch.cat([b.weight for b in parts]) if self.weight_name else None
+        else:
+            X = torch.empty(0, p, dtype=self.dtype, device=self.device)
+            y = torch.empty(0, dtype=self.dtype, device=self.device)
+            w = None
+        self._full = Batch(X, y, w)
+        self._n_rows = len(y)
+        if not self.sharded:
+            self._notes = redundant_columns(X, self.feature_names)
+
+
+class _Raised:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def read_ahead(make: Callable[[], Iterator], depth: int = 2) -> Iterator:
+    """Iterate ``make()`` in a background thread, ``depth`` items ahead; its errors re-raise here.
+
+    pyarrow and numpy release the GIL, so reading the next batch overlaps the caller's compute.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in make():
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(_Raised(exc))
+
+    thread = threading.Thread(target=work, name="gradfit-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+
+
+def _drain(buffer: list[Batch], batch_size: int, gen: torch.Generator, keep_tail: bool):
+    """Shuffle the buffered rows, yield full batches; return the leftover rows (or yield them)."""
+    X = torch.cat([b.X for b in buffer])
+    y = torch.cat([b.y for b in buffer])
+    w = torch.cat([b.weight for b in buffer]) if buffer[0].weight is not None else None
+    perm = torch.randperm(len(y), generator=gen).to(X.device)
+    n = len(y)
+    stop = n - n % batch_size if keep_tail else n
+    for s in range(0, stop, batch_size):
+        idx = perm[s:s + batch_size]
+        yield Batch(X[idx], y[idx], None if w is None else w[idx])
+    if keep_tail and stop < n:
+        idx = perm[stop:]
+        return Batch(X[idx], y[idx], None if w is None else w[idx])
+    return None
+
+
+def _estimate_rows(units: Sequence[Unit]) -> int:
+    """Rows of CSV units guessed from their sizes and the bytes per line of the first 64 KB."""
+    total = 0
+    for u in units:
+        with open(u.path, "rb") as fh:
+            head = fh.read(1 << 16)
+        size = (u.byte_range[1] - u.byte_range[0]) if u.byte_range else os.path.getsize(u.path)
+        total += int(size * max(head.count(b"\n"), 1) / max(len(head), 1))
+    return max(total, 1)
+
+
+def _dtype(dtype) -> torch.dtype:
+    from ..api import resolve_dtype
+    return resolve_dtype(dtype)
+
+
+def _device(device) -> torch.device:  # "auto" picks CUDA when available; "cuda" without it is a one-line error
+    from ..api import resolve_device
+    return resolve_device(device)
+
+
+def open_table(source, *, target: str, features: Sequence[str] | None = None, weight: str | None = None,
+               drop_na: bool = False, delimiter: str = ",", header: bool = True, dtype="float64",
+               device="cpu", batch_rows: int | None = None, shard: tuple[int, int] | None = None,
+               progress: bool = False, cache: bool | None = None, cache_bytes: int = CACHE_BYTES,
+               min_rows: int | None = None) -> FileBatches:
+    """Open CSV/Parquet file(s) as a streamed :class:`~gradfit.data.batches.Batches` source.
+
+    Parameters
+    ----------
+    source : path, folder, glob, or a list of them
+        ``.parquet``/``.pq`` files are Parquet, others CSV (a file starting with ``PAR1`` is Parquet).
+    target, features, weight : column names
+        ``features`` defaults to every numeric column but the target and the weight (numeric:
+        integer or floating in the Parquet schema, or in the first 1 MB of a CSV file). Without a
+        header, columns are named ``c0, c1, ...``.
+    drop_na : skip rows with a missing, NaN or infinite value instead of raising DataError.
+    dtype, device : of the tensors each batch holds.
+    batch_rows : rows per Parquet batch (default: about 16 MB of selected columns); CSV batches
+        hold 8 MB of text.
+    shard : ``(rank, world_size)``: read only this process's share (see the module docstring).
+    progress : show a progress bar with rows/s on stderr (only when it is a terminal).
+    cache : True/False forces keeping the rows in memory or streaming; None decides by size.
+    min_rows : fewest rows accepted (default: features + 1, the parameters of an unpenalized fit).
+    """
+    files = resolve(source)
+    kinds = [kind_of(f) for f in files]
+    if kinds[0] == "csv":
+        names, numeric = csv_names(files[0], delimiter, header)
+    else:
+        names, numeric = parquet_names(files[0])
+    for f, k in zip(files[1:], kinds[1:]):
+        if k == "parquet":
+            others = parquet_names(f)[0]
+        else:
+            others = csv_names(f, delimiter, header)[0]
+        if others != names:
+            raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; "
+                            "every file must have the same columns")
+    features = _select(files[0], names, numeric, target, features, weight, header)
+    p = len(features)
+    batch_rows = int(batch_rows or min(max((16 << 20) // (8 * (p + 2)), 8192), 1 << 20))
+    units = units_of(files, kinds)
+    if shard is not None:
+        units = shard_units(units, int(shard[0]), int(shard[1]))
+    data = FileBatches(files, units, names=names, features=features, target=target, weight=weight,
+                       drop_na=drop_na, delimiter=delimiter, header=header, dtype=_dtype(dtype),
+                       device=_device(device), batch_rows=batch_rows, progress=progress,
+                       min_rows=p + 1 if min_rows is None else int(min_rows), sharded=shard is not None)
+    if cache or (cache is None and _size(units, p) <= cache_bytes):
+        data.load()
+    return data
+
+
+def _size(units: Sequence[Unit], p: int) -> float:
+    total = 0.0
+    for u in units:
+        if u.kind == "parquet":
+            total += u.n_rows * (p + 2) * 8
+        else:
+            total += (u.byte_range[1] - u.byte_range[0]) if u.byte_range else os.path.getsize(u.path)
+    return total
+
+
+def _select(path: str, names: list[str], numeric: list[str], target: str, features, weight, header) -> list[str]:
+    hint = "" if header else " (the file is read without a header, so columns are named c0, c1, ...)"
+    shown = show(names)
+
+    def need(col: str, what: str) -> None:
+        if col not in names:
+            raise DataError(f"{path} has no {what} column {col!r}; its columns are: {shown}{hint}")
+        if names.count(col) > 1:
+            raise DataError(f"{path} has {names.count(col)} columns named '{col}'; rename them so each is unique")
+    need(target, "target")
+    if weight is not None:
+        need(weight, "weight")
+        if weight == target:
+            raise DataError(f"--weight '{weight}' is also the target; pick another weight column")
+    if features is None:
+        features = [c for c in numeric if c not in (target, weight)]
+        if not features:
+            raise DataError(f"{path} has no numeric feature column besides the target '{target}'; "
+                            f"its columns are: {shown}; name them with --features")
+    else:
+        features = list(features)
+        for c in features:
+            need(c, "feature")
+        if target in features:
+            raise DataError(f"the target '{target}' is also a feature; leave it out of --features")
+        if weight in features:
+            raise DataError(f"the weight column '{weight}' is also a feature; leave it out of --features")
+        dup = sorted({c for c in features if features.count(c) > 1})
+        if dup:
+            raise DataError(f"feature {', '.join(map(repr, dup))} is listed twice in --features")
+        if not features:
+            raise DataError("no feature columns given; name them with --features")
+    return features
+
+
+from .predict import predict_file  # noqa: E402,F401  (the CLI imports both from here)

@@ -1,0 +1,93 @@
+"""``predict_file``: stream a CSV/Parquet source through a model into a CSV or Parquet file.
+
+The output holds every input column (CSV input: the columns numeric in the first 1 MB as float64,
+the others as text) followed by the prediction, named ``<target>_pred`` (``prediction`` when the model has no
+target name); an input column of that name is replaced. It is written atomically: on any error
+the output path is left as it was.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..atomic import atomic_path
+from .batches import DataError
+from .columns import to_matrix
+from .sources import (PARQUET_EXT, csv_names, kind_of, parquet_names, read_units, resolve, show, units_of,
+                      where)
+
+
+def output_kind(output: str) -> str:
+    low = output.lower()
+    if low.endswith(PARQUET_EXT):
+        return "parquet"
+    if low.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    raise DataError(f"cannot tell the output format of {output}; name it .csv or .parquet")
+
+
+def prediction_name(model) -> str:
+    return f"{model.target_name}_pred" if model.target_name else "prediction"
+
+
+def predict_file(model, source, output, *, delimiter: str = ",", header: bool = True, drop_na: bool = False,
+                 batch_rows: int = 1 << 16) -> int:
+    """Write ``model.predict`` of every row of ``source`` to ``output`` (.csv or .parquet); return the rows.
+
+    Features are matched by name, in any order. Rows with a missing or infinite feature raise
+    DataError, or are left out of the output with ``drop_na``.
+    """
+    output = os.fspath(output)
+    kind_out = output_kind(output)
+    files = resolve(source)
+    kinds = [kind_of(f) for f in files]
+    names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
+    features = list(model.feature_names_in_)
+    missing = [f for f in features if f not in names]
+    if missing:
+        hint = "" if header else " (read without a header, columns are named c0, c1, ...)"
+        raise DataError(f"{files[0]} is missing feature column(s) {', '.join(missing)} that the model was fitted "
+                        f"on; it has {show(names)}{hint}")
+    pred_name = prediction_name(model)
+    keep_cols = [c for c in names if c != pred_name]
+    types = {c: pa.float64() if c in features or c in numeric else pa.string() for c in keep_cols}
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    rows = 0
+    with atomic_path(output) as tmp:
+        writer = None
+        try:
+            for rb, unit, row0 in read_units(units_of(files, kinds), types, names=names, delimiter=delimiter,
+                                             header=header, batch_rows=batch_rows):
+                def at(i, unit=unit, row0=row0):
+                    return f"{where(unit, row0 + i, header)} of {unit.path}"
+                M, keep = to_matrix(rb, features, at, drop_na)
+                out = rb.select(keep_cols)
+                if keep is not None:
+                    out = out.filter(pa.array(keep))
+                pred = coef @ M + float(model.intercept_)
+                out = out.append_column(pred_name, pa.array(pred, type=pa.float64()))
+                if writer is None:
+                    writer = _writer(kind_out, tmp, out.schema, output)
+                writer.write_batch(out)
+                rows += out.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(f"cannot write {output} from {files[0]}: {' '.join(str(exc).split())[:160]}; "
+                            "do all input files have the same column types?") from None
+        finally:
+            if writer is not None:
+                writer.close()
+        if rows == 0:
+            what = "no rows are left after --drop-na" if drop_na else "there are no data rows"
+            raise DataError(f"{files[0]}: {what}; nothing to predict, {output} not written")
+    return rows
+
+
+def _writer(kind: str, tmp, schema: pa.Schema, output: str):
+    if kind == "parquet":
+        return pq.ParquetWriter(str(tmp), schema)
+    delim = "\t" if output.lower().endswith(".tsv") else ","
+    return pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(delimiter=delim))

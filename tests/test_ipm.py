@@ -1,0 +1,139 @@
+"""The ipm solver (Frisch–Newton + Portnoy–Koenker) against scipy's HiGHS linear programs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linprog
+
+import gradfit
+from gradfit.data.batches import Batch, Batches
+from gradfit.solvers import SolverMismatch, auto_name, get_solver
+from gradfit.losses import get_loss
+from gradfit.penalties import get_penalty
+
+
+def lp_reference(X, y, tau, s=None, fit_intercept=True, scale=1.0, l1=0.0):
+    """min scale * sum s rho_tau(y - Xw - b) / sum s + l1 ||w||_1 as an LP solved by HiGHS.
+
+    Variables: w+ , w- (p each), b (free, or fixed 0), u+, u- (n each) with Xw + b + u+ - u- = y."""
+    n, p = X.shape
+    s = np.ones(n) if s is None else s
+    S = s.sum()
+    A = np.hstack([X, -X, np.ones((n, 1)), np.eye(n), -np.eye(n)])
+    c = np.r_[np.full(2 * p, l1), 0.0, scale * tau * s / S, scale * (1 - tau) * s / S]
+    free_b = (None, None) if fit_intercept else (0.0, 0.0)
+    bounds = [(0, None)] * (2 * p) + [free_b] + [(0, None)] * (2 * n)
+    res = linprog(c, A_eq=A, b_eq=y, bounds=bounds, method="highs")
+    assert res.status == 0
+    w = res.x[:p] - res.x[p:2 * p]
+    return res.fun, w, res.x[2 * p]
+
+
+def make(n, p, seed, heavy=True):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) * rng.uniform(0.1, 100, size=p) + rng.normal(size=p) * 10
+    noise = rng.standard_t(2, size=n) if heavy else rng.normal(size=n)
+    y = X @ rng.normal(size=p) + 3.0 + noise
+    return X, y, rng
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 0.9])
+def test_quantile_matches_highs(tau):
+    X, y, _ = make(300, 4, seed=int(tau * 10))
+    m = gradfit.fit(X, y, loss="quantile", quantile=tau)
+    ref, w, b = lp_reference(X, y, tau)
+    assert abs(m.final_loss_ - ref) <= 1e-9 * ref
+    assert m.converged_ and m.gap_ <= 1e-8
+    np.testing.assert_allclose(m.coef_, w, rtol=1e-6, atol=1e-8)
+    assert m.intercept_ == pytest.approx(b, rel=1e-6, abs=1e-8)
+    pred = m.predict(X)
+    assert abs(np.mean(y - pred < 0) - tau) <= 4 / 300 + 1e-12  # a tau-quantile fit splits the rows
+
+
+def test_absolute_loss_weights_and_no_intercept():
+    X, y, rng = make(250, 3, seed=5)
+    s = rng.uniform(0.2, 3.0, size=250)
+    for fit_intercept in (True, False):
+        m = gradfit.fit(X, y, loss="l1", sample_weight=s, fit_intercept=fit_intercept)
+        ref, w, b = lp_reference(X, y, 0.5, s, fit_intercept, scale=2.0)
+        assert abs(m.final_loss_ - ref) <= 1e-9 * ref
+        assert m.gap_ <= 1e-8
+        np.testing.assert_allclose(m.coef_, w, rtol=1e-6, atol=1e-8)
+        if not fit_intercept:
+            assert m.intercept_ == 0.0
+        # the objective gradfit reports is the weighted mean absolute error at its own coefficients
+        assert m.final_loss_ == pytest.approx(np.sum(s * np.abs(y - m.predict(X))) / s.sum(), rel=1e-12)
+
+
+def test_degenerate_ties_duplicates_and_constant_column():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=120).astype(float)       # heavy ties in x
+    y = np.round(2 * x + rng.integers(-2, 3, size=120))  # integer y: many exact fits
+    X = np.c_[x, np.ones(120) * 7.0, x ** 2]             # a constant column, collinear with the intercept
+    X = np.vstack([X, X[:40]])                           # duplicated rows
+    y = np.r_[y, y[:40]]
+    m = gradfit.fit(X, y, loss="l1")
+    ref, _, _ = lp_reference(X, y, 0.5, scale=2.0)
+    assert abs(m.final_loss_ - ref) <= 1e-9 * ref
+    assert m.converged_ and m.gap_ <= 1e-8
+
+
+def test_l1_penalty_is_exact():
+    X, y, _ = make(200, 5, seed=11)
+    X = X / X.std(0)
+    for tau in (0.3, 0.5):
+        m = gradfit.fit(X, y, loss="quantile", quantile=tau, penalty="l1", alpha=0.2)
+        ref, w, _ = lp_reference(X, y, tau, l1=0.2)
+        assert abs(m.final_loss_ - ref) <= 1e-9 * ref
+        assert m.gap_ <= 1e-8
+        assert np.sum(m.coef_ == 0) >= 1 or np.allclose(m.coef_, w, atol=1e-7)
+
+
+def test_preprocessing_path_gives_same_optimum():
+    X, y, rng = make(6000, 3, seed=2)
+    s = rng.uniform(0.5, 2.0, size=6000)
+    opts = {"min_rows": 1000, "subsample": 400}
+    m = gradfit.fit(X, y, loss="quantile", quantile=0.25, sample_weight=s, options=opts)
+    assert m.info["subsample"] >= 400 and m.info["reduced_rows"] < 6000
+    full = gradfit.fit(X, y, loss="quantile", quantile=0.25, sample_weight=s, options={"preprocess": False})
+    assert m.final_loss_ == pytest.approx(full.final_loss_, rel=1e-12)
+    assert m.gap_ <= 1e-8 and full.gap_ <= 1e-8
+    np.testing.assert_allclose(m.coef_, full.coef_, rtol=1e-7)
+
+
+class Streamed(Batches):
+    """A source without full_batch(): the solver must read it batch by batch."""
+
+    def __init__(self, X, y, size):
+        self.X, self.y, self.size = torch.tensor(X), torch.tensor(y), size
+        self.feature_names = [f"x{i}" for i in range(X.shape[1])]
+
+    def __iter__(self):
+        for start in range(0, len(self.y), self.size):
+            yield Batch(self.X[start:start + self.size], self.y[start:start + self.size])
+
+
+def test_streamed_source_is_materialized():
+    X, y, _ = make(400, 3, seed=8)
+    m = gradfit.fit(Streamed(X, y, 64), loss="l1")
+    ref, _, _ = lp_reference(X, y, 0.5, scale=2.0)
+    assert abs(m.final_loss_ - ref) <= 1e-9 * ref
+
+
+def test_certificate_reports_an_unconverged_run():
+    X, y, _ = make(300, 4, seed=9)
+    m = gradfit.fit(X, y, loss="l1", options={"max_iter": 2, "polish": False}, warn=False)
+    assert not m.converged_ and m.gap_ > 1e-8
+    ref, _, _ = lp_reference(X, y, 0.5, scale=2.0)
+    assert m.final_loss_ - ref <= m.gap_ * m.final_loss_ * (1 + 1e-9)  # the gap bounds the true excess
+
+
+def test_registry_and_mismatch():
+    loss = get_loss("l1")
+    assert auto_name(loss, get_penalty("none")) == "ipm"
+    assert get_solver("ipm", get_loss("quantile", tau=0.2), get_penalty("l1", 0.1)).name == "ipm"
+    with pytest.raises(SolverMismatch, match="quadratic"):
+        get_solver("ipm", loss, get_penalty("l2", 1.0))
+    with pytest.raises(SolverMismatch):
+        get_solver("ipm", get_loss("l2"), get_penalty("none"))
