@@ -75,7 +75,7 @@ def huber_targets(rows: dict) -> list[dict]:
 
 SIZES = {  # squared (n, p) pairs, L1 row counts, Huber rows, SGD rows
     "full": {"squared": [(10_000_000, 10), (1_000_000, 100)], "l1": [10_000, 100_000, 1_000_000],
-             "huber": 1_000_000, "sgd": 1_000_000, "seed_repeats": 9, "sgd_epochs": 3, "seed_epochs": 500},
+             "huber": 1_000_000, "sgd": 1_000_000, "seed_repeats": 9, "sgd_epochs": 2, "seed_epochs": 500},
     "quick": {"squared": [(200_000, 10), (50_000, 50)], "l1": [2_000, 5_000], "huber": 50_000,
               "sgd": 100_000, "seed_repeats": 3, "sgd_epochs": 2, "seed_epochs": 500},
     "tiny": {"squared": [(2_000, 5)], "l1": [300], "huber": 1_000, "sgd": 3_000, "seed_repeats": 1,

@@ -65,7 +65,8 @@ def summary_text(results: dict) -> str:
 
 def markdown(results: dict) -> str:
     env = results["environment"]
-    out = [f"Command: `{results['command']}`" + (" (quick sizes: a smoke run, not the targets)" if results["quick"] else ""),
+    quick = " (quick sizes: a smoke run, not the targets)" if results["quick"] else ""
+    out = [f"Command: `{results['command']}`{quick}",
            "", "Machine: " + "; ".join(f"{k}: {v}" for k, v in env["summary"].items()),
            "", "Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()), ""]
     for case in results["cases"]:

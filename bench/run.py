@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None, log=print) -> dict:
     log("gradfit benchmark: " + " | ".join(f"{k}: {v}" for k, v in env["summary"].items()))
     repeats = args.repeats or (2 if args.quick else 3)
     budget = args.budget or (5.0 if args.quick else 60.0)
-    cases = [c for c in all_cases("quick" if args.quick else "full") if not args.only or any(o in c.key for o in args.only)]
+    cases = [c for c in all_cases("quick" if args.quick else "full")
+             if not args.only or any(o in c.key for o in args.only)]
     results = {"command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "quick": args.quick, "environment": env, "cases": []}
     t_all = time.perf_counter()
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None, log=print) -> dict:
         started = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
         if case.kind == "sgd":
-            rows, targets = sgd_case(case, repeats, log)
+            rows, targets = sgd_case(case, min(repeats, 2), log)  # each repeat is 2 fits per batch size
         elif case.kind == "seed":
             rows, targets = seed_case(case, case.options["repeats"], log)
         else:

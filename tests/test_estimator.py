@@ -266,3 +266,15 @@ def test_partial_fit_lasso_is_exact(problem):
     assert_rel(est.coef_, full.coef_)
     assert_rel(est.intercept_, full.intercept_)
     assert np.array_equal(est.coef_ == 0, full.coef_ == 0)
+
+
+def test_partial_fit_stochastic_l1_takes_proximal_steps():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 5))
+    y = X[:, 0] * 2.0 + rng.normal(0, 0.1, 600)
+    est = LinearRegressor(loss="absolute", solver="sgd", alpha=0.2, l1_ratio=1.0, lr=0.01, batch_size=20,
+                          random_state=0)
+    for _ in range(3):
+        est.partial_fit(X, y)
+    assert np.count_nonzero(est.coef_[1:] == 0.0) >= 3  # soft-thresholding zeroes the noise features
+    assert est.coef_[0] > 1.0

@@ -12,7 +12,7 @@ from gradfit.data.arrays import as_batches
 from gradfit.losses import get_loss
 from gradfit.objective import Objective
 from gradfit.penalties import get_penalty
-from gradfit.solvers.gd import Coordinates, top_eigenvalue
+from gradfit.solvers.coordinates import Coordinates, top_eigenvalue
 
 
 def problem(n=400, p=4, seed=0, scales=(1.0, 30.0, 0.01, 5.0), noise=0.5):

@@ -35,7 +35,7 @@ class Objective:
         return theta[:-1], theta[-1]
 
     def predict(self, X: Tensor, theta: Tensor) -> Tensor:
-        return X @ theta[:-1] + theta[-1]
+        return torch.addmv(theta[-1], X, theta[:-1])  # b + X @ w in one kernel, as nn.Linear's addmm
 
     # -- sums over rows -------------------------------------------------------------------
     def _batches(self):

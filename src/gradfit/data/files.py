@@ -29,7 +29,8 @@ from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resol
                       units_of, where)
 
 CACHE_BYTES = 64 << 20
-SHUFFLE_ROWS = 1 << 18
+SHUFFLE_ROWS = 1 << 18  # rows mixed together by a streamed shuffled pass, at most SHUFFLE_BYTES of them
+SHUFFLE_BYTES = 64 << 20
 
 
 class DataWarning(UserWarning):
@@ -125,7 +126,7 @@ class FileBatches(Batches):
 
     def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """One pass in random order: units (row groups, files) in random order, rows mixed in a
-        buffer of ``SHUFFLE_ROWS`` rows (all rows when cached)."""
+        buffer of ``SHUFFLE_ROWS`` rows, at most 64 MB (all rows when cached)."""
         if self.full_batch() is not None:
             yield from super().shuffled(batch_size, generator)
             return
@@ -135,7 +136,7 @@ class FileBatches(Batches):
         for batch in self._blocks([self.units[i] for i in order]):
             buffer.append(batch)
             held += len(batch)
-            if held >= max(SHUFFLE_ROWS, batch_size):
+            if held >= max(min(SHUFFLE_ROWS, SHUFFLE_BYTES // (8 * len(self.columns))), batch_size):
                 rest = yield from _drain(buffer, batch_size, generator, keep_tail=True)
                 buffer, held = ([rest], len(rest)) if rest is not None else ([], 0)
         if buffer:

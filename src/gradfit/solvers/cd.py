@@ -6,8 +6,8 @@ Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + l1 ||w||_1 + 
   ``G = X'SX/S`` and ``c = X'Sy/S``; each coordinate is minimized exactly,
   ``w_j = soft(c_j - (Gw)_j + G_jj w_j, l1/2) / (G_jj + l2/2)``, keeping ``Gw`` up to date
   (covariance updates), so an epoch costs O(p^2) whatever n is. Every ``anderson`` (option,
-  default 5; 0 turns it off) epochs an Anderson extrapolation is tried and kept if it lowers F. The Gram-based duality gap
-  steers the loop; the reported gap comes from an exact pass over the data.
+  default 5; 0 turns it off) epochs an Anderson extrapolation is tried and kept if it lowers F.
+  The Gram-based duality gap steers the loop; the reported gap comes from an exact data pass.
 * Otherwise (Huber, or many columns) the rows are held in memory (a streamed source is read
   once) and each coordinate takes the prox step of its own curvature bound
   ``L_j = sup rho'' * sum s x_j^2 / S`` (exact minimization for squared loss), updating the residual.

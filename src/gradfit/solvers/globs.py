@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .design import Design
 from .lp import frisch_newton, weighted_gram
 
 
@@ -40,13 +41,13 @@ def _kth(v: Tensor, frac: float) -> Tensor:
     return torch.kthvalue(v, k).values
 
 
-def leverage_norms(Z: Tensor, L: Tensor, block: int = 65536) -> Tensor:
+def leverage_norms(Z: Design, L: Tensor, block: int = 65536) -> Tensor:
     """||L^-1 z_i|| for every row (L the Cholesky factor of the subsample's Z'Z), in row blocks."""
     Linv_t = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device),
                                            upper=False).T.contiguous()
     out = torch.empty(Z.shape[0], dtype=Z.dtype, device=Z.device)
     for start in range(0, Z.shape[0], block):
-        out[start:start + block] = (Z[start:start + block] @ Linv_t).square_().sum(1)
+        out[start:start + block] = Z.matmat_rows(Linv_t, slice(start, start + block)).square_().sum(1)
     return out.sqrt_()
 
 
@@ -56,7 +57,7 @@ def _solve(Z, y, u, extra, tau, tol, max_iter):
     return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
 
 
-def pfn(Z: Tensor, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
+def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
         *, generator: torch.Generator | None = None, tol: float = 1e-12, max_iter: int = 100,
         m: int | None = None, min_rows: int = 20000, mm_factor: float = 0.8,
         max_fixups: int = 3) -> PFNResult:
@@ -72,8 +73,9 @@ def pfn(Z: Tensor, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         m = int(((q + 1) * n) ** (2.0 / 3.0))
     total_iter, rounds = 0, 0
     while n >= max(min_rows, 3 * m):
-        idx = torch.randperm(n, generator=generator)[:m].to(Z.device)
-        Zs = Z[idx]
+        # with replacement: O(m) instead of a permutation of n; a repeated row changes nothing
+        idx = torch.randint(n, (m,), generator=generator).to(Z.device)
+        Zs = Z.rows(idx)
         _, sol = _solve(Zs, y[idx], u[idx], extra, tau, max(tol, 1e-5), max_iter)
         total_iter += sol.n_iter
         rounds += 1
@@ -81,7 +83,7 @@ def pfn(Z: Tensor, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         if int(info) != 0:  # a singular subsample: fall back to the direct solve
             break
         band = leverage_norms(Z, L)
-        r = y - Z @ sol.beta
+        r = y - Z.matvec(sol.beta)
         M = mm_factor * m
         kappa = r / band.clamp_min(1e-12)
         lo = _kth(kappa, max(1.0 / n, tau - M / (2 * n)))
@@ -90,20 +92,20 @@ def pfn(Z: Tensor, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         del kappa, band
         for _ in range(max_fixups):
             middle = ~(below | above)
-            Zr, yr, ur = [Z[middle]], [y[middle]], [u[middle]]
+            Zr, yr, ur = [Z.rows(middle)], [y[middle]], [u[middle]]
             globs = []
             for side in (below, above):
                 if bool(side.any()):
                     us = torch.where(side, u, torch.zeros_like(u))
                     tot = us.sum()
-                    Zr.append((us @ Z / tot)[None])
+                    Zr.append((Z.rmatvec(us) / tot)[None])
                     yr.append((us @ y / tot)[None])
                     ur.append(tot[None])
                     globs.append(side)
             rows, sol = _solve(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra, tau, tol, max_iter)
             total_iter += sol.n_iter
             rounds += 1
-            r = y - Z @ sol.beta
+            r = y - Z.matvec(sol.beta)
             bad = (above & (r < 0)) | (below & (r > 0))
             n_bad = int(bad.sum())
             if n_bad == 0:
@@ -113,5 +115,5 @@ def pfn(Z: Tensor, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
             above &= ~bad
             below &= ~bad
         m *= 2
-    rows, sol = _solve(Z, y, u, extra, tau, tol, max_iter)
+    rows, sol = _solve(Z.full(), y, u, extra, tau, tol, max_iter)
     return PFNResult(*rows, sol.beta, sol.dual, total_iter + sol.n_iter, rounds + 1, 0)

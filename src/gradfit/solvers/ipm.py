@@ -28,6 +28,7 @@ from ..objective import Objective
 from ..result import History
 from . import register
 from .base import FitResult, Settings, Solver, SolverMismatch
+from .design import Design, whitening
 from .globs import pfn
 from .lp import pinball_sum, threads
 
@@ -74,18 +75,6 @@ def column_scales(X: Tensor, s: Tensor, fit_intercept: bool, rows: int = 16384):
         else:
             sd[j] = float(col.std()) or 1.0
     return mu, sd[used], used
-
-
-def standardized_design(X: Tensor, mu: Tensor, sd: Tensor, used: Tensor, fit_intercept: bool) -> Tensor:
-    """[(X - mu)/sd, 1] (the ones column only with an intercept), built in one allocation."""
-    k = int(used.sum())
-    Z = torch.empty(X.shape[0], k + int(fit_intercept), dtype=X.dtype, device=X.device)
-    src = X if bool(used.all()) else X[:, used]
-    torch.sub(src, mu[used], out=Z[:, :k])
-    Z[:, :k].div_(sd)
-    if fit_intercept:
-        Z[:, k] = 1.0
-    return Z
 
 
 def independent_rows(Z: Tensor, order: Tensor, rank_tol: float = 1e-9) -> list[int]:
@@ -191,14 +180,18 @@ class InteriorPoint(Solver):
         if n == 0 or weight_sum <= 0:
             raise SolverMismatch("solver 'ipm' got no rows with positive weight; check sample_weight")
         mu, sd_u, used = column_scales(X, s, objective.fit_intercept)
-        Z = standardized_design(X, mu, sd_u, used, objective.fit_intercept)
-        del X
-        q, k = Z.shape[1], int(used.sum())
+        Z = Design(X, mu, sd_u, used, objective.fit_intercept)
+        T = whitening(Z) if opts.get("whiten", True) else None
+        if T is not None:
+            Z.whiten(T)
+        q, k = Z.shape[1], Z.k
         extra = None
         if pen.l1 > 0:  # l1*|w_j| = l1/sd_j * (rho(v_j) + rho(-v_j)) in the LP's units (times S/scale)
-            E = torch.zeros(2 * k, q, dtype=Z.dtype, device=Z.device)
+            E = torch.zeros(2 * k, k + int(objective.fit_intercept), dtype=Z.dtype, device=Z.device)
             idx = torch.arange(k, device=Z.device)
             E[idx, idx], E[k + idx, idx] = 1.0 / sd_u, -1.0 / sd_u
+            if T is not None:
+                E = E @ T
             extra = (E, torch.zeros(2 * k, dtype=Z.dtype, device=Z.device),
                      torch.full((2 * k,), pen.l1 * weight_sum / scale, dtype=Z.dtype, device=Z.device))
         gen = torch.Generator().manual_seed(settings.seed)
@@ -208,15 +201,24 @@ class InteriorPoint(Solver):
                   min_rows=int(opts.get("min_rows", 20000)) if opts.get("preprocess", True) else 1 << 62)
         # polish and certify on the last (reduced) LP; then evaluate the objective on every row
         Zr, yr, ur = res.Z, res.y, res.u
-        if opts.get("polish", True):
+        if q == 0:  # nothing to fit (all columns zero, no intercept): y = 0 is the optimum
+            beta, lower = res.beta, float(pinball_sum(y, s, tau))
+        elif opts.get("polish", True):
             beta, _, lower = polish(Zr, yr, ur, tau, res.beta, res.dual)
         else:
             beta = res.beta
             lower = dual_value(Zr, yr, ur, torch.minimum(res.dual.clamp_min(0.0), ur), tau, beta)
-        p_val = float(pinball_sum(y - Z @ beta, s, tau))
+        if T is None:
+            p_val = float(pinball_sum(y - Z.matvec(beta), s, tau))
+        else:  # ill-conditioned: X @ w cancels digits, evaluate through the whitened rows instead
+            p_val = sum(float(pinball_sum(y[a:a + 65536] - Z.rows(slice(a, a + 65536)) @ beta,
+                                          s[a:a + 65536], tau)) for a in range(0, Z.shape[0], 65536))
         if extra is not None:
             p_val += float(pinball_sum(extra[1] - extra[0] @ beta, extra[2], tau))
-        gap = max(p_val - lower, 0.0) / max(abs(p_val), 1e-300)
+        lower = max(lower, 0.0)  # the objective is never negative
+        gap = (p_val - lower) / p_val if p_val > 0 else 0.0
+        if T is not None:
+            beta = T @ beta
         w = torch.zeros(p, dtype=torch.float64, device=Z.device)
         w[used] = beta[:k] / sd_u
         b = beta[k] - mu @ w if objective.fit_intercept else torch.zeros((), dtype=torch.float64, device=Z.device)
@@ -229,6 +231,11 @@ class InteriorPoint(Solver):
         converged = gap <= settings.tol
         msg = (f"LP optimum certified to relative gap {gap:.2e}" if converged else
                f"interior point stopped at relative gap {gap:.2e} > tol {settings.tol:g}")
+        full_rank = k + int(objective.fit_intercept)
+        if q < full_rank:
+            msg += (f"; the design is numerically singular (rank {q} of {full_rank}): "
+                    "coefficients along its null directions were set to 0")
         return FitResult(theta, converged, res.n_iter, history, self.name, gap=gap, message=msg,
                          info={"subsample": res.subsample, "reduced_rows": int(res.Z.shape[0]),
-                               "lp_solves": res.rounds, "ipm_iterations": res.n_iter})
+                               "lp_solves": res.rounds, "ipm_iterations": res.n_iter,
+                               "whitened": T is not None, "rank": q, "full_rank": full_rank})

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..objective import Objective
-from ..standardize import F64, column_scales
+from ..standardize import column_scales
 from . import register
 from .base import EpochLoop, FitResult, Settings, Solver
 
@@ -133,4 +133,4 @@ class LBFGS(Solver):
                          info={"passes": memo.passes})
 
 
-__all__ = ["LBFGS", "Standardized", "F64"]
+__all__ = ["LBFGS", "Standardized"]

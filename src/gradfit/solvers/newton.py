@@ -33,7 +33,7 @@ from torch import Tensor
 from ..losses import Squared
 from ..objective import Objective
 from ..penalties import Penalty
-from ..standardize import F64, _chunks, chunk_rows, column_scales
+from ..standardize import F64, chunk_rows, column_scales, padded_width, run_parts
 from . import REGISTRY, register
 from .base import EpochLoop, FitResult, Settings, Solver
 
@@ -51,42 +51,53 @@ class _HuberPass:
     def __call__(self, v: Tensor):
         """v = [w, b', (sigma)] with b' = b + m.w: returns (F, grad, Hessian) in float64."""
         p, d, dev = self.p, self.delta, self.obj.device
-        rows = max(chunk_rows(p + 1), 1 << 18)  # few, large chunks: fewer thread-pool round trips
-        buf = torch.empty(rows, p + 1, dtype=F64, device=dev)
-        buf[:, p] = 1.0 if self.obj.fit_intercept else 0.0
+        rows = chunk_rows(p + 1)
+        width = padded_width(p + 1) if dev.type == "cpu" else p + 1
         th = v[:p + 1]
         sig = float(v[p + 1]) if self.with_scale else 1.0
-        val = torch.zeros((), dtype=F64, device=dev)
-        g = torch.zeros(self.k, dtype=F64, device=dev)
-        H = torch.zeros(self.k, self.k, dtype=F64, device=dev)
-        sw = torch.zeros((), dtype=F64, device=dev)
-        for X, y, s in _chunks(self.obj.data, rows):
-            m = X.shape[0]
-            z = buf[:m]
-            torch.sub(X, self.center, out=z[:, :p])
-            r = y.to(F64) - z @ th
-            if s is None:
-                s = torch.ones_like(r)
-                sw += m
-            else:
-                s = s.to(F64)
-                sw += s.sum()
-            if not self.with_scale:
-                psi = r.clamp(-d, d)
-                val += s @ (psi * (r - 0.5 * psi))  # = rho_delta(r) inside and outside the zone
-                g[:p + 1] -= z.T @ (s * psi)
-                si = s * (psi == r)
-                H[:p + 1, :p + 1].addmm_(z.T, z * si[:, None])
-                continue
-            u = r / sig
-            psi = u.clamp(-d, d)  # sigma*H(u) = sigma*psi*(2u - psi); dG/dr = 2 psi; dG/dsigma = 1 - psi^2
-            val += s @ (sig + sig * psi * (2 * u - psi))
-            g[:p + 1] -= z.T @ (s * (2 * psi))
-            g[p + 1] += s @ (1 - psi * psi)
-            si = s * (psi == u)
-            H[:p + 1, :p + 1].addmm_(z.T, z * (si * (2 / sig))[:, None])
-            H[:p + 1, p + 1] += z.T @ (si * (2 * u / sig))
-            H[p + 1, p + 1] += si @ (2 * u * u / sig)
+
+        def part(chunks):
+            buf = torch.zeros(rows, width, dtype=F64, device=dev)
+            buf[:, p] = 1.0 if self.obj.fit_intercept else 0.0
+            thw = torch.zeros(width, dtype=F64, device=dev)
+            thw[:p + 1] = th
+            val = torch.zeros((), dtype=F64, device=dev)
+            g = torch.zeros(width + 1, dtype=F64, device=dev)
+            H = torch.zeros(width + 1, width + 1, dtype=F64, device=dev)
+            sw = torch.zeros((), dtype=F64, device=dev)
+            for X, y, s in chunks:
+                m = X.shape[0]
+                z = buf[:m]
+                torch.sub(X, self.center, out=z[:, :p])
+                r = y.to(F64) - z @ thw
+                if s is None:
+                    s = torch.ones_like(r)
+                    sw += m
+                else:
+                    s = s.to(F64)
+                    sw += s.sum()
+                if not self.with_scale:
+                    psi = r.clamp(-d, d)
+                    val += s @ (psi * (r - 0.5 * psi))  # = rho_delta(r) inside and outside the zone
+                    g[:width] -= z.T @ (s * psi)
+                    si = s * (psi == r)
+                    H[:width, :width].addmm_(z.T, z * si[:, None])
+                    continue
+                u = r / sig
+                psi = u.clamp(-d, d)  # sigma*H(u) = sigma*psi*(2u - psi); dG/dr = 2 psi; dG/dsigma = 1 - psi^2
+                val += s @ (sig + sig * psi * (2 * u - psi))
+                g[:width] -= z.T @ (s * (2 * psi))
+                g[width] += s @ (1 - psi * psi)
+                si = s * (psi == u)
+                H[:width, :width].addmm_(z.T, z * (si * (2 / sig))[:, None])
+                H[:width, width] += z.T @ (si * (2 * u / sig))
+                H[width, width] += si @ (2 * u * u / sig)
+            keep = list(range(p + 1)) + ([width] if self.with_scale else [])
+            return val, sw, g[keep], H[keep][:, keep]
+
+        out = run_parts(part, self.obj.data, rows)
+        val, sw = sum(o[0] for o in out), sum(o[1] for o in out)
+        g, H = sum(o[2] for o in out), sum(o[3] for o in out)
         data = self.obj.data
         packed = data.allreduce(torch.cat([val[None], sw[None], g, H.reshape(-1)]))
         val, sw, g, H = packed[0], packed[1], packed[2:2 + self.k], packed[2 + self.k:].reshape(self.k, self.k)

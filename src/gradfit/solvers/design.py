@@ -1,0 +1,96 @@
+"""The standardized design ``Z = [(X - mu) / sd, 1]`` of the interior point, never formed in full.
+
+Standardizing makes the interior point's normal matrices well conditioned, but a copy of a
+1M x 10 matrix costs as much as the rest of a Portnoy–Koenker pass. The full-data steps only
+need ``Z @ beta``, ``v @ Z``, ``Z @ M`` and row subsets, each of which is a product with ``X``
+followed by a (q x q)-sized correction; only the rows of the reduced problems are materialized.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class Design:
+    """``Z = [(X[:, used] - mu) / sd, 1]`` (the ones column only with an intercept); ``mu = 0``
+    without an intercept."""
+
+    def __init__(self, X: Tensor, mu: Tensor, sd: Tensor, used: Tensor, intercept: bool):
+        self.X = X if bool(used.all()) else X[:, used]
+        self.mu, self.sd, self.intercept = mu[used], sd, intercept
+        self.k = int(used.sum())
+        self.shape = (X.shape[0], self.k + int(intercept))
+        self.dtype, self.device = X.dtype, X.device
+        self.T: Tensor | None = None  # optional whitening: Z = S T with S the standardized columns
+
+    def whiten(self, T: Tensor) -> None:
+        self.T = T
+        self.shape = (self.shape[0], T.shape[1])
+
+    def _fold(self, M: Tensor) -> tuple[Tensor, Tensor]:
+        """(A, c) with Z @ M = X @ A + c, for M of shape (q,) or (q, r)."""
+        if self.T is not None:
+            M = self.T @ M
+        A = M[:self.k] / (self.sd if M.ndim == 1 else self.sd[:, None])
+        c = -(self.mu @ A)
+        if self.intercept:
+            c = c + M[self.k]
+        return A, c
+
+    def matvec(self, beta: Tensor, rows: slice = slice(None)) -> Tensor:
+        A, c = self._fold(beta)
+        return self.X[rows] @ A + c
+
+    def rmatvec(self, v: Tensor) -> Tensor:
+        """v @ Z."""
+        total = v.sum()
+        g = (v @ self.X - self.mu * total) / self.sd
+        g = torch.cat([g, total.reshape(1)]) if self.intercept else g
+        return g if self.T is None else g @ self.T
+
+    def standardized_rows(self, index) -> Tensor:
+        """S[index]: the standardized columns (and the ones column), before any whitening."""
+        Xs = self.X[index]
+        S = torch.empty(Xs.shape[0], self.k + int(self.intercept), dtype=self.dtype, device=self.device)
+        torch.sub(Xs, self.mu, out=S[:, :self.k])
+        S[:, :self.k].div_(self.sd)
+        if self.intercept:
+            S[:, self.k] = 1.0
+        return S
+
+    def rows(self, index) -> Tensor:
+        """Z[index] as a tensor (a boolean mask, integer indices or a slice)."""
+        S = self.standardized_rows(index)
+        return S if self.T is None else S @ self.T
+
+    def full(self) -> Tensor:
+        return self.rows(slice(None))
+
+    def matmat_rows(self, M: Tensor, rows: slice) -> Tensor:
+        """Z[rows] @ M for a (q, r) matrix M."""
+        A, c = self._fold(M)
+        return self.X[rows] @ A + c
+
+
+def whitening(D: Design, sample_rows: int = 16384, cond_limit: float = 1e8, rank_tol: float = 1e-13,
+              block: int = 65536) -> Tensor | None:
+    """A (q, r) map T making ``S T`` orthonormal-ish for an ill-conditioned standardized design S,
+    or None when S is already well conditioned (judged on a sample of rows).
+
+    T comes from a blocked (TSQR) QR of S over all rows and an SVD of its R factor, so conditions up
+    to about 1/rank_tol are resolved; directions with singular value below ``rank_tol`` times the
+    largest are numerically null and dropped (r < q): their coefficients are set to 0.
+    """
+    n = D.shape[0]
+    if D.shape[1] == 0:
+        return None
+    step = max(n // sample_rows, 1)
+    Ss = D.standardized_rows(slice(None, None, step))
+    sv = torch.linalg.svdvals(Ss)
+    if sv.numel() and float(sv[-1]) > float(sv[0]) / cond_limit ** 0.5:
+        return None
+    Rs = [torch.linalg.qr(D.standardized_rows(slice(a, a + block)), mode="r").R for a in range(0, n, block)]
+    R = torch.linalg.qr(torch.cat(Rs), mode="r").R if len(Rs) > 1 else Rs[0]
+    _, sig, Vh = torch.linalg.svd(R)
+    keep = sig > rank_tol * sig[0]
+    return Vh[keep].T / sig[keep]
