@@ -66,9 +66,16 @@ def summary_text(results: dict) -> str:
 def markdown(results: dict) -> str:
     env = results["environment"]
     quick = " (quick sizes: a smoke run, not the targets)" if results["quick"] else ""
+    load = [c.get("started", {}).get("load_average") or 0 for c in results["cases"]]
+    cores = env.get("cores") or 0
+    busy = max(load, default=0) > cores > 0
     out = [f"Command: `{results['command']}`{quick}",
            "", "Machine: " + "; ".join(f"{k}: {v}" for k, v in env["summary"].items()),
            "", "Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()), ""]
+    if busy:
+        out += [f"**Measured on a busy machine** (load average up to {max(load):.1f} on {cores} cores, other "
+                "jobs running): single timings scatter by 2-5x; rerun on a quiet machine before reading a "
+                "MET / NOT MET as final.", ""]
     for case in results["cases"]:
         head, body = case_columns(case)
         started = case.get("started") or {}

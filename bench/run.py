@@ -112,19 +112,23 @@ def main(argv: list[str] | None = None, log=print) -> dict:
     ap.add_argument("--readme", default=None, help="README whose table to rewrite (default bench/README.md; "
                                                    "a quick run leaves it alone unless given)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--render", action="store_true",
+                    help="re-evaluate the targets of --out and rewrite the README table; run nothing")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other cases already in --out (replace only those run now)")
     args = ap.parse_args(argv)
     args.out = args.out or str(HERE / ("results-quick.json" if args.quick else "results.json"))
     if args.readme is None and not args.quick:
         args.readme = str(HERE / "README.md")
+    if args.render:
+        return render(args, log)
     env = environment(args.threads)
     log("gradfit benchmark: " + " | ".join(f"{k}: {v}" for k, v in env["summary"].items()))
     repeats = args.repeats or (2 if args.quick else 3)
     budget = args.budget or (5.0 if args.quick else 60.0)
     cases = [c for c in all_cases("quick" if args.quick else "full")
              if not args.only or any(o in c.key for o in args.only)]
-    results = {"command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    results = {"command": ("python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip(),
                "quick": args.quick, "environment": env, "cases": []}
     t_all = time.perf_counter()
     for case in cases:
@@ -159,6 +163,20 @@ def main(argv: list[str] | None = None, log=print) -> dict:
         if args.readme:
             report.update_readme(Path(args.readme), results)
         log(f"wrote {args.out}" + (f" and the table in {args.readme}" if args.readme else ""))
+    return results
+
+
+def render(args, log) -> dict:
+    from gradfit.atomic import write_text
+    results = json.loads(Path(args.out).read_text())
+    targets = {c.key: c.targets for c in all_cases("quick" if results.get("quick") else "full") if c.kind == "fit"}
+    for case in results["cases"]:
+        if case["key"] in targets:
+            case["targets"] = targets[case["key"]]({r["peer"]: r for r in case["rows"]})
+    log(report.summary_text(results))
+    write_text(args.out, json.dumps(results, indent=1, default=str) + "\n")
+    if args.readme:
+        report.update_readme(Path(args.readme), results)
     return results
 
 

@@ -91,6 +91,6 @@ def whitening(D: Design, sample_rows: int = 16384, cond_limit: float = 1e8, rank
         return None
     Rs = [torch.linalg.qr(D.standardized_rows(slice(a, a + block)), mode="r").R for a in range(0, n, block)]
     R = torch.linalg.qr(torch.cat(Rs), mode="r").R if len(Rs) > 1 else Rs[0]
-    _, sig, Vh = torch.linalg.svd(R)
+    _, sig, Vh = torch.linalg.svd(R, full_matrices=False)
     keep = sig > rank_tol * sig[0]
     return Vh[keep].T / sig[keep]

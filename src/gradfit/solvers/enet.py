@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..data.batches import Batches
+from ..data.batches import Batch, Batches
 
 
 def loss_scale(loss) -> float:
@@ -49,12 +49,21 @@ class PassStats:
     sy: float
 
 
+def _blocks(data: Batches, rows: int = 65536):
+    """The data in cache-friendly row blocks (in-memory data is sliced, not copied)."""
+    full = data.full_batch()
+    if full is None:
+        yield from data
+        return
+    for a in range(0, len(full), rows):
+        yield Batch(full.X[a:a + rows], full.y[a:a + rows], None if full.weight is None else full.weight[a:a + rows])
+
+
 def data_pass(data: Batches, loss, w: Tensor, b: float) -> PassStats:
     """One pass over the data (in memory or streamed); sums combined by ``data.allreduce``."""
-    full = data.full_batch()
     p = w.shape[0]
     acc = torch.zeros(2 * p + 6, dtype=torch.float64, device=w.device)
-    for batch in ((full,) if full is not None else data):
+    for batch in _blocks(data):
         X, y = batch.X.to(torch.float64), batch.y.to(torch.float64)
         r = y - X @ w - b
         d1 = loss.derivative(r)
@@ -107,37 +116,31 @@ def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool) 
     return gap, c * primal
 
 
-def _blocks(data: Batches):
-    full = data.full_batch()
-    return (full,) if full is not None else data
-
-
 def moments(data: Batches, fit_intercept: bool, with_y: bool = False):
     """(S, mean x, centred weighted X'SX / S) -- raw second moments without intercept.
     ``with_y`` treats y as a last column of X (giving X'Sy/S and y'Sy/S in the last row).
 
     Two passes (the means, then the moments around them), so no digits cancel when centring and
     a distributed source gives the same numbers as one process."""
-    def columns(batch):
-        X = batch.X.to(torch.float64)
-        if with_y:
-            X = torch.cat([X, batch.y.to(torch.float64)[:, None]], 1)
-        w = None if batch.weight is None else batch.weight.to(torch.float64)
-        return X, w
-
-    q = data.n_features + int(with_y)
+    p = data.n_features
+    q = p + int(with_y)
     dev = data.device
     acc = torch.zeros(q + 1, dtype=torch.float64, device=dev)
     for batch in _blocks(data):
-        X, w = columns(batch)
+        X, y = batch.X.to(torch.float64), batch.y.to(torch.float64)
+        w = None if batch.weight is None else batch.weight.to(torch.float64)
         acc[0] += X.shape[0] if w is None else w.sum()
-        acc[1:] += X.sum(0) if w is None else w @ X
+        acc[1:p + 1] += X.sum(0) if w is None else w @ X
+        if with_y:
+            acc[p + 1] += y.sum() if w is None else w @ y
     acc = data.allreduce(acc)
     S = float(acc[0])
     mean = acc[1:] / S if fit_intercept else torch.zeros(q, dtype=torch.float64, device=dev)
     xx = torch.zeros(q, q, dtype=torch.float64, device=dev)
     for batch in _blocks(data):
-        X, w = columns(batch)
-        Xc = X - mean
-        xx += Xc.T @ (Xc if w is None else Xc * w[:, None])
+        Xc = torch.empty(len(batch), q, dtype=torch.float64, device=dev)  # centred [X, y], one write
+        torch.sub(batch.X.to(torch.float64), mean[:p], out=Xc[:, :p])
+        if with_y:
+            torch.sub(batch.y.to(torch.float64), mean[p], out=Xc[:, p])
+        xx += Xc.T @ (Xc if batch.weight is None else Xc * batch.weight.to(torch.float64)[:, None])
     return S, mean, data.allreduce(xx) / S

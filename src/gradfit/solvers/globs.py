@@ -93,7 +93,6 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         for _ in range(max_fixups):
             middle = ~(below | above)
             Zr, yr, ur = [Z.rows(middle)], [y[middle]], [u[middle]]
-            globs = []
             for side in (below, above):
                 if bool(side.any()):
                     us = torch.where(side, u, torch.zeros_like(u))
@@ -101,7 +100,6 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
                     Zr.append((Z.rmatvec(us) / tot)[None])
                     yr.append((us @ y / tot)[None])
                     ur.append(tot[None])
-                    globs.append(side)
             rows, sol = _solve(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra, tau, tol, max_iter)
             total_iter += sol.n_iter
             rounds += 1

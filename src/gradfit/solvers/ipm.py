@@ -216,7 +216,11 @@ class InteriorPoint(Solver):
         if extra is not None:
             p_val += float(pinball_sum(extra[1] - extra[0] @ beta, extra[2], tau))
         lower = max(lower, 0.0)  # the objective is never negative
-        gap = (p_val - lower) / p_val if p_val > 0 else 0.0
+        # relative to F, floored at 1e-6 of the zero model's loss: an optimum that interpolates
+        # (F* = 0 up to round-off) must not turn round-off into a 100% gap
+        floor = 1e-6 * float(pinball_sum(y, s, tau))
+        denom = max(p_val, floor)
+        gap = (p_val - lower) / denom if denom > 0 else 0.0
         if T is not None:
             beta = T @ beta
         w = torch.zeros(p, dtype=torch.float64, device=Z.device)
