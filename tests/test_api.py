@@ -97,3 +97,19 @@ def test_unknown_names_fail_in_one_sentence(data):
         gradfit.fit(X, y, solver="magic")
     with pytest.raises(ValueError, match="minimizes only squared"):
         gradfit.fit(X, y, loss="l1", solver="exact")
+
+
+@pytest.mark.parametrize("solver", ["auto", "sgd", "ipm"])
+@pytest.mark.parametrize("where", [("X", 0, 0), ("X", 57, 2), ("y", 13, None)])
+def test_nan_or_inf_is_named_whichever_solver_scans_first(data, solver, where):
+    # the exact solver finds non-finite values in its own pass; the others scan before they start
+    X, y = data[0].copy(), data[1].copy()
+    name, row, col = where
+    if name == "X":
+        X[row, col] = np.nan
+        expected = f"column 'x{col}' has a missing or infinite value at row index {row}"
+    else:
+        y[row] = -np.inf
+        expected = f"target 'y' has a missing or infinite value at row index {row}"
+    with pytest.raises(gradfit.data.batches.DataError, match=expected):
+        gradfit.fit(X, y, solver=solver, loss="l1" if solver == "ipm" else "l2")

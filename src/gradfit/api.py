@@ -124,7 +124,7 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     else:
         if y is None:
             raise ValueError("fit(X, y): y is required unless X is a Batches source")
-        data = as_batches(X, y, sample_weight, dtype=dt, device=dev)
+        data = as_batches(X, y, sample_weight, dtype=dt, device=dev, validate=False)
     loss_obj = get_loss(loss, delta=delta, tau=quantile)
     pen = get_penalty(penalty, alpha, l1_ratio) if not isinstance(penalty, Penalty) else penalty
     if penalty is None and alpha:
@@ -132,6 +132,8 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     chosen = get_solver(optimizer or solver, loss_obj, pen)
     if hasattr(data, "check_solver"):  # a distributed source refuses what would differ from one process
         data.check_solver(chosen.name, batch_size)
+    if not chosen.checks_finite:
+        data.validate()
     objective = Objective(loss_obj, pen, data, fit_intercept)
     settings = Settings(lr=lr, epochs=int(epochs), batch_size=batch_size, tol=float(tol), seed=int(seed),
                         log_every=int(log_every), on_log=on_log, on_epoch=on_epoch, record_path=record_path,

@@ -89,12 +89,18 @@ class ArrayBatches(Batches):
         self.dtype, self.device = X.dtype, X.device
         self.batch_size = batch_size or max(X.shape[0], 1)
         self._n_rows = X.shape[0]
+        self._validated = False
 
     def __iter__(self) -> Iterator[Batch]:
         n, bs = self.X.shape[0], self.batch_size
         for start in range(0, n, bs):
             w = None if self.weight is None else self.weight[start:start + bs]
             yield Batch(self.X[start:start + bs], self.y[start:start + bs], w)
+
+    def validate(self) -> None:
+        if not self._validated:
+            check_finite(self.X, self.y, self.feature_names, self.target_name)
+            self._validated = True
 
     def full_batch(self) -> Batch:
         return Batch(self.X, self.y, self.weight)
@@ -105,7 +111,15 @@ class ArrayBatches(Batches):
 
 
 def check_finite(X: Tensor, y: Tensor, names: Sequence[str], target: str | None) -> None:
-    bad_cols = (~torch.isfinite(X)).any(dim=0)
+    # NaN and inf survive a sum: one cheap reduction clears the usual all-finite case, and only a
+    # column whose sum is not finite (a bad value, or finite values overflowing) is scanned
+    if bool(torch.isfinite(X.sum())) and bool(torch.isfinite(y.sum())):
+        return
+    col_sums = X.sum(dim=0)
+    suspect = (~torch.isfinite(col_sums)).nonzero().flatten()
+    bad_cols = torch.zeros(X.shape[1], dtype=torch.bool, device=X.device)
+    for j in suspect.tolist():
+        bad_cols[j] = bool((~torch.isfinite(X[:, j])).any())
     if bool(bad_cols.any()):
         j = int(bad_cols.nonzero()[0])
         i = int((~torch.isfinite(X[:, j])).nonzero()[0])
@@ -119,8 +133,12 @@ def check_finite(X: Tensor, y: Tensor, names: Sequence[str], target: str | None)
 
 def as_batches(X: Any, y: Any, sample_weight: Any = None, *, dtype: torch.dtype = torch.float64,
                device: str | torch.device = "cpu", batch_size: int | None = None,
-               feature_names: Sequence[str] | None = None, target_name: str | None = None) -> Batches:
-    """Wrap in-memory ``X`` (n, p) or (n,), ``y`` (n,) and optional weights as :class:`Batches`."""
+               feature_names: Sequence[str] | None = None, target_name: str | None = None,
+               validate: bool = True) -> Batches:
+    """Wrap in-memory ``X`` (n, p) or (n,), ``y`` (n,) and optional weights as :class:`Batches`.
+
+    ``validate=False`` leaves the NaN/inf scan to the caller (``Batches.validate``), for solvers
+    that notice non-finite values in their own pass over the data."""
     if isinstance(X, Batches):
         return X
     names = feature_names or feature_names_of(X)
@@ -132,7 +150,8 @@ def as_batches(X: Any, y: Any, sample_weight: Any = None, *, dtype: torch.dtype 
     yt = to_tensor(y, dtype, device, "y").reshape(-1)
     wt = None if sample_weight is None else to_tensor(sample_weight, dtype, device, "sample_weight").reshape(-1)
     batches = ArrayBatches(Xt, yt, wt, feature_names=names, target_name=target_name, batch_size=batch_size)
-    check_finite(Xt, yt, batches.feature_names, target_name)
+    if validate:
+        batches.validate()
     if wt is not None and bool((wt < 0).any() | ~torch.isfinite(wt).all()):
         raise DataError("sample_weight must be finite and >= 0")
     return batches

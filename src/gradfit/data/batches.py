@@ -87,6 +87,9 @@ class Batches:
         """Sum ``t`` over all processes; a single process returns it unchanged."""
         return t
 
+    def validate(self) -> None:
+        """Raise DataError if a value is missing or infinite (sources that check as they read: no-op)."""
+
     def full_batch(self) -> Batch | None:
         """All rows as one batch when they are already in memory, else None."""
         return None

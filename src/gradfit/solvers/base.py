@@ -70,6 +70,9 @@ class Solver:
     losses: tuple[str, ...] | None = None
     needs_smooth_loss: bool = False
     penalties: tuple[str, ...] = ("none", "l2")
+    #: True when the solver's own pass notices NaN/inf and calls ``data.validate()`` for the message,
+    #: so the fit can skip a separate scan of the data
+    checks_finite: bool = False
 
     def check(self, loss: Loss, penalty: Penalty) -> None:
         if self.losses is not None and loss.name not in self.losses:

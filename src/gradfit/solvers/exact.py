@@ -60,6 +60,9 @@ class _System:
         data, p = objective.data, objective.n_features
         self.p, self.intercept = p, objective.fit_intercept
         M, sx, sy = moments(data)
+        if not bool(torch.isfinite(M).all()):  # a NaN/inf in X or y reaches X'X's diagonal or y'y
+            data.validate()  # raises DataError naming the column and row
+            raise ValueError("the data's sums are not finite: values too large for float64; rescale them")
         raw = torch.cat([M[p, :p] + M[p, p] * sx, (M[p, p + 1] + M[p, p] * sy)[None], M[p, p][None]])
         raw = data.allreduce(raw)  # sum s*x, sum s*y, sum s over every process
         self.sw = float(raw[-1])
@@ -199,6 +202,7 @@ class Exact(Solver):
     """Least squares and ridge in closed form (see the module docstring for the method)."""
 
     name = "exact"
+    checks_finite = True
     losses = ("squared",)
     penalties = ("none", "l2")
 
@@ -230,7 +234,7 @@ class Exact(Solver):
             mean_rss = None
         cols, warning = _diagnose(objective, system, cond_z, rank, null, smallest)
         if warning:
-            warnings.warn(warning, SingularDesignWarning, stacklevel=4)
+            warnings.warn(warning, SingularDesignWarning, stacklevel=3)
         if mean_rss is None:
             mean_rss = self._mean_rss(system, theta_s)
         value = mean_rss + float(objective.penalty.value(w))
