@@ -6,6 +6,8 @@ in :mod:`bench.special`.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -59,10 +61,15 @@ def squared_targets(rows: dict) -> list[dict]:
             _objective_target(g, 1e-12)]
 
 
-def l1_targets(rows: dict) -> list[dict]:
+def l1_targets(rows: dict, n_rows: int = 100_000) -> list[dict]:
     g = _gradfit(rows)
     gap = g.get("info", {}).get("gap")
-    out = [_speedup(rows, statsmodels_peer.QuantReg.name, 5.0),
+    # issue 3 sets the QuantReg goal at 100k and 1M rows; below, the ratio is shown without a goal
+    vs_quantreg = _speedup(rows, statsmodels_peer.QuantReg.name, 5.0)
+    if n_rows < 100_000 and vs_quantreg["value"] is not None:
+        vs_quantreg = target(vs_quantreg["target"] + " (no goal below 100k rows)", vs_quantreg["value"],
+                             "-", True)
+    out = [vs_quantreg,
            _speedup(rows, sklearn_peer.QuantileRegressor.name, 100.0),
            target("certified relative gap (gap_)", gap, "<= 1e-8", None if gap is None else gap <= 1e-8),
            _objective_target(g, 1e-8)]
@@ -98,7 +105,7 @@ def fit_cases(size: str) -> list[Case]:
         prob = Problem(f"l1-{n}-10", "absolute", n, 10)
         cases.append(Case(prob.key, f"L1 (least absolute deviations) {prob.size}", prob,
                           [Gradfit("auto"), statsmodels_peer.QuantReg(), sklearn_peer.QuantileRegressor()],
-                          l1_targets))
+                          functools.partial(l1_targets, n_rows=n)))
     prob = Problem(f"huber-{S['huber']}-10", "huber_scale", S["huber"], 10)
     cases.append(Case(prob.key, f"Huber with a jointly estimated scale {prob.size}", prob,
                       [Gradfit("newton", label="gradfit (newton, joint scale)", options={"scale": True}),

@@ -140,9 +140,12 @@ def run_cpu(args) -> list[dict]:
 
 
 def cpu_table(rows: list[dict], args) -> str:
-    load = f"{args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
-    lines = [f"CPU ({os.cpu_count()} cores, 1-minute load average {load}: other jobs running on the same "
-             f"cores make these numbers noisy), {args.rows:,} x {args.features} float64, gloo on 127.0.0.1, "
+    after = os.getloadavg()[0]
+    busy = max(args.load_before, after) > (os.cpu_count() or 1) + 1  # our own processes load the cores
+    load = f"{args.load_before:.1f} before, {after:.1f} after" + (
+        ": other jobs running on the same cores make these numbers noisy" if busy else "")
+    lines = [f"CPU ({os.cpu_count()} cores, 1-minute load average {load}), "
+             f"{args.rows:,} x {args.features} float64, gloo on 127.0.0.1, "
              f"best of {args.repeats} (GD epoch: best of {args.repeats * 3}); efficiency = t1 / (2 t2).", "",
              "| torch threads / process | exact 1 proc | exact 2 procs | efficiency | GD epoch 1 proc | "
              "GD epoch 2 procs | efficiency | 1 vs 2 procs: max rel. diff of coef |",

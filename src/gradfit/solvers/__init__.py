@@ -25,11 +25,7 @@ def register(cls):
 
 def _load() -> None:
     for mod in _MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as exc:  # a solver file not written yet must not break the rest
-            if exc.name != f"{__name__}.{mod}":
-                raise
+        importlib.import_module(f"{__name__}.{mod}")
 
 
 def available() -> list[str]:

@@ -213,7 +213,8 @@ class Exact(Solver):
         k, nk = system.k, system.keep.numel()
         null = smallest = mean_rss = None
         if k == 0:
-            theta_s, method, passes, cond_z, rank = torch.zeros(0, dtype=F64), "trivial", 0, 1.0, 0
+            theta_s = torch.zeros(0, dtype=F64, device=objective.device)
+            method, passes, cond_z, rank = "trivial", 0, 1.0, 0
         else:
             evals = torch.linalg.eigvalsh(system.A + torch.diag(system.lam))
             cond_a = float(evals[-1] / evals[0]) if evals[0] > 0 else float("inf")
@@ -225,7 +226,7 @@ class Exact(Solver):
                 theta_s, method, passes, cond_z, rank, null, smallest = _solve_qr(system, objective)
         w, b = system.coefficients(theta_s)
         if null is not None and null.shape[1]:  # minimum norm in original units: drop w's null-space part
-            null_w = torch.zeros(objective.n_features, null.shape[1], dtype=F64)
+            null_w = torch.zeros(objective.n_features, null.shape[1], dtype=F64, device=null.device)
             null_w[system.keep] = null[:nk] / system.D[:, None]
             N = orthonormal_columns(null_w)
             w = w - N @ (N.T @ w)
@@ -238,12 +239,12 @@ class Exact(Solver):
         if mean_rss is None:
             mean_rss = self._mean_rss(system, theta_s)
         value = mean_rss + float(objective.penalty.value(w))
-        theta = torch.cat([w, b.reshape(1) if objective.fit_intercept else torch.zeros(1, dtype=F64)])
+        theta = torch.cat([w, b.reshape(1) if objective.fit_intercept else torch.zeros(1, dtype=F64, device=w.device)])
         theta = theta.to(objective.dtype)
         history = History()
         history.append(value, theta.tolist(), 0.0, time.perf_counter() - t0)
         info = {"condition_number": cond_z, "method": method, "rank": rank, "refinement_passes": passes,
-                "n_rows": system.sw, "singular_columns": _names(objective, cols)}
+                "weight_sum": system.sw, "singular_columns": _names(objective, cols)}
         return FitResult(theta, True, 1 + passes, history, self.name, gap=0.0,
                          message=warning or f"solved by {method}", info=info)
 
