@@ -1,6 +1,4 @@
 """gradfit.fit: inputs, history, predictions, and training that does not silently fail."""
-import math
-import warnings
 
 import numpy as np
 import pandas as pd

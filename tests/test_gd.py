@@ -1,6 +1,5 @@
 """Gradient methods: the torch.optim updates follow a hand-written PyTorch loop, ``gd`` reaches
 the exact optimum, divergence and epoch limits are reported, mini-batches are reproducible."""
-import warnings
 
 import numpy as np
 import pytest

@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 
-from ..problems import Problem
 from .base import Peer
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..problems import Problem
 from .base import Peer
 
 

@@ -6,8 +6,10 @@ records the history, prints progress, stops on convergence and refuses to go on 
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,6 +89,31 @@ class Solver:
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         raise NotImplementedError
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run torch ops with at most ``n`` intra-op threads, restoring the setting afterwards."""
+    old = torch.get_num_threads()
+    if n >= old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def single_threaded(solve):
+    """Decorate a ``solve`` whose passes are long chains of small ops: it runs on one torch thread
+    (``options["threads"]`` overrides), since intra-op thread hand-offs cost more than a second
+    thread saves on such kernels, and many times more on a busy machine."""
+    @functools.wraps(solve)
+    def wrapper(self, objective, settings, theta0):
+        with torch_threads(int(settings.options.get("threads", 1))):
+            return solve(self, objective, settings, theta0)
+    return wrapper
 
 
 class EpochLoop:

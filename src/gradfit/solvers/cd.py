@@ -14,7 +14,7 @@ Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + l1 ||w||_1 + 
 
 Coordinate steps do not depend on column scales, so no standardization is needed. Stopping rule:
 the duality gap of :mod:`.enet`, relative to the objective, below ``tol``. Runs with one torch
-thread unless ``options["threads"]`` says otherwise (see :mod:`.ipm`).
+thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
 
@@ -26,10 +26,9 @@ from torch import Tensor
 
 from ..objective import Objective
 from . import register
-from .base import EpochLoop, FitResult, Settings, Solver
+from .base import EpochLoop, FitResult, Settings, Solver, single_threaded
 from .enet import data_pass, dual_gap, gap_from_pass, moments
 from .ipm import materialize
-from .lp import threads
 
 
 def _soft(z: float, t: float) -> float:
@@ -149,12 +148,8 @@ class CoordinateDescent(Solver):
     needs_smooth_loss = True
     penalties = ("l2", "l1", "elasticnet")
 
+    @single_threaded
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
-        # one torch thread unless options['threads'] says otherwise: see ipm.InteriorPoint.solve
-        with threads(int(settings.options.get("threads", 1))):
-            return self._solve(objective, settings, theta0)
-
-    def _solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         loop = EpochLoop(settings, self.name)
         gram_max = int(settings.options.get("gram_max", 2000))
         if objective.loss.name == "squared" and objective.n_features <= gram_max:

@@ -148,7 +148,7 @@ def _solve_gram(system: _System, data, cond_a: float):
 
 def _solve_qr(system: _System, objective: Objective):
     """Streaming QR, SVD of R; minimum-norm (original units) when rank-deficient."""
-    data, k, nk = objective.data, system.k, system.keep.numel()
+    data, k = objective.data, system.k
     sw = system.sw
     ridge = None
     if objective.penalty.l2 > 0:

@@ -27,10 +27,10 @@ from torch import Tensor
 from ..objective import Objective
 from ..result import History
 from . import register
-from .base import FitResult, Settings, Solver, SolverMismatch
+from .base import FitResult, Settings, Solver, SolverMismatch, single_threaded
 from .design import Design, whitening
 from .globs import pfn
-from .lp import pinball_sum, threads
+from .lp import pinball_sum
 
 
 def materialize(objective: Objective, solver: str = "ipm") -> tuple[Tensor, Tensor, Tensor]:
@@ -159,13 +159,8 @@ class InteriorPoint(Solver):
                                  "quadratic; use penalty l1 or none, or solver 'sgd'")
         super().check(loss, penalty)
 
+    @single_threaded
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
-        # a long chain of small vector ops: intra-op thread hand-offs cost more than they save
-        # (and far more on a busy machine), so one thread unless options["threads"] says otherwise
-        with threads(int(settings.options.get("threads", 1))):
-            return self._solve(objective, settings)
-
-    def _solve(self, objective: Objective, settings: Settings) -> FitResult:
         t0 = time.perf_counter()
         opts = settings.options
         loss, pen = objective.loss, objective.penalty

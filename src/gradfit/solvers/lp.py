@@ -12,7 +12,6 @@ the tensors' dtype (float64).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -20,20 +19,6 @@ from torch import Tensor
 
 STEP_FRACTION = 0.99995  # of the way to the boundary, as in rqfnb
 TINY = 1e-300
-
-
-@contextmanager
-def threads(n: int):
-    """Run torch ops with ``n`` intra-op threads, restoring the setting afterwards."""
-    old = torch.get_num_threads()
-    if n >= old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @dataclass

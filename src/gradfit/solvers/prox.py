@@ -12,7 +12,7 @@ so streamed data works. Details:
 * Momentum restarts when it points uphill (O'Donoghue & Candes' gradient restart).
 * Stopping rule: the duality gap (:mod:`.enet`) at the evaluated point, relative to the
   objective, below ``tol``.
-* One torch thread unless ``options["threads"]`` says otherwise (see :mod:`.ipm`).
+* One torch thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ from torch import Tensor
 
 from ..objective import Objective
 from . import register
-from .base import EpochLoop, FitResult, Settings, Solver
+from .base import EpochLoop, FitResult, Settings, Solver, single_threaded
 from .enet import data_pass, gap_from_pass, moments
-from .lp import threads
 
 
 class Standardizer:
@@ -72,12 +71,8 @@ class ProximalGradient(Solver):
     needs_smooth_loss = True
     penalties = ("l2", "l1", "elasticnet")
 
+    @single_threaded
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
-        # one torch thread unless options['threads'] says otherwise: see ipm.InteriorPoint.solve
-        with threads(int(settings.options.get("threads", 1))):
-            return self._solve(objective, settings, theta0)
-
-    def _solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         data, loss, pen = objective.data, objective.loss, objective.penalty
         fit_intercept = objective.fit_intercept
         S, mean, cov = moments(data, fit_intercept)
