@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy.optimize import linprog
 
 import gradfit
-from gradfit.data.batches import Batch, Batches
 from gradfit.solvers import SolverMismatch, auto_name, get_solver
 from gradfit.losses import get_loss
 from gradfit.penalties import get_penalty
+from streamed import Streamed  # tests/streamed.py
 
 
 def lp_reference(X, y, tau, s=None, fit_intercept=True, scale=1.0, l1=0.0):
@@ -101,17 +100,6 @@ def test_preprocessing_path_gives_same_optimum():
     assert m.gap_ <= 1e-8 and full.gap_ <= 1e-8
     np.testing.assert_allclose(m.coef_, full.coef_, rtol=1e-7)
 
-
-class Streamed(Batches):
-    """A source without full_batch(): the solver must read it batch by batch."""
-
-    def __init__(self, X, y, size):
-        self.X, self.y, self.size = torch.tensor(X), torch.tensor(y), size
-        self.feature_names = [f"x{i}" for i in range(X.shape[1])]
-
-    def __iter__(self):
-        for start in range(0, len(self.y), self.size):
-            yield Batch(self.X[start:start + self.size], self.y[start:start + self.size])
 
 
 def test_streamed_source_is_materialized():

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy.optimize import minimize
 from sklearn.linear_model import ElasticNet, Lasso
 
 import gradfit
-from gradfit.data.batches import Batch, Batches
 from gradfit.losses import get_loss
 from gradfit.penalties import get_penalty
 from gradfit.solvers import SolverMismatch, auto_name, get_solver
+from streamed import Streamed  # tests/streamed.py
 
 
 def data(n=400, p=8, seed=0):
@@ -91,15 +90,6 @@ def test_huber_lasso_gap_is_a_certificate(solver):
     assert early.final_loss_ - m.final_loss_ <= early.gap_ * early.final_loss_
     assert early.final_loss_ - m.final_loss_ > 1e-3 * early.gap_ * early.final_loss_  # and it is not vacuous
 
-
-class Streamed(Batches):
-    def __init__(self, X, y, size):
-        self.X, self.y, self.size = torch.tensor(X), torch.tensor(y), size
-        self.feature_names = [f"x{i}" for i in range(X.shape[1])]
-
-    def __iter__(self):
-        for start in range(0, len(self.y), self.size):
-            yield Batch(self.X[start:start + self.size], self.y[start:start + self.size])
 
 
 @pytest.mark.parametrize("solver", ["cd", "prox"])

@@ -21,12 +21,15 @@ class Peer:
     name: str = ""
     reference: bool = False   # a timing reference, not a fit
     slow: bool = False        # run once, not best-of-several
+    losses: tuple[str, ...] | None = None  # the problem losses it fits (None: any)
     info: dict
 
     def __init__(self):
         self.info = {}
 
     def supports(self, problem: Problem) -> str | None:
+        if self.losses is not None and problem.loss not in self.losses:
+            return f"{'/'.join(self.losses)} loss only"
         return None
 
     def estimate_seconds(self, problem: Problem) -> float | None:

@@ -3,24 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Peer
+from .base import Peer, with_intercept
 
 
 class Lstsq(Peer):
     name = "numpy lstsq"
 
-    def supports(self, problem):
-        return None if problem.loss == "squared" else "least squares only"
+    losses = ("squared",)
 
     def estimate_seconds(self, problem):
         return 5.5 * problem.n * problem.p ** 2 / (1e7 * 100)  # issue 3: 5.5 s on 10M x 10
 
     def fit(self, X, y, problem):
-        A = np.empty((X.shape[0], X.shape[1] + 1))
-        A[:, :-1] = X
-        A[:, -1] = 1.0
-        sol = np.linalg.lstsq(A, y, rcond=None)[0]
-        return sol[:-1], float(sol[-1])
+        sol = np.linalg.lstsq(with_intercept(X), y, rcond=None)[0]
+        return sol[1:], float(sol[0])
 
 
 class GramProduct(Peer):
@@ -29,8 +25,7 @@ class GramProduct(Peer):
     name = "one X'X product (numpy)"
     reference = True
 
-    def supports(self, problem):
-        return None if problem.loss == "squared" else "reference for least squares"
+    losses = ("squared",)
 
     def fit(self, X, y, problem):
         X.T @ X

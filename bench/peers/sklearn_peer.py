@@ -20,8 +20,7 @@ class _Sklearn(Peer):
 class LinearRegression(_Sklearn):
     name = "sklearn LinearRegression"
 
-    def supports(self, problem):
-        return None if problem.loss == "squared" else "least squares only"
+    losses = ("squared",)
 
     def estimate_seconds(self, problem):
         return 3.5 * problem.n * problem.p ** 2 / (1e7 * 100)  # issue 3: 3.5 s on 10M x 10
@@ -35,8 +34,7 @@ class QuantileRegressor(_Sklearn):
     name = "sklearn QuantileRegressor(highs)"
     slow = True
 
-    def supports(self, problem):
-        return None if problem.loss in ("absolute", "quantile") else "quantile/L1 loss only"
+    losses = ("absolute", "quantile")
 
     def estimate_seconds(self, problem):
         # issue 3: 7.9 s on 10k x 10, 691 s on 100k x 10 (about n^1.94)
@@ -50,8 +48,7 @@ class QuantileRegressor(_Sklearn):
 class HuberRegressor(_Sklearn):
     name = "sklearn HuberRegressor"
 
-    def supports(self, problem):
-        return None if problem.loss == "huber_scale" else "Huber loss with a joint scale only"
+    losses = ("huber_scale",)
 
     def estimate_seconds(self, problem):
         return 3.8 * problem.n * problem.p / 1e7  # issue 3: 3.8 s on 1M x 10
@@ -73,8 +70,7 @@ class SGDRegressor(_Sklearn):
         super().__init__()
         self.epochs = epochs
 
-    def supports(self, problem):
-        return None if problem.loss == "squared" else "squared loss only here"
+    losses = ("squared",)
 
     def fit(self, X, y, problem):
         from sklearn.linear_model import SGDRegressor as SGD

@@ -11,8 +11,7 @@ from .base import Peer, with_intercept
 class OLS(Peer):
     name = "statsmodels OLS"
 
-    def supports(self, problem):
-        return None if problem.loss == "squared" else "least squares only"
+    losses = ("squared",)
 
     def estimate_seconds(self, problem):
         return 17.4 * problem.n * problem.p ** 2 / (1e6 * 1e4)  # issue 3: 17.4 s on 1M x 100
@@ -26,8 +25,7 @@ class OLS(Peer):
 class QuantReg(Peer):
     name = "statsmodels QuantReg"
 
-    def supports(self, problem):
-        return None if problem.loss in ("absolute", "quantile") else "quantile/L1 loss only"
+    losses = ("absolute", "quantile")
 
     def estimate_seconds(self, problem):
         return 8.5 * problem.n * problem.p / 1e7  # issue 3: 8.5 s on 1M x 10

@@ -50,7 +50,7 @@ def certify(objective: Objective, result: FitResult) -> float:
     value = float(objective.value(result.theta.detach().to(objective.dtype)))
     result.info["certificate"] = f"compared with the {name} solver"
     result.info["optimum"] = f_star
-    return relative_gap(value, f_star) + ref_gap
+    return relative_gap(value, f_star, objective.gap_scale(f_star)) + ref_gap
 
 
 __all__ = ["certify", "reference_solution"]

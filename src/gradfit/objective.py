@@ -16,6 +16,9 @@ from .losses import Loss
 from .penalties import Penalty
 
 
+GAP_FLOOR = 1e-6  # relative gaps are measured against at least this fraction of the zero model's loss
+
+
 class Objective:
     def __init__(self, loss: Loss, penalty: Penalty, data: Batches, fit_intercept: bool = True):
         self.loss, self.penalty, self.data = loss, penalty, data
@@ -23,6 +26,7 @@ class Objective:
         self.n_features = data.n_features
         self.dtype, self.device = data.dtype, data.device
         self._weight_sum: Tensor | None = None
+        self._zero_value: float | None = None
         # a source that does not override allreduce is one process: skip packing sums for it
         self._distributed = type(data).allreduce is not Batches.allreduce
 
@@ -108,13 +112,28 @@ class Objective:
         return value, grad
 
     # -- optimality -------------------------------------------------------------------------
+    def zero_model_value(self) -> float:
+        """The weighted mean loss of predicting 0 everywhere: the problem's natural size (one pass, cached)."""
+        if self._zero_value is None:
+            total = torch.zeros((), dtype=self.dtype, device=self.device)
+            for batch in self._batches():
+                rho = self.loss.value(batch.y)
+                total += (rho if batch.weight is None else rho * batch.weight).sum()
+            self._zero_value = float(self.data.allreduce(total) / self.weight_sum)
+        return self._zero_value
+
+    def gap_scale(self, value: float) -> float:
+        """Denominator of a relative gap: |F|, floored at ``GAP_FLOOR`` times the zero model's loss, so
+        an optimum that interpolates the data (F* = 0 up to round-off) does not make round-off a 100% gap."""
+        return max(abs(value), GAP_FLOOR * self.zero_model_value(), 1e-300)
+
     def stationarity(self, theta: Tensor, grad: Tensor) -> Tensor:
         """Norm of the minimal subgradient (zero exactly at the optimum of a smooth datafit)."""
         dist = self.penalty.subdiff_distance(theta[:-1], grad[:-1])
         return torch.sqrt((dist * dist).sum() + grad[-1] ** 2)
 
 
-def relative_gap(value: float, optimum: float) -> float:
-    """(F - F*) / max(|F*|, tiny): a relative objective gap, clipped at 0."""
-    scale = max(abs(optimum), 1e-300)
+def relative_gap(value: float, optimum: float, scale: float | None = None) -> float:
+    """(F - F*) / scale, clipped at 0; ``scale`` defaults to |F*| (see :meth:`Objective.gap_scale`)."""
+    scale = max(abs(optimum), 1e-300) if scale is None else scale
     return max(value - optimum, 0.0) / scale

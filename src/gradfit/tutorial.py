@@ -2,7 +2,6 @@
 exact answer beside what the seed's settings reach."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -132,13 +131,5 @@ def _mean_loss(loss: str, r: torch.Tensor) -> torch.Tensor:
 
 
 def descent_to_optimum(d: SeedData, loss: str) -> LinearModel:
-    """A gradient method with settings that reach the optimum: full-batch GD with its own step rule
-    when registered, else Adam with a decaying step."""
-    from .solvers import available
-    if "gd" in available():
-        return fit(d.x, d.y, loss=loss, solver="gd", epochs=5000, tol=1e-10, warn=False)
-    return fit(d.x, d.y, loss=loss, solver="adam", lr=0.05, epochs=5000, tol=1e-12, warn=False)
-
-
-def demo_is_close(result: DemoResult, tol: float = 1e-3) -> bool:
-    return math.isclose(float(result.descent.coef_[0]), float(result.optimum.coef_[0]), abs_tol=tol)
+    """Full-batch gradient descent with its own step rule (Lipschitz step, smoothing for L1)."""
+    return fit(d.x, d.y, loss=loss, solver="gd", epochs=5000, tol=1e-10, warn=False)

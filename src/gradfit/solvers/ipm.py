@@ -24,7 +24,7 @@ import time
 import torch
 from torch import Tensor
 
-from ..objective import Objective
+from ..objective import GAP_FLOOR, Objective
 from ..result import History
 from . import register
 from .base import FitResult, Settings, Solver, SolverMismatch, single_threaded
@@ -211,9 +211,8 @@ class InteriorPoint(Solver):
         if extra is not None:
             p_val += float(pinball_sum(extra[1] - extra[0] @ beta, extra[2], tau))
         lower = max(lower, 0.0)  # the objective is never negative
-        # relative to F, floored at 1e-6 of the zero model's loss: an optimum that interpolates
-        # (F* = 0 up to round-off) must not turn round-off into a 100% gap
-        floor = 1e-6 * float(pinball_sum(y, s, tau))
+        # Objective.gap_scale's floor, in this solver's units (y here may be rescaled)
+        floor = GAP_FLOOR * float(pinball_sum(y, s, tau))
         denom = max(p_val, floor)
         gap = (p_val - lower) / denom if denom > 0 else 0.0
         if T is not None:

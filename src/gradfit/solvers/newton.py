@@ -148,15 +148,12 @@ class Newton(Solver):
         loop = EpochLoop(s, self.name)
         val, g, H = f(v)
         target = min(s.tol, 1e-12)  # steps are one pass each and converge quadratically: go far
-        # relative to F, floored at 1e-9 of the zero model's value: when a line interpolates the data
-        # (F* = 0) a relative decrement would turn round-off into a gap that never closes
-        floor = 1e-9 * float(objective.value(torch.zeros_like(theta0)))
         converged = False
         it, gap, message = 0, float("nan"), f"stopped at the iteration limit ({s.epochs})"
         for it in range(s.epochs + 1):
             d = _newton_step(g, H)
             dec = float(-(g @ d))
-            gap = max(dec, 0.0) / 2 / max(abs(val), floor, 1e-300)
+            gap = max(dec, 0.0) / 2 / objective.gap_scale(val)
             loop.record(it, val, to_theta(v), gap)
             if dec <= 0 or gap <= target:
                 converged, message = True, "converged (Newton decrement below tolerance)"
