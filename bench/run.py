@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None, log=print) -> dict:
         if args.merge and Path(args.out).exists():
             old = json.loads(Path(args.out).read_text())
             new_keys = {c["key"] for c in results["cases"]}
-            order = [c["key"] for c in all_cases("quick" if args.quick else "full")]
+            order = [c.key for c in all_cases("quick" if args.quick else "full")]
             merged = [c for c in old.get("cases", []) if c["key"] not in new_keys] + results["cases"]
             merged.sort(key=lambda c: order.index(c["key"]) if c["key"] in order else len(order))
             results["cases"] = merged
