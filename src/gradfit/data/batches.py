@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -88,10 +89,20 @@ class Batches:
         return t
 
     def validate(self) -> None:
-        """Raise DataError if a value is missing or infinite (sources that check as they read: no-op)."""
+        """Raise DataError if a value is missing or infinite (sources that check as they read: no-op,
+        unless they served an :meth:`unchecked_columns` pass)."""
 
     def full_batch(self) -> Batch | None:
         """All rows as one batch when they are already in memory, else None."""
+        return None
+
+    def unchecked_columns(self) -> Iterator[list[np.ndarray]] | None:
+        """One pass as lists of float64 columns ``[x_1, ..., x_p, y, (weight)]`` of each block,
+        NaN/inf *not* checked, or None when the source does not offer it (the default).
+
+        For a consumer whose own sums reveal a bad value and which then calls :meth:`validate`
+        (the exact solver's moments): a streamed source skips building and scanning a matrix.
+        """
         return None
 
     @property

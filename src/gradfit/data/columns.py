@@ -68,12 +68,17 @@ def to_matrix(rb: pa.RecordBatch, columns: Sequence[str], at: Callable[[int], st
     if weight is not None:
         w = M[columns.index(weight)]
         if len(w) and w.min() < 0:
-            i = int((w < 0).nonzero()[0][0])
-            if keep is not None:
-                i = int(keep.nonzero()[0][i])
-            raise DataError(f"weight column '{weight}' has a negative value {w.min():g} at {at(i + 1)}; "
-                            "sample weights must be >= 0")
+            check_weights(w, weight, at, keep)
     return M, keep
+
+
+def check_weights(w: np.ndarray, name: str, at: Callable[[int], str], keep: np.ndarray | None = None) -> None:
+    """DataError naming the first negative weight (``keep``: the kept-rows mask ``w`` was cut by)."""
+    bad = (w < 0).nonzero()[0]
+    if len(bad):
+        i = int(bad[0]) if keep is None else int(keep.nonzero()[0][bad[0]])
+        raise DataError(f"weight column '{name}' has a negative value {w.min():g} at {at(i + 1)}; "
+                        "sample weights must be >= 0")
 
 
 def redundant_columns(X: torch.Tensor, names: Sequence[str]) -> list[str]:

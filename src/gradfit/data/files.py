@@ -22,7 +22,7 @@ import pyarrow as pa
 import torch
 
 from .batches import Batch, Batches, DataError
-from .columns import redundant_columns, to_matrix
+from .columns import check_weights, redundant_columns, to_float, to_matrix
 from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
                       units_of, where)
 from .stream import drain, estimate_rows, read_ahead
@@ -58,6 +58,7 @@ class FileBatches(Batches):
         self._notes: list[str] = []
         self._warned = False
         self._passes = 0
+        self._unchecked = False
         if not drop_na and all(u.n_rows is not None for u in units):
             self._n_rows = sum(u.n_rows for u in units)
             self._check_rows(self._n_rows)
@@ -71,33 +72,29 @@ class FileBatches(Batches):
         return self.weight_name is not None
 
     # -- passes ------------------------------------------------------------------------------------
-    def _matrices(self, units: Sequence[Unit]) -> Iterator[np.ndarray]:
-        """(k, n) float64 matrices of the selected columns, checked (runs in the reading thread)."""
+    def _converted(self, units: Sequence[Unit], convert) -> Iterator[tuple[object, int]]:
+        """``(convert(record batch, at), rows)`` for each record batch (runs in the reading thread)."""
         types = {c: pa.float64() for c in self.columns}
         for rb, unit, row0 in read_units(units, types, names=self.names, delimiter=self.delimiter,
                                          header=self.header, batch_rows=self.batch_rows):
             def at(i, unit=unit, row0=row0):
                 return f"{where(unit, row0 + i, self.header)} of {unit.path}"
-            yield to_matrix(rb, self.columns, at, self.drop_na, self.weight_name)[0]
+            item = convert(rb, at)
+            yield item, len(item[0])  # a (k, n) matrix or k columns: n rows
 
-    def _blocks(self, units: Sequence[Unit]) -> Iterator[Batch]:
-        """Batches of ``units``: read and checked one batch ahead in a thread while the caller
-        computes on the last one; count rows; Ctrl-C reports the count."""
-        p = len(self.feature_names)
+    def _read(self, units: Sequence[Unit], convert) -> Iterator:
+        """Converted blocks of ``units``, read one block ahead in a thread while the caller computes
+        on the last one; count rows; Ctrl-C reports the count."""
         bar = self._bar() if self._passes == 0 else None
         rows = 0
         try:
-            for M in read_ahead(lambda: self._matrices(units)):
-                rows += M.shape[1]
+            for item, n in read_ahead(lambda: self._converted(units, convert)):
+                rows += n
                 self.rows_read = rows
                 if bar is not None:
                     bar.update(rows)
-                if M.shape[1] == 0:
-                    continue
-                t = torch.from_numpy(M)
-                if self.dtype != torch.float64 or self.device.type != "cpu":
-                    t = t.to(device=self.device, dtype=self.dtype)
-                yield Batch(t[:p].T, t[p], t[p + 1] if self.weight_name else None)
+                if n:
+                    yield item
         except KeyboardInterrupt:
             raise ReadInterrupted(f"stopped reading {self.source} after {rows:,} rows") from None
         finally:
@@ -108,6 +105,42 @@ class FileBatches(Batches):
             if self._n_rows is None:
                 self._n_rows = rows
             self._check_rows(rows)
+
+    def _matrix(self, rb: pa.RecordBatch, at) -> np.ndarray:
+        """The (k, n) float64 matrix of the selected columns, NaN/inf and weights checked."""
+        return to_matrix(rb, self.columns, at, self.drop_na, self.weight_name)[0]
+
+    def _raw_columns(self, rb: pa.RecordBatch, at) -> list[np.ndarray]:
+        """The selected columns as float64 arrays (no copy when stored as float64), NaN/inf not checked."""
+        if self.drop_na:
+            return list(self._matrix(rb, at))
+        cols = [to_float(rb.column(c), c, at) for c in self.columns]
+        if self.weight_name is not None and len(cols[-1]) and cols[-1].min() < 0:
+            check_weights(cols[-1], self.weight_name, at)
+        return cols
+
+    def _blocks(self, units: Sequence[Unit]) -> Iterator[Batch]:
+        p = len(self.feature_names)
+        for M in self._read(units, self._matrix):
+            t = torch.from_numpy(M)
+            if self.dtype != torch.float64 or self.device.type != "cpu":
+                t = t.to(device=self.device, dtype=self.dtype)
+            yield Batch(t[:p].T, t[p], t[p + 1] if self.weight_name else None)
+
+    def unchecked_columns(self) -> Iterator[list[np.ndarray]] | None:
+        """A streamed pass of float64 columns, not scanned for NaN/inf: :meth:`validate` then re-reads
+        with the checks. Offered for float64 on the CPU when the rows are not cached."""
+        if self._full is not None or self.dtype != torch.float64 or self.device.type != "cpu":
+            return None
+        self._unchecked = True
+        return self._read(self.units, self._raw_columns)
+
+    def validate(self) -> None:
+        """After an unchecked pass: one checked pass, which raises DataError naming the column and row."""
+        if self._unchecked:
+            for _ in self._blocks(self.units):
+                pass
+            self._unchecked = False
 
     def _bar(self):
         if not self.progress:
