@@ -15,6 +15,7 @@ import torch
 
 from .batches import DataError
 from .csv_errors import first_bad_index
+from .sources import show
 
 
 def to_float(arr, name: str, at: Callable[[int], str]) -> np.ndarray:
@@ -105,3 +106,40 @@ def redundant_columns(X: torch.Tensor, names: Sequence[str]) -> list[str]:
         notes.append(f"column '{names[k]}' duplicates column '{names[i]}': the coefficients are not unique; "
                      "leave one out with --features")
     return notes
+
+
+def select_features(path: str, names: list[str], numeric: list[str], target: str, features, weight, header) -> list[str]:
+    """The feature columns: ``features`` checked against the file's ``names``, or every numeric
+    column but the target and the weight; DataError naming what is missing or repeated."""
+    hint = "" if header else " (the file is read without a header, so columns are named c0, c1, ...)"
+    shown = show(names)
+
+    def need(col: str, what: str) -> None:
+        if col not in names:
+            raise DataError(f"{path} has no {what} column {col!r}; its columns are: {shown}{hint}")
+        if names.count(col) > 1:
+            raise DataError(f"{path} has {names.count(col)} columns named '{col}'; rename them so each is unique")
+    need(target, "target")
+    if weight is not None:
+        need(weight, "weight")
+        if weight == target:
+            raise DataError(f"--weight '{weight}' is also the target; pick another weight column")
+    if features is None:
+        features = [c for c in numeric if c not in (target, weight)]
+        if not features:
+            raise DataError(f"{path} has no numeric feature column besides the target '{target}'; "
+                            f"its columns are: {shown}; name them with --features")
+    else:
+        features = list(features)
+        for c in features:
+            need(c, "feature")
+        if target in features:
+            raise DataError(f"the target '{target}' is also a feature; leave it out of --features")
+        if weight in features:
+            raise DataError(f"the weight column '{weight}' is also a feature; leave it out of --features")
+        dup = sorted({c for c in features if features.count(c) > 1})
+        if dup:
+            raise DataError(f"feature {', '.join(map(repr, dup))} is listed twice in --features")
+        if not features:
+            raise DataError("no feature columns given; name them with --features")
+    return features

@@ -22,7 +22,7 @@ import pyarrow as pa
 import torch
 
 from .batches import Batch, Batches, DataError
-from .columns import check_weights, redundant_columns, to_float, to_matrix
+from .columns import check_weights, redundant_columns, select_features, to_float, to_matrix
 from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
                       units_of, where)
 from .stream import drain, estimate_rows, read_ahead
@@ -258,7 +258,7 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
         if others != names:
             raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; "
                             "every file must have the same columns")
-    features = _select(files[0], names, numeric, target, features, weight, header)
+    features = select_features(files[0], names, numeric, target, features, weight, header)
     p = len(features)
     batch_rows = int(batch_rows or min(max((16 << 20) // (8 * (p + 2)), 8192), 1 << 20))
     units = units_of(files, kinds)
@@ -281,41 +281,6 @@ def _size(units: Sequence[Unit], p: int) -> float:
         else:
             total += (u.byte_range[1] - u.byte_range[0]) if u.byte_range else os.path.getsize(u.path)
     return total
-
-
-def _select(path: str, names: list[str], numeric: list[str], target: str, features, weight, header) -> list[str]:
-    hint = "" if header else " (the file is read without a header, so columns are named c0, c1, ...)"
-    shown = show(names)
-
-    def need(col: str, what: str) -> None:
-        if col not in names:
-            raise DataError(f"{path} has no {what} column {col!r}; its columns are: {shown}{hint}")
-        if names.count(col) > 1:
-            raise DataError(f"{path} has {names.count(col)} columns named '{col}'; rename them so each is unique")
-    need(target, "target")
-    if weight is not None:
-        need(weight, "weight")
-        if weight == target:
-            raise DataError(f"--weight '{weight}' is also the target; pick another weight column")
-    if features is None:
-        features = [c for c in numeric if c not in (target, weight)]
-        if not features:
-            raise DataError(f"{path} has no numeric feature column besides the target '{target}'; "
-                            f"its columns are: {shown}; name them with --features")
-    else:
-        features = list(features)
-        for c in features:
-            need(c, "feature")
-        if target in features:
-            raise DataError(f"the target '{target}' is also a feature; leave it out of --features")
-        if weight in features:
-            raise DataError(f"the weight column '{weight}' is also a feature; leave it out of --features")
-        dup = sorted({c for c in features if features.count(c) > 1})
-        if dup:
-            raise DataError(f"feature {', '.join(map(repr, dup))} is listed twice in --features")
-        if not features:
-            raise DataError("no feature columns given; name them with --features")
-    return features
 
 
 from .predict import predict_file  # noqa: E402,F401  (the CLI imports both from here)

@@ -33,7 +33,8 @@ from torch import Tensor
 
 from ..objective import Objective
 from ..result import History
-from ..standardize import F64, compensated_gradient_pass, moments, orthonormal_columns, reshift, streaming_r
+from ..compensated import compensated_gradient_pass
+from ..standardize import F64, moments, orthonormal_columns, reshift, streaming_r
 from . import register
 from .base import FitResult, Settings, Solver
 
