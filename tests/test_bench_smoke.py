@@ -104,3 +104,15 @@ def test_objectives():
                for s in np.linspace(0.2, 3, 2801))
     assert huber_scale_objective(r, 1.35) == pytest.approx(grid, rel=1e-6)
     assert huber_scale_objective(r, 1.35) <= grid + 1e-12
+
+
+def test_bigfile_bench_runs_every_streaming_route_on_a_tiny_file(tmp_path, capsys):
+    from bench import bigfile
+    results = bigfile.main(["--rows", "30000", "--repeat", "1", "--skip-sklearn", "--data-dir", str(tmp_path),
+                            "--only", "pyarrow-batches,gradfit-read,gradfit"])
+    assert set(results) == {"baseline", "pyarrow", "pyarrow-batches", "gradfit-read", "gradfit"}
+    assert all(r["rows"] == 30000 for w, r in results.items() if w != "baseline")
+    assert abs(results["gradfit"]["coef0"] - (-2.0)) < 0.05  # y = X linspace(-2, 2) + 3 + noise
+    assert all(0 < r["peak_rss"] < 4 << 30 for r in results.values())
+    out = capsys.readouterr().out
+    assert "| gradfit |" in out and "x the fastest pyarrow read" in out
