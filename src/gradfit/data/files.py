@@ -238,7 +238,8 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
     drop_na : skip rows with a missing, NaN or infinite value instead of raising DataError.
     dtype, device : of the tensors each batch holds.
     batch_rows : rows per Parquet batch (default: about 16 MB of selected columns); CSV batches
-        hold 8 MB of text.
+        hold 8 MB of text. Parquet row groups of up to 128 MB (selected columns as float64) are
+        decoded whole, then cut into batches without copying.
     shard : ``(rank, world_size)``: read only this process's share (see the module docstring).
     progress : show a progress bar with rows/s on stderr (only when it is a terminal).
     cache : True/False forces keeping the rows in memory or streaming; None decides by size.
