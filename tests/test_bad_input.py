@@ -82,6 +82,8 @@ CASES = {  # name: (make file, extra CLI args, expected message regex)
     "feature twice": (csv(GOOD), ["--features", "a,a"], r"feature 'a' is listed twice"),
     "duplicate header": (csv("a,a,y\n1,2,3\n2,1,4\n3,3,3\n"), ["--features", "a"], r"has 2 columns named 'a'"),
     "long delimiter": (csv(GOOD), ["--delimiter", "::"], r"--delimiter must be one character"),
+    "header not utf-8": (lambda d: (d / "data.csv").write_bytes(b"\x80a,y\n1,2\n2,3\n3,5\n") and d / "data.csv", [],
+                         r"data\.csv: the header line is not UTF-8 text"),
     "truncated parquet": (parquet_damaged("truncated"), [], r"data\.parquet is not a readable Parquet file"),
     "corrupt parquet page": (parquet_damaged("corrupt page"), [], r"data\.parquet is not a readable Parquet file"),
     "corrupt parquet footer": (parquet_damaged("corrupt footer"), [],

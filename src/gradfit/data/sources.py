@@ -112,7 +112,11 @@ def csv_names(path: str, delimiter: str, header: bool) -> tuple[list[str], list[
         raise csv_error(path, exc, delimiter, header) from None
     if first is None or first.num_rows == 0:
         raise DataError(f"{path} has a header line but no data rows; it needs rows of numbers")
-    names = list(schema.names) if header else [f"c{i}" for i in range(len(schema.names))]
+    try:
+        names = list(schema.names) if header else [f"c{i}" for i in range(len(schema.names))]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8, "
+                        "or read it without a header") from None
     numeric = [n for n, f in zip(names, schema) if is_numeric(f.type)]
     return names, numeric
 
