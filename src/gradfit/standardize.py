@@ -112,6 +112,9 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
     use_np = dev.type == "cpu" and p + 2 > 32
     width = p + 2 if use_np or dev.type != "cpu" else padded_width(p + 2)
     full = data.full_batch()
+    columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
+    if columns is not None:
+        return _column_moments(columns, p, rows)
     shift = None
     if full is not None and len(full):
         shift = (full.X[:rows].to(F64).mean(0), full.y[:rows].to(F64).mean())
@@ -148,9 +151,6 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
             M.addmm_(b.T, b)
         return M[:p + 2, :p + 2], sx, sy
 
-    columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
-    if columns is not None:
-        return _column_moments(columns, p, rows)
     out = run_parts(part, data, rows, parallel=not use_np and shift is not None)
     M = sum(o[0] for o in out)
     return M, out[0][1], out[0][2]

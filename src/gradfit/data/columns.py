@@ -68,17 +68,16 @@ def to_matrix(rb: pa.RecordBatch, columns: Sequence[str], at: Callable[[int], st
                                 "--drop-na, or fill them")
     if weight is not None:
         w = M[columns.index(weight)]
-        if len(w) and w.min() < 0:
-            check_weights(w, weight, at, keep)
+        check_weights(w, weight, at, keep)
     return M, keep
 
 
 def check_weights(w: np.ndarray, name: str, at: Callable[[int], str], keep: np.ndarray | None = None) -> None:
     """DataError naming the first negative weight (``keep``: the kept-rows mask ``w`` was cut by)."""
-    bad = (w < 0).nonzero()[0]
+    bad = (w < 0).nonzero()[0]  # NaN compares False: it is left to the NaN checks
     if len(bad):
         i = int(bad[0]) if keep is None else int(keep.nonzero()[0][bad[0]])
-        raise DataError(f"weight column '{name}' has a negative value {w.min():g} at {at(i + 1)}; "
+        raise DataError(f"weight column '{name}' has a negative value {w[bad[0]]:g} at {at(i + 1)}; "
                         "sample weights must be >= 0")
 
 

@@ -115,7 +115,7 @@ class FileBatches(Batches):
         if self.drop_na:
             return list(self._matrix(rb, at))
         cols = [to_float(rb.column(c), c, at) for c in self.columns]
-        if self.weight_name is not None and len(cols[-1]) and cols[-1].min() < 0:
+        if self.weight_name is not None:
             check_weights(cols[-1], self.weight_name, at)
         return cols
 
