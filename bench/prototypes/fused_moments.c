@@ -4,7 +4,7 @@
  * M (w x w, row-major, w = p + 2) += B'B over rows [0, n), B = [x_1 - s_1 .. x_p - s_p, 1, y - s_y]
  * with cols = {x_1 .. x_p, y}. Each TILE of rows is shifted into an L1/L2-resident buffer, then the
  * upper blocks of B'B are accumulated 2 x 4 at a time in AVX2 registers (lanes run over rows). Only
- * w = 12 (10 features) is handled: enough for the benchmark file.
+ * w = 12 (10 features) is handled: enough for the benchmark file. The tile is static: one caller at a time.
  */
 #include <immintrin.h>
 

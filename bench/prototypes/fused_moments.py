@@ -17,12 +17,12 @@ import argparse
 import ctypes
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 import gradfit
@@ -30,6 +30,9 @@ import gradfit.standardize as standardize
 from gradfit.data.files import open_table
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+from bench import bigfile  # noqa: E402  (the floor read, the same as bench/bigfile.py's)
+
 P = ctypes.POINTER(ctypes.c_double)
 
 
@@ -112,9 +115,7 @@ def kernels(lib, repeat: int, total: int) -> float:
 def pipeline(lib, path: str, repeat: int) -> dict:
     """Print the pipeline table; return the best times and how far the two fits' coefficients differ."""
     def floor():
-        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
-        for i in range(pf.num_row_groups):
-            pf.read_row_group(i)
+        bigfile.child("pyarrow", path, None)
 
     shipped = standardize._column_moments
 
