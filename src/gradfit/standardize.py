@@ -109,12 +109,12 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
     p = data.n_features
     dev = data.device
     rows = chunk_rows(p + 2, dev)
-    use_np = dev.type == "cpu" and p + 2 > 32
-    width = p + 2 if use_np or dev.type != "cpu" else padded_width(p + 2)
     full = data.full_batch()
     columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
     if columns is not None:
         return _column_moments(columns, p, rows)
+    use_np = dev.type == "cpu" and p + 2 > 32
+    width = p + 2 if use_np or dev.type != "cpu" else padded_width(p + 2)
     shift = None
     if full is not None and len(full):
         shift = (full.X[:rows].to(F64).mean(0), full.y[:rows].to(F64).mean())
@@ -175,9 +175,9 @@ def _column_moments(blocks: Iterator[list[np.ndarray]], p: int, rows: int) -> tu
                 for j in range(p):
                     np.subtract(cols[j][a:a + m], shift[j], out=Bt[j, :m])
                 np.subtract(cols[p][a:a + m], shift[p], out=Bt[p + 1, :m])
-                if len(cols) > p + 1:  # sample weights: scale each row of B by sqrt(s)
+                if len(cols) > p + 1:  # sample weights: scale each row of B by sqrt(s) (s < 0 gives NaN)
                     Bt[p, :m] = 1.0
-                    Bt[:, :m] *= _sqrt_weight(torch.from_numpy(cols[p + 1][a:a + m])).numpy()
+                    Bt[:, :m] *= np.sqrt(cols[p + 1][a:a + m])
                 b = Bt[:, :m]
                 M += b @ b.T
     return torch.from_numpy(M), torch.from_numpy(shift[:p].copy()), torch.tensor(float(shift[p]), dtype=F64)
