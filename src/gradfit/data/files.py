@@ -28,6 +28,11 @@ from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resol
 from .stream import drain, estimate_rows, read_ahead
 
 CACHE_BYTES = 64 << 20
+# Blocks read ahead of the caller, at most this many bytes of them (about two 1M-row groups of 11
+# columns), so that decoding the next row group does not wait for the caller to finish the last one.
+# The streamed exact fit of 70M rows, best of 5: 2.06 s with 192 MB, 2.14 s with 96, 2.12 s with
+# 320, 2.49 s with two blocks (the earlier depth).
+READ_AHEAD_BYTES = 192 << 20
 SHUFFLE_ROWS = 1 << 18  # rows mixed together by a streamed shuffled pass, at most SHUFFLE_BYTES of them
 SHUFFLE_BYTES = 64 << 20
 
@@ -83,12 +88,13 @@ class FileBatches(Batches):
             yield item, len(item[0])  # a (k, n) matrix or k columns: n rows
 
     def _read(self, units: Sequence[Unit], convert) -> Iterator:
-        """Converted blocks of ``units``, read one block ahead in a thread while the caller computes
-        on the last one; count rows; Ctrl-C reports the count."""
+        """Converted blocks of ``units``, read ahead in a thread (up to ``READ_AHEAD_BYTES``) while the
+        caller computes on the last one; count rows; Ctrl-C reports the count."""
         bar = self._bar() if self._passes == 0 else None
         rows = 0
+        depth = max(2, READ_AHEAD_BYTES // (8 * len(self.columns) * self.batch_rows))
         try:
-            for item, n in read_ahead(lambda: self._converted(units, convert)):
+            for item, n in read_ahead(lambda: self._converted(units, convert), depth=depth):
                 rows += n
                 self.rows_read = rows
                 if bar is not None:
