@@ -19,7 +19,9 @@ contender in its own subprocess and reads that child's peak RSS (``ru_maxrss`` f
   gradfit-read  one pass over ``open_table(file, target="y")``: the data layer alone (batches of
             float64 tensors, checked for NaN/inf: what gradient methods read each epoch)
   gradfit   ``gradfit.fit(open_table(file, target="y"))``: the exact squared-loss fit, streamed
-            (columns go straight into the moment sums; NaN/inf show up in those sums)
+            (columns go straight into the compiled moment kernel; NaN/inf show up in those sums)
+  gradfit-numpy  the same fit with ``GRADFIT_NO_NATIVE=1``: the sums in numpy and torch (what an
+            install without a C compiler runs)
   sklearn   ``pandas.read_parquet`` + ``LinearRegression().fit``: everything in memory; skipped
             with the reason printed when it would not fit in the memory available
 
@@ -69,6 +71,8 @@ def child(which: str, path: str, threads: int | None) -> dict:
     import torch
     if threads:
         torch.set_num_threads(threads)
+    if which == "gradfit-numpy":
+        os.environ["GRADFIT_NO_NATIVE"] = "1"  # read when gradfit is imported
     if which.startswith("gradfit"):
         import gradfit
         from gradfit.data.files import open_table
@@ -90,7 +94,7 @@ def child(which: str, path: str, threads: int | None) -> dict:
         out["rows"] = pq.read_table(path).num_rows
     elif which == "gradfit-read":
         out["rows"] = sum(len(b) for b in open_table(path, target="y"))
-    elif which == "gradfit":
+    elif which in ("gradfit", "gradfit-numpy"):
         model = gradfit.fit(open_table(path, target="y"), solver="exact")
         out["coef0"], out["rows"] = float(model.coef_[0]), int(model.info["n_rows"])
     elif which == "sklearn":
@@ -155,7 +159,7 @@ def main(argv=None) -> dict | None:
           f"{available_memory() / GIB:.1f} GiB available, load average {os.getloadavg()[0]:.1f}, "
           f"torch threads {args.threads or 'default'}", flush=True)
     results = {"baseline": run_child("baseline", path)}
-    plan = ["pyarrow", "pyarrow-batches", "pyarrow-prebuffer", "pyarrow-table", "gradfit-read", "gradfit", "sklearn"]
+    plan = ["pyarrow", "pyarrow-batches", "pyarrow-prebuffer", "pyarrow-table", "gradfit-read", "gradfit", "gradfit-numpy", "sklearn"]
     if args.only:
         plan = [p for p in plan if p in args.only.split(",") or p == "pyarrow"]
     for which, need, flag in (("pyarrow-table", 1.2 * data_bytes, False),

@@ -109,25 +109,11 @@ def test_objectives():
 def test_bigfile_bench_runs_every_streaming_route_on_a_tiny_file(tmp_path, capsys):
     from bench import bigfile
     results = bigfile.main(["--rows", "30000", "--repeat", "1", "--skip-sklearn", "--data-dir", str(tmp_path),
-                            "--only", "pyarrow-batches,gradfit-read,gradfit"])
-    assert set(results) == {"baseline", "pyarrow", "pyarrow-batches", "gradfit-read", "gradfit"}
+                            "--only", "pyarrow-batches,gradfit-read,gradfit,gradfit-numpy"])
+    assert set(results) == {"baseline", "pyarrow", "pyarrow-batches", "gradfit-read", "gradfit", "gradfit-numpy"}
     assert all(r["rows"] == 30000 for w, r in results.items() if w != "baseline")
     assert abs(results["gradfit"]["coef0"] - (-2.0)) < 0.05  # y = X linspace(-2, 2) + 3 + noise
+    assert results["gradfit-numpy"]["coef0"] == pytest.approx(results["gradfit"]["coef0"], rel=1e-10)
     assert all(0 < r["peak_rss"] < 4 << 30 for r in results.values())
     out = capsys.readouterr().out
     assert "| gradfit |" in out and "x the fastest pyarrow read" in out
-
-
-def test_fused_kernel_prototype_matches_numpy_and_swaps_into_the_pipeline(tmp_path, capsys):
-    from bench import bigfile
-    from bench.prototypes import fused_moments
-    why = fused_moments.unsupported()
-    if why:
-        pytest.skip(why)
-    path = tmp_path / "small.parquet"
-    bigfile.generate(path, 20000, 10)
-    out = fused_moments.main(["--repeat", "1", "--kernel-rows", "1000000", "--file", str(path)])
-    assert out["kernel_rel_diff"] < 1e-12
-    assert out["coef_diff"] < 1e-10
-    assert set(out["seconds"]) == {"pyarrow read", "gradfit (numpy sums)", "gradfit (fused sums)"}
-    assert "| gradfit (fused sums) |" in capsys.readouterr().out
