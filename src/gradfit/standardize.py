@@ -193,7 +193,7 @@ class _ChunkSums:
         width = p + 2 if self.use_np else padded_width(p + 2)
         self.Bt_t = torch.zeros(width, rows, dtype=F64)  # rows past p + 1 stay zero
         self.M_t = torch.zeros(width, width, dtype=F64)
-        self.Bt = self.Bt_t.numpy()
+        self.Bt, self.M = self.Bt_t.numpy(), self.M_t.numpy()
         self.Bt[p] = 1.0
 
     def add(self, cols: list[np.ndarray], weight: np.ndarray | None = None) -> None:
@@ -209,14 +209,14 @@ class _ChunkSums:
                 Bt[:, :m] *= np.sqrt(weight[a:a + m])
             if self.use_np:
                 b = Bt[:, :m]
-                self.M_t.numpy()[...] += b @ b.T
+                self.M += b @ b.T
             else:
                 b_t = self.Bt_t[:, :m]
                 self.M_t.addmm_(b_t, b_t.T)
 
     def result(self) -> np.ndarray:
         p = self.p
-        return self.M_t.numpy()[:p + 2, :p + 2].copy()
+        return self.M[:p + 2, :p + 2].copy()
 
 
 def reshift(M: Tensor, shift_x: Tensor, shift_y: Tensor, new_x: Tensor, new_y: Tensor) -> Tensor:
