@@ -75,6 +75,9 @@ DISPATCH int gradfit_moments(const double *const *cols, int p, const double *shi
     return 0;
 }
 
+/* Rows per tile, so that the caller sizes T without a second copy of TILE. */
+int gradfit_tile_rows(void) { return TILE; }
+
 /* An importable module, so that `import gradfit._kernels` says whether the install built it and
  * where; its one function is called through ctypes. */
 static struct PyModuleDef kernels_module = {PyModuleDef_HEAD_INIT, "_kernels",

@@ -13,7 +13,6 @@ from typing import Sequence
 import numpy as np
 
 MAX_WIDTH = 48  # B'B widths (features + 2) up to which the kernel beats the numpy/torch path (measured to 42)
-TILE_ROWS = 256  # = TILE in _kernels.c
 _P = ctypes.POINTER(ctypes.c_double)
 
 
@@ -28,10 +27,10 @@ def _load():
     fn = lib.gradfit_moments
     fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, _P, _P, ctypes.c_long, _P, _P]
     fn.restype = ctypes.c_int
-    return fn
+    return fn, lib.gradfit_tile_rows()
 
 
-_moments = _load()
+_moments, _tile_rows = _load() or (None, 0)
 
 
 def available(width: int) -> bool:
@@ -47,7 +46,7 @@ class MomentSums:
         self.p = p
         self.shift = np.ascontiguousarray(shift, dtype=np.float64)
         self.M = np.zeros((p + 2, p + 2))
-        self._tile = np.empty(((p + 2 + 3) // 4 * 4) * TILE_ROWS)
+        self._tile = np.empty(((p + 2 + 3) // 4 * 4) * _tile_rows)  # the kernel's scratch: a tile of B
 
     def add(self, cols: Sequence[np.ndarray], weight: np.ndarray | None = None) -> None:
         """Add the rows of ``cols = [x_1, ..., x_p, y]`` (1-D float64, equal lengths)."""

@@ -215,8 +215,7 @@ class _ChunkSums:
                 self.M_t.addmm_(b_t, b_t.T)
 
     def result(self) -> np.ndarray:
-        p = self.p
-        return self.M[:p + 2, :p + 2].copy()
+        return self.M[:self.p + 2, :self.p + 2].copy()
 
 
 def reshift(M: Tensor, shift_x: Tensor, shift_y: Tensor, new_x: Tensor, new_y: Tensor) -> Tensor:

@@ -1,9 +1,9 @@
-"""Streaming helpers: read one batch ahead in a thread, and a bounded shuffle buffer."""
+"""Streaming helpers: read ahead in a thread, and a bounded shuffle buffer."""
 from __future__ import annotations
 
 import os
-import queue
 import threading
+from collections import deque
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -16,44 +16,57 @@ class _Raised:
         self.exc = exc
 
 
-def read_ahead(make: Callable[[], Iterator], depth: int = 2) -> Iterator:
-    """Iterate ``make()`` in a background thread, ``depth`` items ahead; its errors re-raise here.
+def read_ahead(make: Callable[[], Iterator], limit: int = 2, cost: Callable[[object], int] = lambda item: 1) -> Iterator:
+    """Iterate ``make()`` in a background thread while the caller works; its errors re-raise here.
 
-    pyarrow and numpy release the GIL, so reading the next batch overlaps the caller's compute.
+    The thread stops reading while the items it has handed over but the caller has not taken cost
+    ``limit`` or more (by default: two items ahead; ``cost`` may count bytes instead). pyarrow and
+    numpy release the GIL, so reading ahead overlaps the caller's compute.
     """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop, done = threading.Event(), object()
+    cond = threading.Condition()
+    items: deque = deque()
+    held, stop, done = 0, False, object()
 
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def put(item, c: int) -> bool:
+        nonlocal held
+        with cond:
+            while held >= limit and not stop:
+                cond.wait()
+            if stop:
+                return False
+            items.append((item, c))
+            held += c
+            cond.notify_all()
+            return True
 
     def work() -> None:
         try:
             for item in make():
-                if not put(item):
+                if not put(item, cost(item)):
                     return
-            put(done)
+            put(done, 0)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(_Raised(exc))
+            put(_Raised(exc), 0)
 
     thread = threading.Thread(target=work, name="gradfit-read", daemon=True)
     thread.start()
     try:
         while True:
-            item = q.get()
+            with cond:
+                while not items:
+                    cond.wait()
+                item, c = items.popleft()
+                held -= c
+                cond.notify_all()
             if item is done:
                 return
             if isinstance(item, _Raised):
                 raise item.exc
             yield item
     finally:
-        stop.set()
+        with cond:
+            stop = True
+            cond.notify_all()
 
 
 def drain(buffer: list[Batch], batch_size: int, gen: torch.Generator, keep_tail: bool):
