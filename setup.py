@@ -1,12 +1,12 @@
-"""The compiled moment kernel (src/gradfit/_kernels.c); everything else is in pyproject.toml.
+"""The compiled moment kernel (src/gradfit/numerics/_kernels.c); everything else is in pyproject.toml.
 
 The extension is optional: where it cannot be built (no C compiler, an unsupported one) the
-install goes on and gradfit uses its numpy/torch path instead (``gradfit.native.available()``).
+install goes on and gradfit uses its numpy/torch path instead (``gradfit.numerics.kernel.available()``).
 """
 import sys
 
 from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3", "-Wno-psabi"]
-setup(ext_modules=[Extension("gradfit._kernels", ["src/gradfit/_kernels.c"], extra_compile_args=flags,
+setup(ext_modules=[Extension("gradfit.numerics._kernels", ["src/gradfit/numerics/_kernels.c"], extra_compile_args=flags,
                              optional=True)])

@@ -96,7 +96,7 @@ def markdown(results: dict) -> str:
 
 def update_readme(path: Path, results: dict) -> None:
     """Replace the text between the results markers (append the markers when missing)."""
-    from gradfit.atomic import write_text
+    from gradfit.data.atomic import write_text
     text = path.read_text() if path.exists() else "# gradfit benchmarks\n"
     block = f"{START}\n{markdown(results)}\n{END}"
     if START in text and END in text:

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None, log=print) -> dict:
     results["seconds"] = time.perf_counter() - t_all
     log("\n" + report.summary_text(results))
     if not args.no_write:
-        from gradfit.atomic import write_text
+        from gradfit.data.atomic import write_text
         if args.merge and Path(args.out).exists():
             old = json.loads(Path(args.out).read_text())
             new_keys = {c["key"] for c in results["cases"]}
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None, log=print) -> dict:
 
 
 def render(args, log) -> dict:
-    from gradfit.atomic import write_text
+    from gradfit.data.atomic import write_text
     results = json.loads(Path(args.out).read_text())
     targets = {c.key: c.targets for c in all_cases("quick" if results.get("quick") else "full") if c.kind == "fit"}
     for case in results["cases"]:

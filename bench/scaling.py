@@ -5,7 +5,7 @@
     python bench/scaling.py --gpu --device cpu --rows 200000   # smoke run of the GPU mode's code on the CPU
 
 CPU mode: every configuration runs in fresh processes started by gradfit's own launcher
-(:func:`gradfit.distributed_launch.spawn`, gloo on 127.0.0.1). Each process builds only its shard of
+(:func:`gradfit.cli.launcher.spawn`, gloo on 127.0.0.1). Each process builds only its shard of
 the same data (blocks of rows drawn from per-block seeds), so 1 and 2 processes fit identical data.
 Times are the slowest rank's, best of ``--repeats``; efficiency = t1 / (2 * t2) (1.0 = perfect).
 Run once with 1 torch thread per process (a fair comparison of processes) and once with all cores
@@ -63,9 +63,9 @@ def worker(cfg: dict) -> None:
     import torch.distributed as dist
     from gradfit import distributed, fit
     from gradfit.data.arrays import as_batches
-    from gradfit.losses import get_loss
-    from gradfit.objective import Objective
-    from gradfit.penalties import get_penalty
+    from gradfit.problem.losses import get_loss
+    from gradfit.problem.objective import Objective
+    from gradfit.problem.penalties import get_penalty
 
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
@@ -116,7 +116,7 @@ def _cpu_peers(X, y, repeats: int) -> dict:
 
 
 def run_cpu(args) -> list[dict]:
-    from gradfit.distributed_launch import spawn
+    from gradfit.cli.launcher import spawn
     rows = []
     for label, threads in (("1", 1), (f"all cores ({os.cpu_count()})", os.cpu_count() or 1)):
         res = {}
@@ -220,7 +220,7 @@ def write_readme(mode: str, text: str, command: str) -> None:
                f"### GPU\n\n<!-- scaling-gpu:begin -->\n{gpu_note}\n<!-- scaling-gpu:end -->\n")
     body = f"{begin}\nMade by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n{text}\n{end}"
     new = old[:old.index(begin)] + body + old[old.index(end) + len(end):]
-    from gradfit.atomic import write_text
+    from gradfit.data.atomic import write_text
     write_text(readme, new)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 import gradfit
 from gradfit.data.files import open_table
-from gradfit.report import column_summary, write_fit_outputs
+from gradfit.viz.report import column_summary, write_fit_outputs
 
 QUICK = os.environ.get("GRADFIT_EXAMPLES_QUICK") == "1"
 ROWS = 300 if QUICK else 5000

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import gradfit
-from gradfit.certificate import certify
+from gradfit.solvers.certificate import certify
 from gradfit.data.arrays import as_batches
-from gradfit.losses import Squared
-from gradfit.objective import Objective
-from gradfit.penalties import Penalty
+from gradfit.problem.losses import Squared
+from gradfit.problem.objective import Objective
+from gradfit.problem.penalties import Penalty
 from gradfit.solvers import REGISTRY, FitResult
-from gradfit.result import History
+from gradfit.solvers.history import History
 
 rng = np.random.default_rng(4)
 X = rng.normal(size=(200, 3)) * [1.0, 3.0, 0.5]

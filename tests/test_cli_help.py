@@ -8,7 +8,7 @@ import pytest
 
 import gradfit
 from gradfit.cli import build_parser, main
-from gradfit.completion import completion_script, describe
+from gradfit.cli.completion import completion_script, describe
 
 
 def subparsers():

@@ -126,7 +126,7 @@ def test_streamed_file_moves_each_batch_to_the_gpu(tmp_path):
 @needs_cuda
 def test_exact_statistics_stay_on_the_gpu():
     """The Gram matrix is accumulated where the data lives (no host copy of X)."""
-    from gradfit.standardize import moments
+    from gradfit.numerics.moments import moments
     X, y, _ = _problem(1000, 3)
     M, sx, sy = moments(as_batches(X, y, device="cuda"))
     assert M.device.type == "cuda" and M.dtype == torch.float64

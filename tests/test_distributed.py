@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from gradfit.cli import main
 from gradfit.distributed import shard_range
-from gradfit.distributed_launch import spawn
+from gradfit.cli.launcher import spawn
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with gloo is not available")

@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import gradfit  # noqa: E402
-from gradfit.estimator import EstimatorConvergenceWarning, HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
+from gradfit.estimators.linear import EstimatorConvergenceWarning, HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
 from gradfit.solvers import available  # noqa: E402
 
 REL = 1e-8
@@ -242,7 +242,7 @@ def test_public_api_has_numpydoc_and_working_examples():
     import inspect
 
     from gradfit import api, model
-    from gradfit import estimator as est_mod
+    from gradfit.estimators import linear as est_mod
     for obj in (gradfit.fit, gradfit.load, gradfit.LinearModel, gradfit.LinearModel.predict, LinearRegressor,
                 LinearRegressor.fit, LinearRegressor.partial_fit, LinearRegressor.predict, QuantileRegressor,
                 HuberRegressor):

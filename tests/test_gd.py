@@ -8,9 +8,9 @@ import torch
 import gradfit
 from gradfit import ConvergenceWarning, DivergenceError
 from gradfit.data.arrays import as_batches
-from gradfit.losses import get_loss
-from gradfit.objective import Objective
-from gradfit.penalties import get_penalty
+from gradfit.problem.losses import get_loss
+from gradfit.problem.objective import Objective
+from gradfit.problem.penalties import get_penalty
 from gradfit.solvers.coordinates import Coordinates, top_eigenvalue
 
 

@@ -7,8 +7,8 @@ from scipy.optimize import linprog
 
 import gradfit
 from gradfit.solvers import SolverMismatch, auto_name, get_solver
-from gradfit.losses import get_loss
-from gradfit.penalties import get_penalty
+from gradfit.problem.losses import get_loss
+from gradfit.problem.penalties import get_penalty
 from streamed import Streamed  # tests/streamed.py
 
 

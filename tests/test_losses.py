@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from gradfit import functional as F
-from gradfit.losses import Absolute, Huber, Quantile, Squared, get_loss, loss_from_spec
+from gradfit.problem import derivatives as F
+from gradfit.problem.losses import Absolute, Huber, Quantile, Squared, get_loss, loss_from_spec
 
 R = torch.tensor([-3.0, -1.2, -0.4, 0.3, 0.9, 2.5], dtype=torch.float64)
 LOSSES = [Squared(), Absolute(), Huber(1.0), Huber(0.5), Quantile(0.3), Quantile(0.8)]
@@ -79,8 +79,8 @@ def test_bad_loss_settings_are_refused():
 @pytest.mark.parametrize("intercept", [True, False])
 def test_objective_gradient_matches_finite_differences(loss, weighted, intercept):
     from gradfit.data.arrays import as_batches
-    from gradfit.objective import Objective
-    from gradfit.penalties import Penalty
+    from gradfit.problem.objective import Objective
+    from gradfit.problem.penalties import Penalty
     gen = torch.Generator().manual_seed(3)
     X = torch.randn(50, 3, generator=gen, dtype=torch.float64)
     y = torch.randn(50, generator=gen, dtype=torch.float64)

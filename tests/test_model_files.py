@@ -73,7 +73,7 @@ def test_failed_write_leaves_old_file_intact(fitted, tmp_path, monkeypatch, wher
     if where == "dumps":
         monkeypatch.setattr("gradfit.model.json.dumps", boom)
     else:
-        monkeypatch.setattr("gradfit.atomic.os.replace", boom)
+        monkeypatch.setattr("gradfit.data.atomic.os.replace", boom)
     with pytest.raises(OSError):
         other.save(path)
     assert path.read_bytes() == before

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import gradfit
-from gradfit import native, standardize
+from gradfit.numerics import kernel as native
+from gradfit.numerics import moments as standardize
 from gradfit.data.files import open_table
 
 needs_kernel = pytest.mark.skipif(not native.available(2), reason="the compiled kernel was not built here")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gradfit.penalties import Penalty, get_penalty, penalty_from_spec
+from gradfit.problem.penalties import Penalty, get_penalty, penalty_from_spec
 
 W = torch.tensor([-1.5, -0.2, 0.0, 0.4, 2.0], dtype=torch.float64)
 

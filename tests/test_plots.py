@@ -7,8 +7,8 @@ from PIL import Image
 import gradfit
 from gradfit.cli import main
 from gradfit.data.arrays import ArrayBatches, as_batches
-from gradfit.plots import lr_curves, sample_rows, write_plots
-from gradfit.surface import animate_line, plot_loss_surface, surface_grid
+from gradfit.viz.plots import lr_curves, sample_rows, write_plots
+from gradfit.viz.surface import animate_line, plot_loss_surface, surface_grid
 
 
 def not_blank(path, min_std=10.0):

@@ -11,8 +11,8 @@ from scipy.optimize import minimize
 from sklearn.linear_model import ElasticNet, Lasso
 
 import gradfit
-from gradfit.losses import get_loss
-from gradfit.penalties import get_penalty
+from gradfit.problem.losses import get_loss
+from gradfit.problem.penalties import get_penalty
 from gradfit.solvers import SolverMismatch, auto_name, get_solver
 from streamed import Streamed  # tests/streamed.py
 

@@ -7,8 +7,8 @@ import scipy.optimize
 from sklearn.linear_model import Lasso
 
 import gradfit
-from gradfit.losses import get_loss
-from gradfit.penalties import get_penalty
+from gradfit.problem.losses import get_loss
+from gradfit.problem.penalties import get_penalty
 from gradfit.solvers import REGISTRY, SolverMismatch, available, get_solver
 
 rng = np.random.default_rng(8)

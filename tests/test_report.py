@@ -6,7 +6,7 @@ import pytest
 
 import gradfit
 from gradfit.data.arrays import as_batches
-from gradfit.report import build_report, column_summary, write_fit_outputs, write_report
+from gradfit.viz.report import build_report, column_summary, write_fit_outputs, write_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "col", "area", "base", "embed", "param",
         "track"}

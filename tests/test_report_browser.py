@@ -15,7 +15,7 @@ from PIL import Image
 
 import gradfit
 from gradfit.data.arrays import as_batches
-from gradfit.report import write_fit_outputs
+from gradfit.viz.report import write_fit_outputs
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

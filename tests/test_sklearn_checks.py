@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from gradfit.estimator import HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
+from gradfit.estimators.linear import HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
 
 
 def expected_failed_checks(estimator):

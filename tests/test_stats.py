@@ -1,4 +1,4 @@
-"""gradfit.stats against statsmodels: OLS/WLS (all covariance types), QuantReg and RLM (Huber)."""
+"""gradfit.inference.summary against statsmodels: OLS/WLS (all covariance types), QuantReg and RLM (Huber)."""
 import json
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import gradfit
 from gradfit.data.arrays import as_batches
 from gradfit.model import LinearModel
-from gradfit.stats import summary
+from gradfit.inference.summary import summary
 
 sm = pytest.importorskip("statsmodels.api")
 

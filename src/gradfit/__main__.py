@@ -1,3 +1,3 @@
-from .cli import main
+from gradfit.cli.parser import main
 
 raise SystemExit(main())

@@ -9,36 +9,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data.arrays import as_batches, to_tensor
-from .data.batches import Batches
-from .losses import Loss, get_loss
-from .model import LinearModel
-from .objective import Objective
-from .penalties import Penalty, get_penalty
-from .solvers import ConvergenceWarning, FitResult, Settings, get_solver
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
-
-
-def resolve_dtype(dtype: Any) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is None:
-        return torch.float64
-    try:
-        return DTYPES[str(dtype).replace("torch.", "")]
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; choose float64 or float32") from None
-
-
-def resolve_device(device: Any) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but no CUDA device is available; use --device cpu or auto")
-    return dev
-
+from gradfit.data.arrays import as_batches, to_tensor
+from gradfit.data.batches import Batches
+from gradfit.problem.losses import Loss, get_loss
+from gradfit.model import LinearModel
+from gradfit.problem.objective import Objective
+from gradfit.problem.penalties import Penalty, get_penalty
+from gradfit.numerics.device import resolve_device, resolve_dtype  # noqa: F401  (re-exported)
+from gradfit.solvers import ConvergenceWarning, FitResult, Settings, get_solver
 
 def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
     """``zeros``; ``torch`` (nn.Linear's default: U(-1/sqrt(p), 1/sqrt(p)) for w and b); or values."""
@@ -143,10 +121,10 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     result = chosen.solve(objective, settings, theta0)
     elapsed = time.perf_counter() - t0
     if math.isnan(result.gap) and settings.options.get("certify", True):  # options={"certify": False} skips it
-        from .certificate import certify
+        from gradfit.solvers.certificate import certify
         result.gap = certify(objective, result)
     model = to_model(result, data, loss_obj, pen, elapsed, settings, warn)
-    model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.stats
+    model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.inference.summary
     return model
 
 

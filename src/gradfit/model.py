@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .atomic import write_text
-from .data.arrays import feature_names_of, to_numpy
-from .data.batches import DataError
-from .result import History
+from gradfit._version import __version__
+from gradfit.data.atomic import write_text
+from gradfit.data.arrays import feature_names_of, to_numpy
+from gradfit.data.batches import DataError
+from gradfit.solvers.history import History
 
 FORMAT = "gradfit-model"
 FORMAT_VERSION = 1
@@ -54,7 +54,7 @@ class LinearModel:
     final_loss_ : float
         Objective at the solution.
     history_ : History or None
-        Objective per epoch (:class:`gradfit.result.History`).
+        Objective per epoch (:class:`gradfit.solvers.history.History`).
     info : dict
         Timings, rows, condition number and other solver facts.
 
@@ -176,8 +176,8 @@ class LinearModel:
                    _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known})
 
     def summary(self, *args, **kwargs):
-        """Statistical summary (see :mod:`gradfit.stats`); needs the training data."""
-        from .stats import summary
+        """Statistical summary (see :mod:`gradfit.inference.summary`); needs the training data."""
+        from gradfit.inference.summary import summary
         return summary(self, *args, **kwargs)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .batches import Batch, Batches, DataError
+from gradfit.data.batches import Batch, Batches, DataError
 
 
 def _is_dataframe(obj: Any) -> bool:

@@ -16,9 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-
-class DataError(ValueError):
-    """Bad input: the message is one line naming the file, row or column and what to do."""
+from gradfit.exceptions import DataError  # noqa: F401  (re-exported: the data layer's error)
 
 
 @dataclass

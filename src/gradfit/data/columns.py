@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from .batches import DataError
-from .csv_errors import first_bad_index
-from .sources import show
+from gradfit.data.batches import DataError
+from gradfit.data.csv_errors import first_bad_index
+from gradfit.data.sources import show
 
 
 def to_float(arr, name: str, at: Callable[[int], str]) -> np.ndarray:

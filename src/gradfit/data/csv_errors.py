@@ -10,7 +10,7 @@ import re
 
 import pyarrow as pa
 
-from .batches import DataError
+from gradfit.data.batches import DataError
 
 
 _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", re.S)
@@ -70,7 +70,7 @@ def first_unparsable(unit, col: str, names, delimiter: str, header: bool):
     """(1-based row within the unit, text) of the first value of ``col`` that is not a number."""
     import pyarrow.compute as pc
 
-    from .sources import csv_reader
+    from gradfit.data.sources import csv_reader
     row = 0
     reader = csv_reader(unit, {col: pa.string()}, names, delimiter, header, strings_null=True)
     for rb in reader:

@@ -21,11 +21,11 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from .batches import Batch, Batches, DataError
-from .columns import check_weights, redundant_columns, select_features, to_float, to_matrix
-from .sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
+from gradfit.data.batches import Batch, Batches, DataError
+from gradfit.data.columns import check_weights, redundant_columns, select_features, to_float, to_matrix
+from gradfit.data.sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
                       units_of, where)
-from .stream import drain, estimate_rows, read_ahead
+from gradfit.data.stream import drain, estimate_rows, read_ahead
 
 CACHE_BYTES = 64 << 20
 # Blocks read ahead of the caller, up to this many bytes of them as float64 (about two 1M-row groups
@@ -152,7 +152,7 @@ class FileBatches(Batches):
     def _bar(self):
         if not self.progress:
             return None
-        from ..progress import ProgressBar
+        from gradfit.data.progress import ProgressBar
         total = sum(u.n_rows or 0 for u in self.units) or estimate_rows(self.units)
         return ProgressBar(total, unit="row")
 
@@ -218,12 +218,12 @@ class FileBatches(Batches):
 
 
 def _dtype(dtype) -> torch.dtype:
-    from ..api import resolve_dtype
+    from gradfit.numerics.device import resolve_dtype
     return resolve_dtype(dtype)
 
 
 def _device(device) -> torch.device:  # "auto" picks CUDA when available; "cuda" without it is a one-line error
-    from ..api import resolve_device
+    from gradfit.numerics.device import resolve_device
     return resolve_device(device)
 
 
@@ -291,4 +291,4 @@ def _size(units: Sequence[Unit], p: int) -> float:
     return total
 
 
-from .predict import predict_file  # noqa: E402,F401  (the CLI imports both from here)
+from gradfit.data.predict import predict_file  # noqa: E402,F401  (the CLI imports both from here)

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_path
-from .batches import DataError
-from .columns import to_matrix
-from .sources import (PARQUET_EXT, csv_names, kind_of, parquet_names, read_units, resolve, show, units_of,
+from gradfit.data.atomic import atomic_path
+from gradfit.data.batches import DataError
+from gradfit.data.columns import to_matrix
+from gradfit.data.sources import (PARQUET_EXT, csv_names, kind_of, parquet_names, read_units, resolve, show, units_of,
                       where)
 
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .batches import DataError
-from .csv_errors import csv_error, where  # noqa: F401  (where: re-exported for files/predict)
+from gradfit.data.batches import DataError
+from gradfit.data.csv_errors import csv_error, where  # noqa: F401  (where: re-exported for files/predict)
 
 PARQUET_EXT = (".parquet", ".pq", ".parq")
 CSV_EXT = (".csv", ".tsv", ".txt", ".dat", ".csv.gz", ".csv.bz2", ".tsv.gz")

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .batches import Batch
+from gradfit.data.batches import Batch
 
 
 class _Raised:

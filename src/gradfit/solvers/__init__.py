@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from ..losses import Loss
-from ..penalties import Penalty
-from .base import (ConvergenceWarning, DivergenceError, EpochLoop, FitResult, Settings, Solver,
+from gradfit.problem.losses import Loss
+from gradfit.problem.penalties import Penalty
+from gradfit.solvers.base import (ConvergenceWarning, DivergenceError, EpochLoop, FitResult, Settings, Solver,
                    SolverMismatch)
 
 REGISTRY: dict[str, Solver] = {}

@@ -16,22 +16,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..losses import Loss
-from ..objective import Objective
-from ..penalties import Penalty
-from ..result import History
-
-
-class ConvergenceWarning(UserWarning):
-    """The fit stopped at its epoch limit before meeting its tolerance."""
-
-
-class DivergenceError(RuntimeError):
-    """The loss became inf/NaN or kept growing: the step size is too large."""
-
-
-class SolverMismatch(ValueError):
-    """The chosen solver cannot minimize this loss/penalty combination."""
+from gradfit.problem.losses import Loss
+from gradfit.problem.objective import Objective
+from gradfit.problem.penalties import Penalty
+from gradfit.exceptions import ConvergenceWarning, DivergenceError, SolverMismatch  # noqa: F401
+from gradfit.solvers.history import History
 
 
 @dataclass

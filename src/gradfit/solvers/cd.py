@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..objective import Objective
-from . import register
-from .base import EpochLoop, FitResult, Settings, Solver, single_threaded
-from .enet import data_pass, dual_gap, gap_from_pass, moments
-from .ipm import materialize
+from gradfit.problem.objective import Objective
+from gradfit.solvers import register
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
+from gradfit.solvers.duality import data_pass, dual_gap, gap_from_pass, moments
+from gradfit.solvers.ipm.solver import materialize
 
 
 def _soft(z: float, t: float) -> float:

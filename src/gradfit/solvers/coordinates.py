@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..objective import Objective
+from gradfit.problem.objective import Objective
 
 CHUNK = 1 << 16  # rows per temporary in the moments pass
 

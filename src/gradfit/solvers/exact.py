@@ -31,12 +31,12 @@ import warnings
 import torch
 from torch import Tensor
 
-from ..objective import Objective
-from ..result import History
-from ..compensated import compensated_gradient_pass
-from ..standardize import F64, moments, orthonormal_columns, reshift, streaming_r
-from . import register
-from .base import FitResult, Settings, Solver
+from gradfit.problem.objective import Objective
+from gradfit.solvers.history import History
+from gradfit.numerics.compensated import compensated_gradient_pass
+from gradfit.numerics.moments import F64, moments, orthonormal_columns, reshift, streaming_r
+from gradfit.solvers import register
+from gradfit.solvers.base import FitResult, Settings, Solver
 
 COND_DIRECT = 1e6   # cond(A) below which one Cholesky solve is accurate to about 1e-10
 COND_GRAM = 1e13    # cond(A) above which the Gram matrix is not factored at all (streaming QR instead)

@@ -26,10 +26,10 @@ import torch
 from torch import Tensor
 from torch.optim.sgd import sgd as sgd_update
 
-from ..objective import Objective
-from . import register
-from .base import EpochLoop, FitResult, Settings, Solver
-from .coordinates import Coordinates, top_eigenvalue
+from gradfit.problem.objective import Objective
+from gradfit.solvers import register
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
+from gradfit.solvers.coordinates import Coordinates, top_eigenvalue
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.01}
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..objective import Objective
-from ..standardize import column_scales
-from . import register
-from .base import EpochLoop, FitResult, Settings, Solver
+from gradfit.problem.objective import Objective
+from gradfit.numerics.moments import column_scales
+from gradfit.solvers import register
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
 
 
 class Standardized:
@@ -78,7 +78,7 @@ class LBFGS(Solver):
         if objective.loss.name == "huber" and bool((theta0 == 0).all()):
             # from the least-squares fit: where every residual is an outlier Huber is linear and
             # the curvature pairs of L-BFGS carry no information
-            from .newton import Newton
+            from gradfit.solvers.newton import Newton
             theta0 = Newton._start(objective, theta0)[0].to(objective.dtype)
         phi = change.phi(theta0.detach().clone()).requires_grad_(True)
         memo = _Memo()

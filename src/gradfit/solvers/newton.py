@@ -30,12 +30,12 @@ import warnings
 import torch
 from torch import Tensor
 
-from ..losses import Squared
-from ..objective import Objective
-from ..penalties import Penalty
-from ..standardize import F64, chunk_rows, column_scales, padded_width, run_parts
-from . import REGISTRY, register
-from .base import EpochLoop, FitResult, Settings, Solver
+from gradfit.problem.losses import Squared
+from gradfit.problem.objective import Objective
+from gradfit.problem.penalties import Penalty
+from gradfit.numerics.moments import F64, chunk_rows, column_scales, padded_width, run_parts
+from gradfit.solvers import REGISTRY, register
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
 
 
 class _HuberPass:

@@ -21,10 +21,10 @@ import math
 import torch
 from torch import Tensor
 
-from ..objective import Objective
-from . import register
-from .base import EpochLoop, FitResult, Settings, Solver, single_threaded
-from .enet import data_pass, gap_from_pass, moments
+from gradfit.problem.objective import Objective
+from gradfit.solvers import register
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
+from gradfit.solvers.duality import data_pass, gap_from_pass, moments
 
 
 class Standardizer:

@@ -1,0 +1,212 @@
+"""What each CLI subcommand does, given parsed arguments. Printing lives here, math does not."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+
+from gradfit.cli.parser import CLIError, print_json
+
+
+def run_command(args: argparse.Namespace) -> int:
+    handler = COMMANDS.get(args.command)
+    if handler is None:
+        raise CLIError(f"unknown command {args.command!r}")
+    return handler(args)
+
+
+def cmd_grad(args) -> int:
+    from gradfit.tutorial.seed import autograd_walkthrough
+    autograd_walkthrough(args.x, args.target, args.loss)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from gradfit.tutorial.seed import demo
+    if args.n < 2:
+        raise CLIError("--n must be at least 2 points")
+    result = demo(n=args.n, epochs=args.epochs, lr=args.lr, loss=args.loss, optimizer=args.optimizer,
+                  log_every=args.log_every, seed=args.seed, noise_std=args.noise_std)
+    if args.out:
+        from gradfit.viz.report import write_demo
+        written = write_demo(result, args.out)
+        print(f"\nwrote {', '.join(p.name for p in written.values())} to {args.out}")
+    return 0
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise CLIError("--features is empty; give comma-separated column names")
+    return names
+
+
+def open_data(args, **extra):
+    from gradfit.data.files import open_table
+    dist = getattr(args, "dist", None)  # a process of a distributed fit reads only its shard
+    if dist is not None:
+        extra["shard"] = dist.shard
+    data = open_table(args.data, target=args.target, features=_split(args.features), weight=args.weight,
+                      drop_na=args.drop_na, delimiter=args.delimiter, header=not args.no_header,
+                      dtype=args.dtype, device=args.device, **extra)
+    return dist.wrap(data) if dist is not None else data
+
+
+def cmd_fit(args) -> int:
+    check_look_options(args)
+    from gradfit.cli.launcher import fit_hook
+    code = fit_hook(args, cmd_fit)  # --nproc N, or a process started by torchrun
+    if code is not None:
+        return code
+    from gradfit.api import fit
+    from gradfit.data.progress import ProgressBar
+    from gradfit.solvers import ConvergenceWarning
+    data = open_data(args, progress=not (args.quiet or args.json))  # rows/s on long reads, terminal only
+    text = not args.json
+    bar = ProgressBar(args.epochs, enabled=False if (args.quiet or not text) else None)
+    on_log = (lambda e, v: print(f"epoch {e:5d}  loss {v:.8g}")) if (text and not args.quiet) else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            model = fit(data, loss=args.loss, solver=args.optimizer, penalty=args.penalty, alpha=args.alpha,
+                        l1_ratio=args.l1_ratio, delta=args.delta, quantile=args.quantile, lr=args.lr,
+                        epochs=args.epochs, batch_size=args.batch_size, tol=args.tol, seed=args.seed,
+                        fit_intercept=not args.no_intercept, dtype=args.dtype, device=args.device,
+                        log_every=args.log_every, on_log=on_log,
+                        on_epoch=lambda e, v, t: bar.update(e, v))
+        finally:
+            bar.close()
+    from gradfit.data.files import DataWarning
+    notes = [str(w.message) for w in caught if issubclass(w.category, (ConvergenceWarning, DataWarning))]
+    if args.save:
+        model.save(args.save)
+    summary, written = look(args, model, data, args.plot)
+    if not text:
+        out = model.to_dict(with_history=False)
+        out["saved_to"] = args.save
+        out.update(look_json(summary, written))
+        print_json(out)
+        return 0
+    print_fit(model, notes)
+    if args.save:
+        print(f"model saved to {args.save}")
+    print_look(summary, written)
+    return 0
+
+
+def check_look_options(args) -> None:
+    """--summary/--plot/--report: refuse what cannot work before any fitting."""
+    if not (args.summary or getattr(args, "plot", None) or getattr(args, "out", None) or args.report):
+        return
+    if not 0 < args.summary_level < 1:
+        raise CLIError(f"--summary-level must be between 0 and 1 (e.g. 0.95), got {args.summary_level}")
+    if args.summary and getattr(args, "penalty", "none") != "none" and getattr(args, "alpha", 0.0):
+        raise CLIError("--summary needs an unpenalized fit (standard errors ignore a penalty); drop --penalty/--alpha")
+    if args.command == "fit" and args.cov_type:
+        allowed = {"l2": ("nonrobust", "HC0", "HC1", "HC2", "HC3"), "l1": ("robust", "iid"),
+                   "quantile": ("robust", "iid"), "huber": ("H1", "H2", "H3")}.get(args.loss, ())
+        if args.cov_type not in allowed:
+            raise CLIError(f"--cov-type {args.cov_type} does not apply to the {args.loss} loss; choose "
+                           f"{', '.join(allowed)}")
+    if args.command == "fit":
+        from gradfit.distributed.session import topology_from_env
+        if (getattr(args, "nproc", 1) or 1) > 1 or topology_from_env() is not None:
+            raise CLIError("--summary, --plot and --report need one process: drop --nproc, save the model "
+                           "(--save) and run gradfit plot on it")
+
+
+def look(args, model, data, plot_dir):
+    """The statistical summary and the plots/report asked for: (Summary or None, name -> path)."""
+    from gradfit.viz.report import write_fit_outputs
+    summary = None
+    if args.summary or args.report:
+        try:
+            summary = model.summary(data, level=args.summary_level, cov_type=args.cov_type or "nonrobust")
+        except ValueError:
+            if args.summary:
+                raise
+    written = {}
+    if plot_dir or args.report:
+        coefs = getattr(args, "coefs", None)
+        written = write_fit_outputs(model, data, plot_dir=plot_dir, report=args.report, summary=summary,
+                                    settings={"data": args.data},
+                                    coefs=tuple(int(v) for v in coefs.split(",")) if coefs else None)
+    return (summary if args.summary else None), written
+
+
+def look_json(summary, written) -> dict:
+    out = {"summary": summary.to_dict()} if summary is not None else {}
+    if written:
+        out["written"] = {k: str(v) for k, v in written.items()}
+    return out
+
+
+def print_look(summary, written) -> None:
+    if summary is not None:
+        print(summary)
+    for name, path in written.items():
+        print(f"{name} written to {path}")
+
+
+def cmd_plot(args) -> int:
+    from gradfit.model import load
+    check_look_options(args)
+    if not (args.out or args.report or args.summary):
+        raise CLIError("nothing to do: give --out DIR for the plots, --report FILE.html, or --summary")
+    model = load(args.model)
+    args.target = args.target or model.target_name
+    if not args.target:
+        raise CLIError(f"{args.model} names no target column; give --target")
+    args.features = args.features or ",".join(model.feature_names_in_)
+    args.dtype, args.device = "float64", "cpu"
+    data = open_data(args)
+    if list(data.feature_names) != list(model.feature_names_in_):
+        raise CLIError(f"{args.data} gives features {', '.join(data.feature_names)} but the model was fitted on "
+                       f"{', '.join(model.feature_names_in_)}; pass --features in the model's order")
+    summary, written = look(args, model, data, args.out)
+    print_look(summary, written)
+    return 0
+
+
+def print_fit(model, notes: list[str]) -> None:
+    loss = model.loss["name"] + (f" (delta={model.loss['delta']:g})" if "delta" in model.loss else "") + \
+        (f" (tau={model.loss['tau']:g})" if "tau" in model.loss else "")
+    pen = model.penalty
+    print(f"fitted {model.target_name or 'y'} ~ {' + '.join(model.feature_names_in_)} + intercept")
+    print(f"  loss {loss}, penalty {pen['name']}" + (f" (alpha={pen['alpha']:g})" if pen["alpha"] else "")
+          + f", solver {model.solver}, rows {int(model.info.get('n_rows', 0))}")
+    width = max([len(n) for n in model.feature_names_in_] + [9])
+    print(f"  {'feature':<{width}}  coefficient")
+    for name, c in model.coefficients().items():
+        print(f"  {name:<{width}}  {c: .10g}")
+    print(f"  {'intercept':<{width}}  {model.intercept_: .10g}")
+    print(f"final loss {model.final_loss_:.10g}")
+    gap = "unknown" if math.isnan(model.gap_) else f"{model.gap_:.2e}"
+    status = "converged" if model.converged_ else "NOT converged"
+    print(f"{status} after {model.n_iter_} iterations; relative objective gap {gap}")
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+
+
+def cmd_predict(args) -> int:
+    from gradfit.data.files import predict_file
+    from gradfit.model import load
+    model = load(args.model)
+    rows = predict_file(model, args.data, args.output, delimiter=args.delimiter, header=not args.no_header,
+                        drop_na=args.drop_na)
+    print(f"wrote {rows} predictions to {args.output}")
+    return 0
+
+
+def cmd_completion(args) -> int:
+    from gradfit.cli.parser import build_parser
+    from gradfit.cli.completion import completion_script
+    sys.stdout.write(completion_script(args.shell, build_parser()))
+    return 0
+
+
+COMMANDS = {"grad": cmd_grad, "demo": cmd_demo, "fit": cmd_fit, "predict": cmd_predict,
+            "completion": cmd_completion, "plot": cmd_plot}

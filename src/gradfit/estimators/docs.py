@@ -1,0 +1,53 @@
+"""The parameter and attribute sections shared by the docstrings of :mod:`gradfit.estimators.linear`."""
+
+SHARED_DOC = """
+    penalty : {None, "none", "l2", "l1", "elasticnet"}, default=None
+        ``None`` uses ``alpha`` and ``l1_ratio`` as given; ``"l2"`` forces ``l1_ratio=0``, ``"l1"``
+        forces 1, ``"none"`` ignores ``alpha``.
+    alpha : float, default=0.0
+        Penalty strength (>= 0).
+    l1_ratio : float, default=0.0
+        Share of the L1 term in the penalty, in [0, 1].
+    solver : str, default="auto"
+        ``"auto"`` picks the fastest exact method for the loss and penalty (closed form for squared
+        loss with ridge); ``"exact"``, ``"cd"``, ``"prox"``, ``"ipm"``, ``"sgd"``, ``"momentum"``,
+        ``"nesterov"``, ``"adam"`` ... (see :func:`gradfit.solvers.available`).
+    lr : float or None, default=None
+        Step size of the gradient solvers (None: the solver's default).
+    epochs : int, default=1000
+        Maximum passes over the data for iterative solvers.
+    batch_size : int or None, default=None
+        Rows per gradient step (None: full batch).
+    tol : float, default=1e-8
+        Stopping tolerance on the relative objective gap.
+    fit_intercept : bool, default=True
+        Fit ``b`` (never penalized).
+    warm_start : bool, default=False
+        Start iterative solvers from the previous ``coef_``/``intercept_``.
+    random_state : int, RandomState or None, default=None
+        Seed of the stochastic solvers' shuffling.
+    dtype : {"float64", "float32"}, default="float64"
+        Floating point type of the computation.
+    device : str, default="cpu"
+        torch device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    options : dict or None, default=None
+        Solver-specific options passed through to :func:`gradfit.fit`.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : int
+        Iterations (epochs) of the solver; the largest over targets.
+    gap_ : float
+        Bound on the relative objective gap at the solution (0 for closed forms, NaN if unknown).
+    converged_ : bool
+        Whether every target's solver met ``tol``.
+    history_ : History or list of History
+        Objective per epoch (:class:`gradfit.solvers.history.History`).
+    model_ : LinearModel or list of LinearModel
+        The fitted :class:`gradfit.LinearModel` (``.save``, ``.summary``...).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+"""

@@ -1,0 +1,288 @@
+"""scikit-learn estimators: :class:`LinearRegressor`, :class:`QuantileRegressor`, :class:`HuberRegressor`.
+
+They follow scikit-learn's estimator contract (the constructor only stores parameters, ``fit``
+returns ``self``, fitted attributes end in ``_``) and pass ``sklearn.utils.estimator_checks``.
+scikit-learn is needed only here: ``import gradfit`` works without it (``pip install gradfit[sklearn]``).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("gradfit's scikit-learn estimators need scikit-learn: pip install 'gradfit[sklearn]'") from exc
+
+from gradfit import api
+from gradfit.estimators.docs import SHARED_DOC as _SHARED_DOC
+from gradfit.estimators.partial import Moments, StochasticState, solve_moments, stochastic_models
+from gradfit.problem.losses import Loss, get_loss
+from gradfit.model import LinearModel
+from gradfit.problem.penalties import Penalty, get_penalty
+from gradfit.solvers import ConvergenceWarning as _GradfitConvergenceWarning
+
+
+class EstimatorConvergenceWarning(_GradfitConvergenceWarning, _SklearnConvergenceWarning):
+    """An iterative solver stopped at ``epochs`` before meeting ``tol``.
+
+    Both gradfit's and scikit-learn's ``ConvergenceWarning``, so filters written for either (e.g.
+    around ``GridSearchCV``) catch it.
+    """
+
+
+
+
+def _store(estimator: Any, params: dict) -> None:
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class LinearRegressor(RegressorMixin, BaseEstimator):
+    __doc__ = """Linear model ``y = X @ coef_ + intercept_`` fitted by gradfit, scikit-learn style.
+
+    Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` with
+    ``P(w) = alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||_2**2)`` and ``rho`` the loss:
+    ``"squared"`` r**2 (the mean squared error, no 1/2), ``"absolute"`` |r|, ``"huber"`` (quadratic
+    within ``delta``), ``"quantile"`` (pinball at ``quantile``). Each column of a 2-D ``y`` is fitted
+    on its own.
+
+    Mapping to scikit-learn (n rows, or n = sum of sample weights):
+    ``LinearRegression`` = alpha 0; ``Ridge(alpha=a)`` = ``alpha = 2 * a / n, l1_ratio=0``;
+    ``Lasso(alpha=a)`` = ``alpha = 2 * a, l1_ratio=1``; ``ElasticNet(alpha=a, l1_ratio=r)`` =
+    ``alpha = 2 * a, l1_ratio=r``; ``QuantileRegressor(quantile=q, alpha=a)`` = ``loss="quantile",
+    quantile=q, alpha=a, l1_ratio=1``. (``HuberRegressor`` also fits a scale; ours does not.)
+
+    Parameters
+    ----------
+    loss : {"squared", "absolute", "huber", "quantile"} or alias ("l2", "l1", ...), default="squared"
+    delta : float, default=1.35
+        Huber threshold.
+    quantile : float, default=0.5
+        Quantile level of the pinball loss, in (0, 1).""" + _SHARED_DOC + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import LinearRegressor
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> LinearRegressor().fit(X, 2 * X[:, 0] + 1).coef_
+    array([2.])
+    """
+
+    def __init__(self, *, loss: str = "squared", penalty: str | None = None, alpha: float = 0.0,
+                 l1_ratio: float = 0.0, delta: float = 1.35, quantile: float = 0.5, solver: str = "auto",
+                 lr: float | None = None, epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8,
+                 fit_intercept: bool = True, warm_start: bool = False, random_state: Any = None,
+                 dtype: str = "float64", device: str = "cpu", options: dict | None = None):
+        _store(self, locals())
+
+    # -- settings -> gradfit objects ------------------------------------------------------------
+    def _loss_object(self) -> Loss:
+        return get_loss(self.loss, delta=self.delta, tau=self.quantile)
+
+    def _penalty_object(self) -> Penalty:
+        if self.penalty is None:
+            return Penalty(float(self.alpha), float(self.l1_ratio))
+        return get_penalty(self.penalty, self.alpha, self.l1_ratio)
+
+    def _fit_kwargs(self) -> dict:
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return dict(loss=self._loss_object(), solver=self.solver, penalty=self._penalty_object(), lr=self.lr,
+                    epochs=self.epochs, batch_size=self.batch_size, tol=self.tol, seed=seed, dtype=self.dtype,
+                    device=self.device, record_path=False, warn=False, options=self.options)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearRegressor":
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights ``s_i`` of the objective.
+
+        Returns
+        -------
+        self : LinearRegressor
+        """
+        target = getattr(y, "name", None)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        X, w = _writeable(X), _weights(sample_weight, X)
+        Y = _writeable(y).reshape(len(y), -1)
+        kwargs = self._fit_kwargs()
+        models = []
+        for j in range(Y.shape[1]):
+            init = self._warm_init(j, X.shape[1], Y.shape[1])
+            models.append(api.fit(X, Y[:, j], sample_weight=w, init=init, fit_intercept=self.fit_intercept,
+                                  **kwargs))
+        self._stream = None
+        self._set_fitted(models, y.ndim, target)
+        if not self.converged_:
+            warnings.warn(f"{models[0].solver} did not converge within epochs={self.epochs} (relative gap "
+                          f"{self.gap_:.2g}, tol={self.tol:g}); raise epochs or lr, or use solver='auto'",
+                          EstimatorConvergenceWarning, stacklevel=2)
+        return self
+
+    def _warm_init(self, j: int, p: int, k: int):
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return "zeros"
+        coef, b = np.reshape(self.coef_, (-1, np.shape(self.coef_)[-1])), np.reshape(self.intercept_, -1)
+        if coef.shape != (k, p):
+            return "zeros"
+        return np.append(coef[j], b[j] if self.fit_intercept else 0.0)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearRegressor":
+        """Update the fit with one more chunk of rows (streaming).
+
+        Squared loss: exact. Every call merges the chunk's weighted sufficient statistics
+        (means and centered cross-products) and re-solves, so after the last chunk ``coef_`` equals
+        what :meth:`fit` gives on all rows together, in any chunk order. Other losses: stochastic.
+        Every call takes one shuffled pass of mini-batch steps (``batch_size`` rows each) of the
+        ``solver`` (sgd, momentum, nesterov or adam; ``"auto"`` means adam), keeping its state between
+        calls; ``converged_`` stays False since no gap is certified.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LinearRegressor
+        """
+        first = getattr(self, "_stream", None) is None
+        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
+        X, w = _writeable(X), _weights(sample_weight, X)
+        Y = _writeable(y).reshape(len(y), -1)
+        if first:
+            self._stream_ndim = y.ndim
+        elif self.coef_.reshape(-1, X.shape[1]).shape[0] != Y.shape[1]:
+            raise ValueError(f"y has {Y.shape[1]} target column(s) but earlier partial_fit calls had "
+                             f"{self.coef_.reshape(-1, X.shape[1]).shape[0]}; call fit() to start over")
+        loss, kwargs = self._loss_object(), self._fit_kwargs()
+        if loss.name == "squared":
+            chunk = Moments.of(X, Y, w)
+            self._stream = chunk if first else self._stream.merge(chunk)
+            models = solve_moments(self._stream, self.fit_intercept, kwargs)
+        else:
+            if first:
+                self._stream = StochasticState(X.shape[1], Y.shape[1], str(self.solver).lower(), loss,
+                                               kwargs["penalty"], self.lr, kwargs["seed"], api.resolve_dtype(self.dtype))
+            self._stream.step(X, Y, w, loss, kwargs["penalty"], self.fit_intercept, self.batch_size)
+            models = stochastic_models(self._stream, loss, kwargs["penalty"], X.shape[1])
+        self._set_fitted(models, self._stream_ndim, None)
+        return self
+
+    def _set_fitted(self, models: list[LinearModel], y_ndim: int, target: Any) -> None:
+        names = getattr(self, "feature_names_in_", None)
+        for m in models:
+            if names is not None:
+                m.feature_names_in_ = [str(n) for n in names]
+            if isinstance(target, str):
+                m.target_name = target
+        one = y_ndim == 1
+        coef = np.stack([np.asarray(m.coef_, dtype=np.float64) for m in models])
+        intercept = np.array([float(m.intercept_) for m in models])
+        self.coef_ = coef[0] if one else coef
+        self.intercept_ = float(intercept[0]) if one else intercept
+        self.model_ = models[0] if one else models
+        self.history_ = models[0].history_ if one else [m.history_ for m in models]
+        self.n_iter_ = max(int(m.n_iter_) for m in models)
+        gaps = [float(m.gap_) for m in models]
+        self.gap_ = float("nan") if any(np.isnan(gaps)) else max(gaps)
+        self.converged_ = all(bool(m.converged_) for m in models)
+
+    # -- prediction -----------------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ np.asarray(self.coef_).T + self.intercept_
+
+
+def _writeable(a: np.ndarray) -> np.ndarray:
+    """torch.from_numpy warns on read-only arrays (memmaps): copy those."""
+    return a if a.flags.writeable else a.copy()
+
+
+def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to zero; give at least one row a positive weight")
+    return _writeable(w)
+
+
+class QuantileRegressor(LinearRegressor):
+    __doc__ = """Linear quantile regression: ``LinearRegressor(loss="quantile")``.
+
+    Minimizes ``sum_i s_i rho_q(y_i - x_i.w - b) / sum_i s_i + P(w)`` with the pinball loss
+    ``rho_q(r) = r * (q - 1{r < 0})``. Unlike :class:`LinearRegressor`, ``l1_ratio`` defaults to 1 (a
+    lasso penalty, a linear program solved exactly by ``ipm``), so scikit-learn's
+    ``QuantileRegressor(quantile=q, alpha=a)`` is ``QuantileRegressor(quantile=q, alpha=a)`` here too.
+
+    Parameters
+    ----------
+    quantile : float, default=0.5
+        The quantile ``q`` to predict, in (0, 1).""" + _SHARED_DOC.replace("l1_ratio : float, default=0.0",
+                                                                            "l1_ratio : float, default=1.0")
+
+    def __init__(self, *, quantile: float = 0.5, penalty: str | None = None, alpha: float = 0.0,
+                 l1_ratio: float = 1.0, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
+                 batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
+                 warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
+                 options: dict | None = None):
+        _store(self, locals())
+
+    def _loss_object(self) -> Loss:
+        return get_loss("quantile", tau=self.quantile)
+
+
+class HuberRegressor(LinearRegressor):
+    __doc__ = """Robust regression with the Huber loss: ``LinearRegressor(loss="huber")``.
+
+    Minimizes ``sum_i s_i h(y_i - x_i.w - b) / sum_i s_i + P(w)`` with ``h(r) = r**2 / 2`` for
+    ``|r| <= delta`` and ``delta * (|r| - delta / 2)`` beyond (torch's ``HuberLoss``). Unlike
+    scikit-learn's ``HuberRegressor``, no scale is estimated: ``delta`` is in the units of ``y``.
+
+    Parameters
+    ----------
+    delta : float, default=1.35
+        Where the loss turns from quadratic to linear.""" + _SHARED_DOC
+
+    def __init__(self, *, delta: float = 1.35, penalty: str | None = None, alpha: float = 0.0,
+                 l1_ratio: float = 0.0, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
+                 batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
+                 warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
+                 options: dict | None = None):
+        _store(self, locals())
+
+    def _loss_object(self) -> Loss:
+        return get_loss("huber", delta=self.delta)
+
+
+__all__ = ["LinearRegressor", "QuantileRegressor", "HuberRegressor", "EstimatorConvergenceWarning"]

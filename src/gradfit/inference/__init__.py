@@ -1,0 +1,1 @@
+"""Inference: statistical summaries of a fit (OLS/WLS, quantile, Huber)."""

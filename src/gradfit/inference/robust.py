@@ -1,0 +1,171 @@
+"""Standard errors for the absolute, quantile and Huber losses, as statsmodels computes them.
+
+Absolute and quantile losses (``tau``; absolute is ``tau = 0.5``), following ``QuantReg.fit``:
+the sparsity ``1 / f(0)`` of the residuals is a kernel density estimate at 0 with the
+Epanechnikov kernel and the Hall-Sheather bandwidth
+``h = min(std(y), IQR(e) / 1.34) * (Phi^-1(tau + hs) - Phi^-1(tau - hs))``,
+``hs = n^(-1/3) z_{0.975}^(2/3) (1.5 phi(z_tau)^2 / (2 z_tau^2 + 1))^(1/3)``. Then
+
+- ``robust`` (statsmodels' default): ``(X'X)^-1 X' D X (X'X)^-1``, ``D_ii = (tau / f0)^2`` if
+  ``e_i > 0`` else ``((1 - tau) / f0)^2``;
+- ``iid``: ``tau (1 - tau) / f0^2 (X'X)^-1``;
+
+with the t distribution on ``n - rank`` degrees of freedom. The residuals are held in memory
+(one float per row); sample weights are not supported (QuantReg has none). ``r_squared`` is
+Koenker and Machado's pseudo R^2.
+
+Huber (``rho(r) = r^2/2`` within ``delta``): our objective has no scale, so this is statsmodels'
+``RLM(y, X, M=HuberT(t=delta)).fit(scale_est=<fixed 1>, cov=...)`` -- an M-estimator with the
+scale fixed at 1. ``H1`` (default), ``H2`` or ``H3`` covariance (Huber 1973/1981), normal
+reference distribution. Sums only: it streams in one pass.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from gradfit.data.batches import Batches
+from gradfit.inference.summary import Summary, inference, numpy_batches, shifted_to_original
+
+
+def _design(X: np.ndarray, shift: np.ndarray, intercept: bool) -> np.ndarray:
+    Z = X - shift
+    return np.hstack([Z, np.ones((len(Z), 1))]) if intercept else Z
+
+
+def _params(model, intercept: bool) -> tuple[np.ndarray, float]:
+    w = np.asarray(model.coef_, dtype=np.float64)
+    return w, (float(model.intercept_) if intercept else 0.0)
+
+
+def _rank(B: np.ndarray) -> int:
+    d = np.sqrt(np.outer(np.diag(B), np.diag(B))).clip(1e-300)
+    return int(np.linalg.matrix_rank(B / d))
+
+
+def _norm_pdf(z: float) -> float:
+    return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
+def hall_sheather(n: int, q: float, alpha: float = 0.05) -> float:
+    z = float(special.ndtri(q))
+    return n ** (-1 / 3) * float(special.ndtri(1 - alpha / 2)) ** (2 / 3) * \
+        (1.5 * _norm_pdf(z) ** 2 / (2 * z * z + 1)) ** (1 / 3)
+
+
+def epanechnikov(u: np.ndarray) -> np.ndarray:
+    return 0.75 * (1 - u * u) * (np.abs(u) <= 1)
+
+
+def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: bool | None,
+                     intercept: bool) -> Summary:
+    asked = cov_type
+    cov_type = "robust" if cov_type in ("nonrobust", None) else str(cov_type).lower()
+    if cov_type not in ("robust", "iid"):
+        raise ValueError(f"unknown cov_type {asked!r} for the {model.loss['name']} loss; choose robust or iid")
+    q = float(model.loss.get("tau", 0.5))
+    w, b = _params(model, intercept)
+    shift, B, parts_e, parts_y = None, None, [], []
+    for X, y, s in numpy_batches(data):
+        if s is not None:
+            raise ValueError("standard errors of the quantile/absolute loss do not support sample weights")
+        if shift is None:
+            shift = X.mean(0) if intercept else np.zeros(X.shape[1])
+            B = np.zeros((X.shape[1] + intercept,) * 2)
+        Z = _design(X, shift, intercept)
+        B += Z.T @ Z
+        parts_e.append(y - X @ w - b)
+        parts_y.append(y)
+    e, yv = np.concatenate(parts_e), np.concatenate(parts_y)
+    n = len(e)
+    rank = _rank(B)
+    df_resid = float(n - rank)
+    iqr = np.percentile(e, 75) - np.percentile(e, 25)
+    hs = hall_sheather(n, q)
+    h = min(np.std(yv), iqr / 1.34) * float(special.ndtri(q + hs) - special.ndtri(q - hs))
+    f0 = float(np.sum(epanechnikov(e / h))) / (n * h)
+    Binv = np.linalg.pinv(B)
+    if cov_type == "robust":
+        meat = np.zeros_like(B)
+        start = 0
+        for X, _, _ in numpy_batches(data):
+            Z = _design(X, shift, intercept)
+            d = np.where(e[start:start + len(X)] > 0, (q / f0) ** 2, ((1 - q) / f0) ** 2)
+            meat += Z.T @ (Z * d[:, None])
+            start += len(X)
+        cov_z = Binv @ meat @ Binv
+    else:
+        cov_z = q * (1 - q) / f0 ** 2 * Binv
+    cov = shifted_to_original(cov_z, shift) if intercept else cov_z
+    use_t = True if use_t is None else use_t
+    params = np.append(w, b) if intercept else w
+    se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
+    pin = lambda r: np.sum(np.where(r < 0, (q - 1) * r, q * r))  # noqa: E731
+    pseudo_r2 = 1 - pin(e) / pin(yv - np.percentile(yv, q * 100))
+    name = "LAD (median)" if model.loss["name"] == "absolute" else f"QuantReg (q={q:g})"
+    notes = [f"sparsity 1/f(0) = {1 / f0:.4g} (Epanechnikov kernel, Hall-Sheather bandwidth {h:.4g}); "
+             "R-squared is Koenker-Machado's pseudo R-squared"]
+    return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, name, cov_type, bool(use_t), n,
+                   float(rank - intercept), df_resid, model.target_name or "y", r_squared=float(pseudo_r2),
+                   cov=cov, notes=notes)
+
+
+def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool | None,
+                  intercept: bool) -> Summary:
+    asked = cov_type
+    cov_type = "H1" if cov_type in ("nonrobust", None) else str(cov_type).upper()
+    if cov_type not in ("H1", "H2", "H3"):
+        raise ValueError(f"unknown cov_type {asked!r} for the huber loss; choose H1, H2 or H3")
+    delta = float(model.loss.get("delta", 1.35))
+    w, b = _params(model, intercept)
+    shift, B, W = None, None, None
+    n, s_psi2, s_d, s_d2, s_rho = 0, 0.0, 0.0, 0.0, 0.0
+    for X, y, s in numpy_batches(data):
+        if s is not None:
+            raise ValueError("standard errors of the huber loss do not support sample weights")
+        if shift is None:
+            shift = X.mean(0) if intercept else np.zeros(X.shape[1])
+            B = np.zeros((X.shape[1] + intercept,) * 2)
+            W = np.zeros_like(B)
+        Z = _design(X, shift, intercept)
+        r = y - X @ w - b
+        inside = np.abs(r) <= delta
+        psi_d = inside.astype(np.float64)
+        s_psi2 += float(np.sum(np.clip(r, -delta, delta) ** 2))
+        s_d += float(psi_d.sum())
+        s_d2 += float((psi_d ** 2).sum())
+        s_rho += float(np.sum(np.where(inside, 0.5 * r * r, delta * np.abs(r) - 0.5 * delta * delta)))
+        B += Z.T @ Z
+        W += Z.T @ (Z * psi_d[:, None])
+        n += len(y)
+    rank = _rank(B)
+    df_resid, df_model = float(n - rank), float(rank - intercept)
+    m = s_d / n
+    if m == 0:
+        raise ValueError(f"no residual is within the huber delta {delta:g}: the standard errors are undefined")
+    var_d = s_d2 / n - m * m
+    k = 1 + (df_model + 1) / n * var_d / m ** 2
+    Binv = np.linalg.pinv(B)
+    if cov_type == "H1":
+        cov_z = k ** 2 * (s_psi2 / df_resid) / m ** 2 * Binv
+    else:
+        Winv = np.linalg.inv(W)
+        cov_z = k * (s_psi2 / df_resid) / m * Winv if cov_type == "H2" else \
+            (s_psi2 / df_resid) / k * Winv @ B @ Winv
+    cov = shifted_to_original(cov_z, shift) if intercept else cov_z
+    use_t = False if use_t is None else use_t
+    params = np.append(w, b) if intercept else w
+    se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
+    notes = [f"M-estimator with Huber's psi at delta {delta:g} and the scale fixed at 1 (statsmodels RLM, "
+             f"{cov_type} covariance); {int(n - s_d)} of {n} residuals beyond delta"]
+    return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, f"Huber (delta={delta:g})",
+                   cov_type, bool(use_t), n, df_model, df_resid, model.target_name or "y", cov=cov, notes=notes)
+
+
+def _names(model, intercept: bool) -> list[str]:
+    return list(model.feature_names_in_) + (["intercept"] if intercept else [])
+
+
+__all__ = ["quantile_summary", "huber_summary", "hall_sheather", "epanechnikov"]

@@ -1,0 +1,310 @@
+"""Statistical summary of a fitted model: standard errors, tests, intervals and fit measures.
+
+Squared loss (OLS, or WLS with sample weights) follows statsmodels' definitions exactly:
+
+- ``cov = sigma^2 (X'SX)^-1`` with ``sigma^2 = sum s e^2 / df_resid`` (``nonrobust``), or the
+  sandwich ``(X'SX)^-1 [sum s^2 e^2 w_i x x'] (X'SX)^-1`` with ``w_i = 1`` (``HC0``; ``HC1`` scales
+  by ``n / df_resid``), ``1 / (1 - h_i)`` (``HC2``) or ``1 / (1 - h_i)^2`` (``HC3``), ``h_i`` the leverage;
+- ``R^2 = 1 - RSS / TSS`` (TSS centered when there is an intercept), adjusted ``R^2``, the F test of
+  all slopes (a Wald F test under a robust covariance), ``AIC = -2 llf + 2 k``, ``BIC = -2 llf + k log n``
+  with the Gaussian log-likelihood (plus ``sum log s / 2`` for WLS) and ``k = df_model + 1``;
+- t distribution with ``df_resid`` for ``nonrobust``, the normal for ``HC*`` (statsmodels' ``use_t``
+  default; pass ``use_t`` to choose).
+
+(One difference: statsmodels' WLS log-likelihood leaves out ``sum log s / 2`` when any weight equals
+exactly 1; gradfit always includes it.)
+
+Everything comes from sums over rows, so a streamed :class:`~gradfit.data.batches.Batches` source works:
+one pass for ``nonrobust``, a second one for ``HC*``. The statistics describe the model's own
+coefficients; for a model stopped short of the least-squares optimum they are approximate.
+Absolute, quantile and Huber losses: see :mod:`gradfit.inference.robust`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+from scipy import special
+
+from gradfit.data.arrays import as_batches
+from gradfit.data.batches import Batches
+
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
+
+
+@dataclass
+class Summary:
+    """One row per parameter (features, then ``intercept``) and the fit measures.
+
+    Arrays are in the model's parameter order; measures a method does not define are NaN.
+    """
+
+    names: list[str]
+    coef: np.ndarray
+    std_err: np.ndarray
+    stat: np.ndarray
+    p_value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    level: float
+    method: str
+    cov_type: str
+    use_t: bool
+    nobs: int
+    df_model: float
+    df_resid: float
+    target: str = "y"
+    r_squared: float = float("nan")
+    adj_r_squared: float = float("nan")
+    f_statistic: float = float("nan")
+    f_pvalue: float = float("nan")
+    resid_std_err: float = float("nan")
+    llf: float = float("nan")
+    aic: float = float("nan")
+    bic: float = float("nan")
+    cov: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> list[dict]:
+        stat = "t" if self.use_t else "z"
+        return [{"name": n, "coef": float(c), "std_err": float(s), stat: float(t), "p_value": float(p),
+                 "ci_low": float(lo), "ci_high": float(hi)}
+                for n, c, s, t, p, lo, hi in zip(self.names, self.coef, self.std_err, self.stat, self.p_value,
+                                                 self.ci_low, self.ci_high)]
+
+    def measures(self) -> dict[str, float]:
+        return {"r_squared": self.r_squared, "adj_r_squared": self.adj_r_squared, "f_statistic": self.f_statistic,
+                "f_pvalue": self.f_pvalue, "resid_std_err": self.resid_std_err, "log_likelihood": self.llf,
+                "aic": self.aic, "bic": self.bic}
+
+    def to_dict(self) -> dict:
+        """JSON-able (NaN becomes None)."""
+        clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+        return {"method": self.method, "target": self.target, "cov_type": self.cov_type, "level": self.level,
+                "distribution": "t" if self.use_t else "normal", "nobs": self.nobs,
+                "df_model": self.df_model, "df_resid": self.df_resid,
+                "coefficients": [{k: clean(v) for k, v in row.items()} for row in self.table()],
+                **{k: clean(float(v)) for k, v in self.measures().items()}, "notes": list(self.notes)}
+
+    def __str__(self) -> str:
+        return format_summary(self)
+
+
+def format_summary(s: Summary) -> str:
+    """A text table in the spirit of statsmodels' ``summary()``."""
+    pct = f"{s.level * 100:g}%"
+    stat = "t" if s.use_t else "z"
+    lo_name, hi_name = f"[{(1 - s.level) / 2:.3g}", f"{1 - (1 - s.level) / 2:.3g}]"
+    width = max([len(n) for n in s.names] + [9])
+    fmt = lambda v: "nan" if not math.isfinite(v) else f"{v:.4g}"  # noqa: E731
+    left = [("Dep. variable", s.target), ("Method", s.method), ("Covariance", s.cov_type),
+            ("Observations", str(s.nobs)), ("Df model", f"{s.df_model:g}"), ("Df residuals", f"{s.df_resid:g}")]
+    right = [("R-squared", fmt(s.r_squared)), ("Adj. R-squared", fmt(s.adj_r_squared)),
+             ("F-statistic", fmt(s.f_statistic)), ("Prob (F-statistic)", fmt(s.f_pvalue)),
+             ("Resid. std. err.", fmt(s.resid_std_err)), ("AIC / BIC", f"{fmt(s.aic)} / {fmt(s.bic)}")]
+    head = [f"{a + ':':<15}{b:>22}    {c + ':':<20}{d:>12}" for (a, b), (c, d) in zip(left, right)]
+    rule = "=" * max(len(head[0]), width + 70)
+    cols = f"{'':<{width}} {'coef':>12} {'std err':>11} {stat:>9} {'P>|' + stat + '|':>8} {lo_name:>11} {hi_name:>11}"
+    lines = [rule, f"gradfit summary ({pct} confidence intervals)".center(len(rule)), rule, *head, "-" * len(rule),
+             cols, "-" * len(rule)]
+    for row in s.table():
+        lines.append(f"{row['name']:<{width}} {row['coef']:>12.6g} {row['std_err']:>11.4g} {row[stat]:>9.3f} "
+                     f"{row['p_value']:>8.3f} {row['ci_low']:>11.5g} {row['ci_high']:>11.5g}")
+    lines.append(rule)
+    lines += [f"note: {n}" for n in s.notes]
+    return "\n".join(lines)
+
+
+# -- data access --------------------------------------------------------------------------------
+def source_of(model, X: Any, y: Any = None, sample_weight: Any = None) -> Batches:
+    """The data as a :class:`Batches` source; in-memory columns are matched to the model's features."""
+    if isinstance(X, Batches):
+        if sample_weight is not None:
+            raise ValueError("sample_weight goes into the Batches source, not summary(); the source has its own")
+        if type(X).allreduce is not Batches.allreduce:
+            raise ValueError("summary() reads one process's data; for a distributed fit, save the model and "
+                             "summarize it on the whole data in one process")
+        if X.n_features != model.n_features_in_:
+            raise ValueError(f"the data has {X.n_features} features, the model {model.n_features_in_}")
+        return X
+    if y is None:
+        raise ValueError("summary(model, X, y): y is required unless X is a Batches source")
+    return as_batches(model._design(X), y, sample_weight)
+
+
+def numpy_batches(data: Batches) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """One ordered pass as float64 numpy blocks (X, y, weight or None)."""
+    full = data.full_batch()
+    for b in ((full,) if full is not None else data):
+        w = None if b.weight is None else b.weight.detach().cpu().double().numpy()
+        yield b.X.detach().cpu().double().numpy(), b.y.detach().cpu().double().numpy(), w
+
+
+def _intercept_of(model, fit_intercept: bool | None) -> bool:
+    if fit_intercept is not None:
+        return bool(fit_intercept)
+    return bool(model.info.get("fit_intercept", True))
+
+
+def inference(coef: np.ndarray, cov: np.ndarray, level: float, use_t: bool, df_resid: float):
+    """(std err, statistic, two-sided p-value, CI low, CI high)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level}")
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = coef / se
+    # scipy.special holds the same functions scipy.stats.t / norm call, without its slow import
+    if use_t:
+        p = 2 * special.stdtr(df_resid, -np.abs(stat))
+        q = float(special.stdtrit(df_resid, 1 - (1 - level) / 2))
+    else:
+        p = 2 * special.ndtr(-np.abs(stat))
+        q = float(special.ndtri(1 - (1 - level) / 2))
+    return se, stat, p, coef - q * se, coef + q * se
+
+
+def shifted_to_original(cov_z: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Covariance of (w, b) from that of (w, c), c = b + shift.w (the intercept of shifted features)."""
+    k = cov_z.shape[0]
+    A = np.eye(k)
+    A[-1, :-1] = -shift
+    return A @ cov_z @ A.T
+
+
+# -- public entry ---------------------------------------------------------------------------------
+def summary(model, X: Any, y: Any = None, *, level: float = 0.95, cov_type: str = "nonrobust",
+            sample_weight: Any = None, use_t: bool | None = None, fit_intercept: bool | None = None) -> Summary:
+    """Statistical summary of ``model`` on its training data ``X, y`` (or a Batches source ``X``).
+
+    Parameters
+    ----------
+    level : confidence level of the intervals.
+    cov_type : ``nonrobust`` or ``HC0``..``HC3`` for the squared loss; ``robust``/``iid`` for absolute
+        and quantile losses; ``H1``..``H3`` for Huber (see :mod:`gradfit.inference.robust`).
+    use_t : t (True) or normal (False) reference distribution; None follows statsmodels' default.
+    fit_intercept : whether the model has an intercept; None reads it from the model (default True).
+    """
+    if model.penalty.get("name", "none") != "none" and model.penalty.get("alpha", 0.0):
+        raise ValueError(f"the statistical summary needs an unpenalized fit (this one has the "
+                         f"{model.penalty['name']} penalty); refit with penalty none")
+    data = source_of(model, X, y, sample_weight)
+    intercept = _intercept_of(model, fit_intercept)
+    name = model.loss.get("name", "squared")
+    if name == "squared":
+        return ols_summary(model, data, level, cov_type, use_t, intercept)
+    from gradfit.inference import robust as stats_robust
+    if name in ("absolute", "quantile"):
+        return stats_robust.quantile_summary(model, data, level, cov_type, use_t, intercept)
+    if name == "huber":
+        return stats_robust.huber_summary(model, data, level, cov_type, use_t, intercept)
+    raise ValueError(f"no statistical summary for the {name} loss")
+
+
+# -- least squares ------------------------------------------------------------------------------
+def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool | None,
+                intercept: bool) -> Summary:
+    cov_key = {c.lower(): c for c in COV_TYPES}.get(str(cov_type).lower())
+    if cov_key is None:
+        raise ValueError(f"unknown cov_type {cov_type!r} for the squared loss; choose {', '.join(COV_TYPES)}")
+    w = np.asarray(model.coef_, dtype=np.float64)
+    b = float(model.intercept_) if intercept else 0.0
+    m = _moments(data, intercept)
+    n, k_const = m["n"], int(intercept)
+    B = m["B"]
+    rank = int(np.linalg.matrix_rank(B / np.sqrt(np.outer(np.diag(B), np.diag(B)).clip(1e-300))))
+    df_resid, df_model = float(n - rank), float(rank - k_const)
+    if df_resid <= 0:
+        raise ValueError(f"{n} rows are too few for {rank} parameters: no residual degrees of freedom")
+    Binv = np.linalg.inv(B) if rank == B.shape[0] else np.linalg.pinv(B)
+    theta_z = np.append(w, b + m["shift"] @ w) if intercept else w
+    theta_c = np.append(w, b + m["shift"] @ w - m["y_shift"]) if intercept else w
+    # RSS = sum s (y - y_shift - z.theta_c)^2 from the shifted moments
+    rss = float(m["yy"] - 2 * theta_c @ m["zy"] + theta_c @ B @ theta_c)
+    rss = max(rss, 0.0)
+    sigma2 = rss / df_resid
+    weighted = m["has_weight"]
+    if cov_key == "nonrobust":
+        cov_z = sigma2 * Binv
+    else:
+        cov_z = _sandwich(data, Binv, theta_z, m["shift"], intercept, cov_key, n, df_resid)
+    cov = shifted_to_original(cov_z, m["shift"]) if intercept else cov_z
+    if use_t is None:
+        use_t = cov_key == "nonrobust"
+    params = np.append(w, b) if intercept else w
+    se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
+    tss = m["centered_tss"] if intercept else m["uncentered_tss"]
+    r2 = 1 - rss / tss if tss > 0 else float("nan")
+    adj = 1 - (n - k_const) / df_resid * (1 - r2)
+    slopes = slice(0, len(w))
+    if cov_key == "nonrobust":
+        f = ((tss - rss) / df_model) / sigma2 if df_model > 0 else float("nan")
+    else:
+        ws, V = params[slopes], cov[slopes, slopes]
+        f = float(ws @ np.linalg.solve(V, ws)) / df_model if df_model > 0 else float("nan")
+    fp = float(special.fdtrc(df_model, df_resid, f)) if df_model > 0 else float("nan")
+    llf = -n / 2 * (math.log(2 * math.pi) + math.log(rss / n) + 1) + (0.5 * m["sum_log_w"] if weighted else 0.0)
+    k = df_model + k_const
+    notes = [] if rank == B.shape[0] else [f"the design has rank {rank} < {B.shape[0]}: collinear columns"]
+    if not math.isnan(model.gap_) and model.gap_ > 1e-6:
+        notes.append(f"the model is {model.gap_:.1e} (relative) above the least-squares optimum; "
+                     "the statistics describe its coefficients")
+    names = list(model.feature_names_in_) + (["intercept"] if intercept else [])
+    return Summary(names, params, se, stat, p, lo, hi, level, "WLS" if weighted else "OLS", cov_key, bool(use_t),
+                   int(n), df_model, df_resid, model.target_name or "y", float(r2), float(adj), float(f), fp,
+                   math.sqrt(sigma2), llf, -2 * llf + 2 * k, -2 * llf + math.log(n) * k, cov, notes)
+
+
+def _moments(data: Batches, intercept: bool) -> dict:
+    """One pass: sums of z z', z y, y y (z = [x - shift, 1], or x without intercept) weighted by s."""
+    shift = None
+    n, has_w, sum_log_w = 0, False, 0.0
+    for X, y, s in numpy_batches(data):
+        if shift is None:
+            p = X.shape[1]
+            shift = X.mean(0) if (intercept and len(X)) else np.zeros(p)
+            y_shift = float(y.mean()) if (intercept and len(y)) else 0.0
+            k = p + int(intercept)
+            B, zy, yy, sy, sw = np.zeros((k, k)), np.zeros(k), 0.0, 0.0, 0.0
+        Z = X - shift
+        if intercept:
+            Z = np.hstack([Z, np.ones((len(Z), 1))])
+        yc = y - y_shift
+        sv = np.ones(len(y)) if s is None else s
+        if s is not None:
+            has_w = True
+            with np.errstate(divide="ignore"):
+                sum_log_w += float(np.log(s).sum())
+        Zs = Z * sv[:, None]
+        B += Z.T @ Zs
+        zy += Zs.T @ yc
+        yy += float(yc @ (sv * yc))
+        sy += float(sv @ yc)
+        sw += float(sv.sum())
+        n += len(y)
+    if shift is None:
+        raise ValueError("the data has no rows")
+    # sums are around y_shift (0 without intercept); the intercept absorbs it: theta_c = theta - y_shift e_last
+    return {"n": n, "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift, "has_weight": has_w,
+            "sum_log_w": sum_log_w, "centered_tss": yy - sy * sy / sw,
+            "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
+
+
+def _sandwich(data: Batches, Binv: np.ndarray, theta_z: np.ndarray, shift: np.ndarray, intercept: bool,
+              cov_type: str, n: int, df_resid: float) -> np.ndarray:
+    """Second pass: the HC meat ``sum s^2 e^2 omega z z'`` in shifted coordinates, then the sandwich."""
+    meat = np.zeros_like(Binv)
+    for X, y, s in numpy_batches(data):
+        Z = X - shift
+        if intercept:
+            Z = np.hstack([Z, np.ones((len(Z), 1))])
+        sv = np.ones(len(y)) if s is None else s
+        e = y - Z @ theta_z
+        u = sv * e * e * sv
+        if cov_type in ("HC2", "HC3"):
+            h = sv * np.einsum("ij,jk,ik->i", Z, Binv, Z)
+            u = u / (1 - h) if cov_type == "HC2" else u / (1 - h) ** 2
+        meat += Z.T @ (Z * u[:, None])
+    cov = Binv @ meat @ Binv
+    return cov * (n / df_resid) if cov_type == "HC1" else cov

@@ -1,0 +1,28 @@
+"""Which torch dtype and device a fit runs in."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float64
+    try:
+        return DTYPES[str(dtype).replace("torch.", "")]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; choose float64 or float32") from None
+
+
+def resolve_device(device: Any) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but no CUDA device is available; use --device cpu or auto")
+    return dev

@@ -1,0 +1,96 @@
+"""Penalties on the coefficients ``w`` (never on the intercept).
+
+``P(w) = alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||_2**2)`` covers all of them:
+none (alpha = 0), ridge/L2 (l1_ratio = 0), lasso/L1 (l1_ratio = 1) and the elastic net between.
+Each gives its value, the gradient of its smooth part, the proximal operator of its non-smooth
+part, and the distance from ``-g`` to the subdifferential (zero exactly at an optimum).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gradfit.problem.derivatives import soft_threshold
+
+
+@dataclass(frozen=True)
+class Penalty:
+    alpha: float = 0.0
+    l1_ratio: float = 0.0
+
+    def __post_init__(self):
+        if self.alpha < 0:
+            raise ValueError(f"penalty strength alpha must be >= 0, got {self.alpha}")
+        if not 0.0 <= self.l1_ratio <= 1.0:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio}")
+
+    @property
+    def l1(self) -> float:
+        return self.alpha * self.l1_ratio
+
+    @property
+    def l2(self) -> float:
+        return self.alpha * (1.0 - self.l1_ratio)
+
+    @property
+    def name(self) -> str:
+        if self.alpha == 0:
+            return "none"
+        if self.l1_ratio == 0:
+            return "l2"
+        if self.l1_ratio == 1:
+            return "l1"
+        return "elasticnet"
+
+    @property
+    def smooth(self) -> bool:
+        return self.l1 == 0
+
+    def value(self, w: Tensor) -> Tensor:
+        return self.l1 * w.abs().sum() + 0.5 * self.l2 * (w * w).sum()
+
+    def gradient(self, w: Tensor) -> Tensor:
+        """Gradient of the smooth (L2) part."""
+        return self.l2 * w
+
+    def prox(self, w: Tensor, step: float) -> Tensor:
+        """Proximal operator of ``step * l1 * ||.||_1`` (the L2 part goes through the gradient)."""
+        return soft_threshold(w, step * self.l1) if self.l1 > 0 else w
+
+    def subdiff_distance(self, w: Tensor, g: Tensor) -> Tensor:
+        """Per-coordinate distance of ``-g`` (the smooth gradient incl. L2) to l1*d||w||_1."""
+        if self.l1 == 0:
+            return g.abs()
+        on = w != 0
+        away = (g + self.l1 * torch.sign(w)).abs()
+        at_zero = (g.abs() - self.l1).clamp_min(0.0)
+        return torch.where(on, away, at_zero)
+
+    def spec(self) -> dict:
+        return {"name": self.name, "alpha": self.alpha, "l1_ratio": self.l1_ratio}
+
+
+def get_penalty(name: str | Penalty | None = None, alpha: float = 0.0,
+                l1_ratio: float = 0.5) -> Penalty:
+    """``none``, ``l2``/``ridge``, ``l1``/``lasso`` or ``elasticnet`` with strength ``alpha``."""
+    if isinstance(name, Penalty):
+        return name
+    key = "none" if name is None else str(name).lower()
+    alpha = float(alpha)
+    if key in ("none", "") or alpha == 0:
+        if key not in ("none", "", "l2", "ridge", "l1", "lasso", "elasticnet", "enet"):
+            raise ValueError(f"unknown penalty {name!r}; choose none, l2, l1 or elasticnet")
+        return Penalty(0.0, 0.0)
+    if key in ("l2", "ridge"):
+        return Penalty(alpha, 0.0)
+    if key in ("l1", "lasso"):
+        return Penalty(alpha, 1.0)
+    if key in ("elasticnet", "enet"):
+        return Penalty(alpha, float(l1_ratio))
+    raise ValueError(f"unknown penalty {name!r}; choose none, l2, l1 or elasticnet")
+
+
+def penalty_from_spec(spec: dict) -> Penalty:
+    return Penalty(float(spec.get("alpha", 0.0)), float(spec.get("l1_ratio", 0.0)))

@@ -1,0 +1,1 @@
+"""Pictures: plots, the loss surface and animation, and the HTML report."""

@@ -1,0 +1,259 @@
+"""One self-contained HTML report of a fit: data, settings, the fit, its certificate, the statistical
+summary and the plots (embedded as base64, no external resources, no scripts). Readable on a phone
+(viewport, fluid layout, tables scroll sideways) and in print (``@media print``). Written atomically.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from gradfit._version import __version__
+from gradfit.data.atomic import write_text
+from gradfit.data.batches import Batches
+
+CSS = """
+*{box-sizing:border-box}
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+main{max-width:980px;margin:0 auto;padding:1rem}
+header{background:#1f3b57;color:#fff;padding:1.2rem 1rem}
+header h1{margin:0 auto;max-width:980px;font-size:1.5rem}
+header p{margin:.3rem auto 0;max-width:980px;opacity:.85;font-size:.9rem}
+section{background:#fff;border-radius:8px;padding:1rem;margin:1rem 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h2{font-size:1.2rem;margin:.2rem 0 .8rem;border-bottom:2px solid #e3e6ea;padding-bottom:.3rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;font-size:.9rem;min-width:100%}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+thead th{background:#eef1f4}
+dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
+dl.kv dt{font-weight:600}dl.kv dd{margin:0;overflow-wrap:anywhere}
+.ok{color:#1a7f37;font-weight:700}.bad{color:#cf222e;font-weight:700}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;display:block;margin:0 auto;border:1px solid #e3e6ea}
+figcaption{font-size:.85rem;color:#57606a;text-align:center;margin-top:.3rem}
+pre{white-space:pre;overflow-x:auto;font-size:.75rem;background:#f6f8fa;padding:.6rem}
+.note{font-size:.85rem;color:#57606a}
+@media (max-width:600px){body{font-size:15px}main{padding:.5rem}section{padding:.7rem}dl.kv{grid-template-columns:1fr}}
+@media print{body{background:#fff}header{background:none;color:#000;border-bottom:2px solid #000}
+section{box-shadow:none;border:none;padding:0;break-inside:avoid-page}figure{break-inside:avoid}
+.scroll{overflow:visible}pre{white-space:pre-wrap}a{color:#000}}
+"""
+
+MIME = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
+
+
+def column_summary(data: Batches) -> list[dict]:
+    """One pass: count, mean, std, min, max of every feature and the target (sums shifted for accuracy)."""
+    names = list(data.feature_names) + [data.target_name or "y"]
+    shift = s1 = s2 = lo = hi = None
+    n = 0
+    full = data.full_batch()
+    for b in ((full,) if full is not None else data):
+        M = np.column_stack([b.X.detach().cpu().double().numpy(), b.y.detach().cpu().double().numpy()])
+        if not len(M):
+            continue
+        if shift is None:
+            shift, s1, s2 = M.mean(0), np.zeros(M.shape[1]), np.zeros(M.shape[1])
+            lo, hi = M.min(0), M.max(0)
+        D = M - shift
+        s1 += D.sum(0)
+        s2 += (D * D).sum(0)
+        lo, hi = np.minimum(lo, M.min(0)), np.maximum(hi, M.max(0))
+        n += len(M)
+    if shift is None:
+        return []
+    mean = shift + s1 / n
+    std = np.sqrt(np.maximum(s2 / n - (s1 / n) ** 2, 0) * n / max(n - 1, 1))
+    return [{"column": c, "rows": n, "mean": float(m), "std": float(s), "min": float(a), "max": float(z)}
+            for c, m, s, a, z in zip(names, mean, std, lo, hi)]
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _num(v: Any, digits: int = 6) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return "n/a" if not math.isfinite(float(v)) else f"{float(v):.{digits}g}"
+    return _e(v)
+
+
+def table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "<p class=note>none</p>"
+    cols = columns or list(rows[0])
+    head = "".join(f"<th scope=col>{_e(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_num(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def kv(pairs: Iterable[tuple[str, Any]]) -> str:
+    return "<dl class=kv>" + "".join(f"<dt>{_e(k)}</dt><dd>{_num(v)}</dd>" for k, v in pairs) + "</dl>"
+
+
+def embed_image(path: str | os.PathLike, caption: str) -> str:
+    p = Path(path)
+    data = base64.b64encode(p.read_bytes()).decode("ascii")
+    mime = MIME.get(p.suffix.lower(), "application/octet-stream")
+    return (f"<figure><img src=\"data:{mime};base64,{data}\" alt=\"{_e(caption)}\" loading=eager>"
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def fit_section(model) -> str:
+    rows = [{"parameter": k, "value": v} for k, v in model.coefficients().items()]
+    rows.append({"parameter": "intercept", "value": float(model.intercept_)})
+    return table(rows) + kv([("final loss", float(model.final_loss_)), ("iterations / epochs", int(model.n_iter_)),
+                             ("seconds", float(model.info.get("seconds", float("nan"))))])
+
+
+def certificate_section(model) -> str:
+    status = "<span class=ok>converged</span>" if model.converged_ else "<span class=bad>NOT converged</span>"
+    gap = "unknown" if math.isnan(model.gap_) else f"{model.gap_:.3e}"
+    return (f"<p>{status}: relative objective gap <b>{_e(gap)}</b> (gap_ = an upper bound on "
+            f"(F(model) - F*) / |F*|, from the solver's optimality certificate; "
+            f"converged_ = {_e(model.converged_)}).</p>")
+
+
+def summary_section(summary) -> str:
+    if summary is None:
+        return "<p class=note>not computed</p>"
+    stat = "t" if summary.use_t else "z"
+    rows = summary.table()
+    lo, hi = f"{(1 - summary.level) / 2:.3g}", f"{1 - (1 - summary.level) / 2:.3g}"
+    ptext = f"P>|{stat}|"
+    for r in rows:
+        r[lo], r[hi] = r.pop("ci_low"), r.pop("ci_high")
+        r["std err"], r[ptext] = r.pop("std_err"), r.pop("p_value")
+    measures = [(k.replace("_", " "), v) for k, v in summary.measures().items() if math.isfinite(v)]
+    notes = "".join(f"<p class=note>{_e(n)}</p>" for n in summary.notes)
+    return (kv([("method", summary.method), ("covariance", summary.cov_type), ("observations", summary.nobs),
+                ("df model / resid", f"{summary.df_model:g} / {summary.df_resid:g}")])
+            + table(rows, ["name", "coef", "std err", stat, ptext, lo, hi]) + kv(measures) + notes)
+
+
+def build_report(model, *, title: str = "gradfit report", columns: list[dict] | None = None,
+                 settings: dict | None = None, summary=None, images: dict[str, str | os.PathLike] | None = None,
+                 intro: str = "", extra_sections: dict[str, str] | None = None) -> str:
+    """The HTML text. ``images``: caption -> image file (embedded); ``extra_sections``: title -> HTML."""
+    loss = dict(model.loss)
+    pen = model.penalty
+    base = [("target", model.target_name or "y"), ("features", ", ".join(model.feature_names_in_)),
+            ("loss", loss.pop("name", "?") + "".join(f", {k}={v}" for k, v in loss.items())),
+            ("penalty", pen.get("name") + (f" (alpha={pen.get('alpha'):g})" if pen.get("alpha") else "")),
+            ("solver", model.solver)]
+    base += [(k, v) for k, v in (settings or {}).items()]
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"<section><h2>Data</h2>{table(columns or [], ['column', 'rows', 'mean', 'std', 'min', 'max'])}</section>",
+             f"<section><h2>Settings</h2>{kv(base)}</section>",
+             f"<section><h2>Fit</h2>{fit_section(model)}</section>",
+             f"<section><h2>Certificate</h2>{certificate_section(model)}</section>",
+             f"<section><h2>Statistical summary</h2>{summary_section(summary)}</section>"]
+    for name, body in (extra_sections or {}).items():
+        parts.append(f"<section><h2>{_e(name)}</h2>{body}</section>")
+    if images:
+        parts.append("<section><h2>Plots</h2>" + "".join(embed_image(p, c) for c, p in images.items()) + "</section>")
+    lead = f"<section>{intro}</section>" if intro else ""
+    return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>{_e(title)}</h1><p>gradfit {__version__} &middot; {stamp}</p></header>"
+            f"<main>{lead}{''.join(parts)}</main></body></html>\n")
+
+
+def write_report(path: str | os.PathLike, model, **kwargs) -> Path:
+    """Build the report (see :func:`build_report`) and write it atomically."""
+    write_text(path, build_report(model, **kwargs))
+    return Path(path)
+
+
+# -- the outputs of one fit (gradfit fit --plot/--report, gradfit plot) -----------------------------
+def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | None = None,
+                      report: str | os.PathLike | None = None, summary=None,
+                      settings: dict | None = None, coefs: tuple[int, int] | None = None) -> dict[str, Path]:
+    """Plots into ``plot_dir`` and/or the report; plots for a report alone go through a temporary folder."""
+    import tempfile
+
+    from gradfit.viz.plots import write_plots
+    written: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="gradfit-plots-") as tmp:
+        target = Path(plot_dir) if plot_dir is not None else Path(tmp)
+        paths = write_plots(model, data, target, coefs=coefs) if (plot_dir is not None or report is not None) else {}
+        if plot_dir is not None:
+            written.update(paths)
+        if report is not None:
+            captions = {"loss_curve": "Loss per epoch", "fit": "Data and fit", "residuals": "Residuals",
+                        "loss_surface": "Loss surface and the optimizer's path"}
+            settings = {"rows": int(model.info.get("n_rows", 0)), **{k: model.info[k] for k in ("lr", "seconds")
+                        if k in model.info}, **(settings or {})}
+            written["report"] = write_report(report, model, columns=column_summary(data), settings=settings,
+                                             summary=summary, images={captions[k]: p for k, p in paths.items()})
+    return written
+
+
+# -- the tutorial's outputs (gradfit demo --out DIR) -------------------------------------------------
+def write_demo(result, out_dir: str | os.PathLike, *, lrs=(0.0005, 0.005, 0.02, 0.032)) -> dict[str, Path]:
+    """Every plot of the tutorial and its report, from :func:`gradfit.tutorial.seed.demo`'s result."""
+    from gradfit.api import fit
+    from gradfit.data.arrays import as_batches
+    from gradfit.viz.plots import COLORS, lr_curves, plot_fit, plot_l1_vs_l2, plot_loss_curve, plot_lr_comparison, plot_residuals
+    from gradfit.viz.surface import animate_line, plot_loss_surface
+    out = Path(out_dir)
+    d, seed, opt, good = result.data, result.seed_model, result.optimum, result.descent
+    x, y = d.x[:, 0].double().numpy(), d.y.double().numpy()
+    seed_label = f"the seed's {seed.solver}, lr {seed.info.get('lr', float('nan')):g}"
+    good_label = f"{good.solver}" + (f", lr {good.info['lr']:g}" if "lr" in good.info else "") + " (reaches it)"
+    colors = {seed_label: COLORS["seed"], good_label: COLORS["descent"], "optimum": COLORS["optimum"]}
+    p: dict[str, Path] = {}
+    p["loss_curve"] = plot_loss_curve(out / "loss_curve.png", {seed_label: seed.history_, good_label: good.history_},
+                                      opt.final_loss_, title=f"{opt.loss['name']} loss per epoch", colors=colors)
+    p["loss_surface"] = plot_loss_surface(out / "loss_surface.png", x, y, opt.loss, opt, colors=colors,
+                                          paths={seed_label: seed.history_.path_array,
+                                                 good_label: good.history_.path_array},
+                                          title=f"{opt.loss['name']} loss over (w, b): the seed's SGD crawls, "
+                                                "the optimum is the star")
+    p["fit"] = plot_fit(out / "fit.png", x, y, {seed_label: seed, "optimum": opt}, colors=colors)
+    p["residuals"] = plot_residuals(out / "residuals.png", x, y, opt)
+    p["animation"] = animate_line(out / "animation.gif", x, y, seed.history_.path_array, losses=seed.history_.loss,
+                                  optimum=opt, label=seed_label)
+    l2_opt = fit(x, y, loss="l2")
+    curves = lr_curves(x, y, lrs, loss="l2", epochs=200, init=[d.w0, d.b0])
+    p["learning_rates"] = plot_lr_comparison(out / "learning_rates.png", curves, l2_opt.final_loss_,
+                                             title="SGD on the squared loss: learning rates compared")
+    rng = np.random.default_rng(0)
+    bad = (x > 4) & (rng.random(len(x)) < 0.25)
+    y_out = np.where(bad, y - 40.0, y)
+    l1, l2 = fit(x, y_out, loss="l1", warn=False), fit(x, y_out, loss="l2")
+    p["l1_vs_l2"] = plot_l1_vs_l2(out / "l1_vs_l2.png", x, y_out, l1, l2, bad)
+    summary = opt.summary(x, y)
+    rows = [{"fit": name, "w": float(m.coef_[0]), "b": float(m.intercept_), "loss": float(m.final_loss_),
+             "epochs": int(m.n_iter_)} for name, m in ((seed_label, seed), (good_label, good), ("exact optimum", opt))]
+    diverged = [f"{lr:g}" for lr, (_, dv) in curves.items() if dv]
+    intro = (f"<p>The seed's program fits y = w x + b to {len(x)} points with the {opt.loss['name']} loss by "
+             f"full-batch SGD. Its settings stop <b>{result.gap:.1%}</b> above the exact optimum: the plots show "
+             "why (the loss surface) and what reaches it.</p>"
+             f"<p class=note>Learning rates that diverged on the squared loss: {', '.join(diverged) or 'none'}.</p>")
+    images = {"Loss per epoch: the seed's SGD against a descent that reaches the optimum": p["loss_curve"],
+              "The loss surface over (w, b) with both paths": p["loss_surface"],
+              "The seed's SGD line moving over the epochs": p["animation"],
+              "Data, the seed's line and the optimum": p["fit"], "Residuals at the optimum": p["residuals"],
+              "Learning rates compared (a red dotted curve diverged)": p["learning_rates"],
+              "L1 vs L2 on data with outliers": p["l1_vs_l2"]}
+    p["report"] = write_report(out / "report.html", opt, title="gradfit tutorial: the seed's program and the optimum",
+                               columns=column_summary(as_batches(x, y, target_name="y",
+                                                                 feature_names=opt.feature_names_in_)),
+                               settings={"rows": len(x), "seed lr": seed.info.get("lr"), "seed epochs": seed.n_iter_,
+                                         "seed init (w, b)": f"({d.w0:.4f}, {d.b0:.4f})",
+                                         "seed gap to optimum": f"{result.gap:.2%}"},
+                               summary=summary, images=images, intro=intro,
+                               extra_sections={"The three fits": table(rows)})
+    return p
