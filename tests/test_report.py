@@ -76,7 +76,7 @@ def test_report_carries_the_fit_certificate_and_summary(fitted):
         assert section in text
     assert f"{model.coef_[0]:.6g}" in text and f"{model.intercept_:.6g}" in text
     assert ("NOT converged" in text) == (not model.converged_)
-    assert "std err" in text and "P>|t|" in text and "r squared" in text
+    assert "std err" in text and "P>|t|" in text and "Adj. R-squared" in text and "adj r squared" not in text
 
 
 def test_column_summary_is_exact_and_streams():

@@ -162,6 +162,3 @@ def test_refuses_what_it_cannot_do():
         summary(model, X, y, level=95)
     with pytest.raises(ValueError, match="y is required"):
         summary(model, X)
-    quant = LinearModel(np.zeros(2), 0.0, ["x0", "x1"], loss={"name": "quantile", "tau": 0.5})
-    with pytest.raises(ValueError, match="weights"):
-        summary(quant, X, y, sample_weight=np.ones(len(y)))

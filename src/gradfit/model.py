@@ -84,8 +84,32 @@ class LinearModel:
     def n_features_in_(self) -> int:
         return len(self.coef_)
 
+    def __repr__(self) -> str:
+        """One line: the equation (at most six terms shown), the loss, solver and certificate."""
+        terms = [f"{c:.4g}*{n}" for n, c in zip(self.feature_names_in_, self.coef_)]
+        shown = " + ".join(terms[:6]) + (f" + ... ({len(terms) - 6} more)" if len(terms) > 6 else "")
+        gap = "gap unknown" if math.isnan(self.gap_) else f"gap {self.gap_:.1e}"
+        status = "converged" if self.converged_ else "NOT converged"
+        return (f"<gradfit LinearModel {self.target_name or 'y'} = {shown} + {self.intercept_:.4g}; "
+                f"loss {self.loss.get('name')}, solver {self.solver}, {status} ({gap})>")
+
+    def _repr_html_(self) -> str:
+        import html as _html
+        rows = "".join(f"<tr><th scope=row>{_html.escape(k)}</th><td>{v:.6g}</td></tr>"
+                       for k, v in self.coefficients().items())
+        status = "converged" if self.converged_ else "<b>NOT converged</b>"
+        gap = "unknown" if math.isnan(self.gap_) else f"{self.gap_:.2e}"
+        return (f"<div class=gradfit-model><p><b>gradfit LinearModel</b> of {_html.escape(self.target_name or 'y')}: "
+                f"loss {_html.escape(str(self.loss.get('name')))}, solver {_html.escape(self.solver)}, {status} "
+                f"(relative gap {gap}, {self.n_iter_} iterations)</p><table><thead><tr><th>parameter</th>"
+                f"<th>coefficient</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
     def coefficients(self) -> dict[str, float]:
-        return dict(zip(self.feature_names_in_, map(float, self.coef_)))
+        """Feature name -> coefficient, then ``"intercept"`` (when the model was fitted with one)."""
+        out = dict(zip(self.feature_names_in_, map(float, self.coef_)))
+        if self.info.get("fit_intercept", True):
+            out["intercept"] = float(self.intercept_)
+        return out
 
     # -- prediction ---------------------------------------------------------------------------
     def _design(self, X: Any) -> np.ndarray:

@@ -180,9 +180,8 @@ def print_fit(model, notes: list[str]) -> None:
           + f", solver {model.solver}, rows {int(model.info.get('n_rows', 0))}")
     width = max([len(n) for n in model.feature_names_in_] + [9])
     print(f"  {'feature':<{width}}  coefficient")
-    for name, c in model.coefficients().items():
+    for name, c in model.coefficients().items():  # the intercept last
         print(f"  {name:<{width}}  {c: .10g}")
-    print(f"  {'intercept':<{width}}  {model.intercept_: .10g}")
     print(f"final loss {model.final_loss_:.10g}")
     gap = "unknown" if math.isnan(model.gap_) else f"{model.gap_:.2e}"
     status = "converged" if model.converged_ else "NOT converged"

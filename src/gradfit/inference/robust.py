@@ -11,13 +11,16 @@ Epanechnikov kernel and the Hall-Sheather bandwidth
 - ``iid``: ``tau (1 - tau) / f0^2 (X'X)^-1``;
 
 with the t distribution on ``n - rank`` degrees of freedom. The residuals are held in memory
-(one float per row); sample weights are not supported (QuantReg has none). ``r_squared`` is
-Koenker and Machado's pseudo R^2.
+(one float per row). ``r_squared`` is Koenker and Machado's pseudo R^2.
 
 Huber (``rho(r) = r^2/2`` within ``delta``): our objective has no scale, so this is statsmodels'
 ``RLM(y, X, M=HuberT(t=delta)).fit(scale_est=<fixed 1>, cov=...)`` -- an M-estimator with the
 scale fixed at 1. ``H1`` (default), ``H2`` or ``H3`` covariance (Huber 1973/1981), normal
 reference distribution. Sums only: it streams in one pass.
+
+Sample weights (neither QuantReg nor RLM takes them) are frequency weights: a row of weight 2
+counts as the row twice, so ``n`` is the sum of the weights and every sum and percentile above is
+weighted. With integer weights the summary equals statsmodels' on the rows repeated.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 from scipy import special
 
 from gradfit.data.batches import Batches
+from gradfit.inference.diagnostics import vif
 from gradfit.inference.summary import Summary, inference, numpy_batches, shifted_to_original
 
 
@@ -55,6 +59,16 @@ def hall_sheather(n: int, q: float, alpha: float = 0.05) -> float:
         (1.5 * _norm_pdf(z) ** 2 / (2 * z * z + 1)) ** (1 / 3)
 
 
+def weighted_percentile(v: np.ndarray, s: np.ndarray, pct: float) -> float:
+    """``np.percentile(v, pct)`` (linear) of ``v`` with each value repeated ``s`` times (s may be fractional)."""
+    order = np.argsort(v, kind="stable")
+    v, c = v[order], np.cumsum(s[order])
+    pos = pct / 100 * (c[-1] - 1)
+    lo = math.floor(pos)
+    at = lambda i: v[min(int(np.searchsorted(c, i, side="right")), len(v) - 1)]  # noqa: E731
+    return float(at(lo) + (pos - lo) * (at(lo + 1) - at(lo)))
+
+
 def epanechnikov(u: np.ndarray) -> np.ndarray:
     return 0.75 * (1 - u * u) * (np.abs(u) <= 1)
 
@@ -67,32 +81,35 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
         raise ValueError(f"unknown cov_type {asked!r} for the {model.loss['name']} loss; choose robust or iid")
     q = float(model.loss.get("tau", 0.5))
     w, b = _params(model, intercept)
-    shift, B, parts_e, parts_y = None, None, [], []
+    shift, B, parts_e, parts_y, parts_s = None, None, [], [], []
     for X, y, s in numpy_batches(data):
-        if s is not None:
-            raise ValueError("standard errors of the quantile/absolute loss do not support sample weights")
         if shift is None:
             shift = X.mean(0) if intercept else np.zeros(X.shape[1])
             B = np.zeros((X.shape[1] + intercept,) * 2)
         Z = _design(X, shift, intercept)
-        B += Z.T @ Z
+        sv = np.ones(len(y)) if s is None else s
+        B += Z.T @ (Z * sv[:, None])
         parts_e.append(y - X @ w - b)
         parts_y.append(y)
-    e, yv = np.concatenate(parts_e), np.concatenate(parts_y)
-    n = len(e)
+        parts_s.append(sv)
+    e, yv, sw = np.concatenate(parts_e), np.concatenate(parts_y), np.concatenate(parts_s)
+    weighted = bool(np.any(sw != 1))
+    n = float(sw.sum()) if weighted else len(e)
     rank = _rank(B)
     df_resid = float(n - rank)
-    iqr = np.percentile(e, 75) - np.percentile(e, 25)
+    iqr = weighted_percentile(e, sw, 75) - weighted_percentile(e, sw, 25)
     hs = hall_sheather(n, q)
-    h = min(np.std(yv), iqr / 1.34) * float(special.ndtri(q + hs) - special.ndtri(q - hs))
-    f0 = float(np.sum(epanechnikov(e / h))) / (n * h)
+    y_std = math.sqrt(float(sw @ (yv - sw @ yv / n) ** 2) / n)
+    h = min(y_std, iqr / 1.34) * float(special.ndtri(q + hs) - special.ndtri(q - hs))
+    f0 = float(sw @ epanechnikov(e / h)) / (n * h)
     Binv = np.linalg.pinv(B)
     if cov_type == "robust":
         meat = np.zeros_like(B)
         start = 0
         for X, _, _ in numpy_batches(data):
             Z = _design(X, shift, intercept)
-            d = np.where(e[start:start + len(X)] > 0, (q / f0) ** 2, ((1 - q) / f0) ** 2)
+            sl = slice(start, start + len(X))
+            d = sw[sl] * np.where(e[sl] > 0, (q / f0) ** 2, ((1 - q) / f0) ** 2)
             meat += Z.T @ (Z * d[:, None])
             start += len(X)
         cov_z = Binv @ meat @ Binv
@@ -102,14 +119,18 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
     use_t = True if use_t is None else use_t
     params = np.append(w, b) if intercept else w
     se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
-    pin = lambda r: np.sum(np.where(r < 0, (q - 1) * r, q * r))  # noqa: E731
-    pseudo_r2 = 1 - pin(e) / pin(yv - np.percentile(yv, q * 100))
+    pin = lambda r: float(sw @ np.where(r < 0, (q - 1) * r, q * r))  # noqa: E731
+    pseudo_r2 = 1 - pin(e) / pin(yv - weighted_percentile(yv, sw, q * 100))
     name = "LAD (median)" if model.loss["name"] == "absolute" else f"QuantReg (q={q:g})"
     notes = [f"sparsity 1/f(0) = {1 / f0:.4g} (Epanechnikov kernel, Hall-Sheather bandwidth {h:.4g}); "
              "R-squared is Koenker-Machado's pseudo R-squared"]
-    return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, name, cov_type, bool(use_t), n,
-                   float(rank - intercept), df_resid, model.target_name or "y", r_squared=float(pseudo_r2),
-                   cov=cov, notes=notes)
+    if weighted:
+        notes.append(f"sample weights as frequency weights: n = {n:g} (their sum)")
+    vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])
+    return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, name, cov_type, bool(use_t),
+                   int(round(n)), float(rank - intercept), df_resid, model.target_name or "y",
+                   r_squared=float(pseudo_r2), cov=cov, notes=notes, vif=vifs,
+                   extra={"bandwidth": float(h), "sparsity": float(1 / f0)})
 
 
 def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool | None,
@@ -121,25 +142,26 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     delta = float(model.loss.get("delta", 1.35))
     w, b = _params(model, intercept)
     shift, B, W = None, None, None
-    n, s_psi2, s_d, s_d2, s_rho = 0, 0.0, 0.0, 0.0, 0.0
+    n, s_psi2, s_d, s_d2, s_rho = 0.0, 0.0, 0.0, 0.0, 0.0
+    weighted = False
     for X, y, s in numpy_batches(data):
-        if s is not None:
-            raise ValueError("standard errors of the huber loss do not support sample weights")
         if shift is None:
             shift = X.mean(0) if intercept else np.zeros(X.shape[1])
             B = np.zeros((X.shape[1] + intercept,) * 2)
             W = np.zeros_like(B)
         Z = _design(X, shift, intercept)
+        sv = np.ones(len(y)) if s is None else s
+        weighted = weighted or (s is not None and bool(np.any(s != 1)))
         r = y - X @ w - b
         inside = np.abs(r) <= delta
         psi_d = inside.astype(np.float64)
-        s_psi2 += float(np.sum(np.clip(r, -delta, delta) ** 2))
-        s_d += float(psi_d.sum())
-        s_d2 += float((psi_d ** 2).sum())
-        s_rho += float(np.sum(np.where(inside, 0.5 * r * r, delta * np.abs(r) - 0.5 * delta * delta)))
-        B += Z.T @ Z
-        W += Z.T @ (Z * psi_d[:, None])
-        n += len(y)
+        s_psi2 += float(sv @ np.clip(r, -delta, delta) ** 2)
+        s_d += float(sv @ psi_d)
+        s_d2 += float(sv @ psi_d ** 2)
+        s_rho += float(sv @ np.where(inside, 0.5 * r * r, delta * np.abs(r) - 0.5 * delta * delta))
+        B += Z.T @ (Z * sv[:, None])
+        W += Z.T @ (Z * (sv * psi_d)[:, None])
+        n += float(sv.sum())
     rank = _rank(B)
     df_resid, df_model = float(n - rank), float(rank - intercept)
     m = s_d / n
@@ -159,9 +181,13 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     params = np.append(w, b) if intercept else w
     se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
     notes = [f"M-estimator with Huber's psi at delta {delta:g} and the scale fixed at 1 (statsmodels RLM, "
-             f"{cov_type} covariance); {int(n - s_d)} of {n} residuals beyond delta"]
+             f"{cov_type} covariance); {n - s_d:g} of {n:g} residuals beyond delta"]
+    if weighted:
+        notes.append(f"sample weights as frequency weights: n = {n:g} (their sum)")
+    vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])
     return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, f"Huber (delta={delta:g})",
-                   cov_type, bool(use_t), n, df_model, df_resid, model.target_name or "y", cov=cov, notes=notes)
+                   cov_type, bool(use_t), int(round(n)), df_model, df_resid, model.target_name or "y", cov=cov,
+                   notes=notes, vif=vifs)
 
 
 def _names(model, intercept: bool) -> list[str]:

@@ -30,6 +30,7 @@ from scipy import special
 
 from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
+from gradfit.inference.diagnostics import condition, condition_notes, residual_moments, residual_tests, vif
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 
@@ -66,6 +67,9 @@ class Summary:
     bic: float = float("nan")
     cov: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)  # Omnibus ... condition number (least squares only)
+    vif: np.ndarray | None = None  # per parameter, NaN for the intercept
+    extra: dict = field(default_factory=dict)  # method-specific measures (bandwidth, sparsity)
 
     def table(self) -> list[dict]:
         stat = "t" if self.use_t else "z"
@@ -75,46 +79,47 @@ class Summary:
                                                  self.ci_low, self.ci_high)]
 
     def measures(self) -> dict[str, float]:
-        return {"r_squared": self.r_squared, "adj_r_squared": self.adj_r_squared, "f_statistic": self.f_statistic,
-                "f_pvalue": self.f_pvalue, "resid_std_err": self.resid_std_err, "log_likelihood": self.llf,
-                "aic": self.aic, "bic": self.bic}
+        """The fit measures that apply to this method (a measure it does not define is left out)."""
+        every = {"r_squared": self.r_squared, "adj_r_squared": self.adj_r_squared, "f_statistic": self.f_statistic,
+                 "f_pvalue": self.f_pvalue, "resid_std_err": self.resid_std_err, "log_likelihood": self.llf,
+                 "aic": self.aic, "bic": self.bic, **self.extra}
+        return {k: float(v) for k, v in every.items() if not math.isnan(float(v))}
 
     def to_dict(self) -> dict:
-        """JSON-able (NaN becomes None)."""
+        """JSON-able (an infinite value becomes None); measures that do not apply are left out."""
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+        rows = self.table()
+        if self.vif is not None:
+            for row, v in zip(rows, self.vif):
+                row["vif"] = float(v)
         return {"method": self.method, "target": self.target, "cov_type": self.cov_type, "level": self.level,
                 "distribution": "t" if self.use_t else "normal", "nobs": self.nobs,
                 "df_model": self.df_model, "df_resid": self.df_resid,
-                "coefficients": [{k: clean(v) for k, v in row.items()} for row in self.table()],
-                **{k: clean(float(v)) for k, v in self.measures().items()}, "notes": list(self.notes)}
+                "coefficients": [{k: clean(v) for k, v in row.items()} for row in rows],
+                **{k: clean(float(v)) for k, v in self.measures().items()},
+                **{k: clean(float(v)) for k, v in self.diagnostics.items()}, "notes": list(self.notes)}
+
+    def to_frame(self):
+        """The coefficient table as a pandas DataFrame, one row per parameter (statsmodels' column names)."""
+        from gradfit.inference.format import summary_frame
+        return summary_frame(self)
 
     def __str__(self) -> str:
         return format_summary(self)
 
+    def __repr__(self) -> str:
+        return (f"<gradfit Summary: {self.method}, {self.nobs} observations, {len(self.names)} parameters, "
+                f"cov {self.cov_type}>")
+
+    def _repr_html_(self) -> str:
+        from gradfit.inference.format import summary_html
+        return summary_html(self)
+
 
 def format_summary(s: Summary) -> str:
-    """A text table in the spirit of statsmodels' ``summary()``."""
-    pct = f"{s.level * 100:g}%"
-    stat = "t" if s.use_t else "z"
-    lo_name, hi_name = f"[{(1 - s.level) / 2:.3g}", f"{1 - (1 - s.level) / 2:.3g}]"
-    width = max([len(n) for n in s.names] + [9])
-    fmt = lambda v: "nan" if not math.isfinite(v) else f"{v:.4g}"  # noqa: E731
-    left = [("Dep. variable", s.target), ("Method", s.method), ("Covariance", s.cov_type),
-            ("Observations", str(s.nobs)), ("Df model", f"{s.df_model:g}"), ("Df residuals", f"{s.df_resid:g}")]
-    right = [("R-squared", fmt(s.r_squared)), ("Adj. R-squared", fmt(s.adj_r_squared)),
-             ("F-statistic", fmt(s.f_statistic)), ("Prob (F-statistic)", fmt(s.f_pvalue)),
-             ("Resid. std. err.", fmt(s.resid_std_err)), ("AIC / BIC", f"{fmt(s.aic)} / {fmt(s.bic)}")]
-    head = [f"{a + ':':<15}{b:>22}    {c + ':':<20}{d:>12}" for (a, b), (c, d) in zip(left, right)]
-    rule = "=" * max(len(head[0]), width + 70)
-    cols = f"{'':<{width}} {'coef':>12} {'std err':>11} {stat:>9} {'P>|' + stat + '|':>8} {lo_name:>11} {hi_name:>11}"
-    lines = [rule, f"gradfit summary ({pct} confidence intervals)".center(len(rule)), rule, *head, "-" * len(rule),
-             cols, "-" * len(rule)]
-    for row in s.table():
-        lines.append(f"{row['name']:<{width}} {row['coef']:>12.6g} {row['std_err']:>11.4g} {row[stat]:>9.3f} "
-                     f"{row['p_value']:>8.3f} {row['ci_low']:>11.5g} {row['ci_high']:>11.5g}")
-    lines.append(rule)
-    lines += [f"note: {n}" for n in s.notes]
-    return "\n".join(lines)
+    """A text table in the spirit of statsmodels' ``summary()`` (see :mod:`gradfit.inference.format`)."""
+    from gradfit.inference.format import summary_text
+    return summary_text(s)
 
 
 # -- data access --------------------------------------------------------------------------------
@@ -251,9 +256,15 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
         notes.append(f"the model is {model.gap_:.1e} (relative) above the least-squares optimum; "
                      "the statistics describe its coefficients")
     names = list(model.feature_names_in_) + (["intercept"] if intercept else [])
+    diag = residual_tests(residual_moments(numpy_batches(data), w, b))
+    cond, smallest = condition(B, m["shift"], intercept)
+    diag["condition_number"] = cond
+    notes += condition_notes(cond, smallest)
+    vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])
     return Summary(names, params, se, stat, p, lo, hi, level, "WLS" if weighted else "OLS", cov_key, bool(use_t),
                    int(n), df_model, df_resid, model.target_name or "y", float(r2), float(adj), float(f), fp,
-                   math.sqrt(sigma2), llf, -2 * llf + 2 * k, -2 * llf + math.log(n) * k, cov, notes)
+                   math.sqrt(sigma2), llf, -2 * llf + 2 * k, -2 * llf + math.log(n) * k, cov, notes,
+                   diagnostics=diag, vif=vifs)
 
 
 def _moments(data: Batches, intercept: bool) -> dict:

@@ -111,7 +111,6 @@ def embed_image(path: str | os.PathLike, caption: str) -> str:
 
 def fit_section(model) -> str:
     rows = [{"parameter": k, "value": v} for k, v in model.coefficients().items()]
-    rows.append({"parameter": "intercept", "value": float(model.intercept_)})
     return table(rows) + kv([("final loss", float(model.final_loss_)), ("iterations / epochs", int(model.n_iter_)),
                              ("seconds", float(model.info.get("seconds", float("nan"))))])
 
@@ -125,20 +124,11 @@ def certificate_section(model) -> str:
 
 
 def summary_section(summary) -> str:
+    """The summary as the CLI prints it (same numbers, same labels), as HTML tables."""
     if summary is None:
         return "<p class=note>not computed</p>"
-    stat = "t" if summary.use_t else "z"
-    rows = summary.table()
-    lo, hi = f"{(1 - summary.level) / 2:.3g}", f"{1 - (1 - summary.level) / 2:.3g}"
-    ptext = f"P>|{stat}|"
-    for r in rows:
-        r[lo], r[hi] = r.pop("ci_low"), r.pop("ci_high")
-        r["std err"], r[ptext] = r.pop("std_err"), r.pop("p_value")
-    measures = [(k.replace("_", " "), v) for k, v in summary.measures().items() if math.isfinite(v)]
-    notes = "".join(f"<p class=note>{_e(n)}</p>" for n in summary.notes)
-    return (kv([("method", summary.method), ("covariance", summary.cov_type), ("observations", summary.nobs),
-                ("df model / resid", f"{summary.df_model:g} / {summary.df_resid:g}")])
-            + table(rows, ["name", "coef", "std err", stat, ptext, lo, hi]) + kv(measures) + notes)
+    from gradfit.inference.format import summary_html
+    return summary_html(summary)
 
 
 def build_report(model, *, title: str = "gradfit report", columns: list[dict] | None = None,
