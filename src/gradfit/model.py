@@ -57,6 +57,9 @@ class LinearModel:
         Objective per epoch (:class:`gradfit.solvers.history.History`).
     info : dict
         Timings, rows, condition number and other solver facts.
+    inference_ : dict or None
+        What prediction intervals need (parameter covariances, residual scale and degrees of freedom),
+        stored by :meth:`summary` of a least-squares fit; saved in the model file.
 
     Examples
     --------
@@ -79,6 +82,7 @@ class LinearModel:
     final_loss_: float = float("nan")
     history_: History | None = None
     info: dict = field(default_factory=dict)
+    inference_: dict | None = None  # covariances for intervals, stored by summary() (see inference/intervals.py)
 
     @property
     def n_features_in_(self) -> int:
@@ -128,20 +132,39 @@ class LinearModel:
                             f"({', '.join(self.feature_names_in_)})")
         return arr
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions ``X @ coef_ + intercept_``.
+    def predict(self, X: Any, interval: str | None = None, level: float = 0.95, cov_type: str | None = None,
+                weights: Any = None):
+        """Predictions ``X @ coef_ + intercept_``, with confidence or prediction intervals when asked.
 
         Parameters
         ----------
         X : array-like of shape (n, n_features), tensor or DataFrame
             DataFrames are matched to ``feature_names_in_`` by column name (any order, extra
             columns ignored).
+        interval : None, ``"confidence"`` or ``"prediction"``
+            None: the predictions alone. Otherwise statsmodels' ``get_prediction().summary_frame()``
+            columns: ``mean``, ``mean_se`` and ``mean_ci_lower/upper`` (the mean's interval) or
+            ``obs_ci_lower/upper`` (a new observation's). Needs a least-squares model whose
+            :meth:`summary` was computed on its training data (it stores the covariance).
+        level : float
+            Coverage of the intervals.
+        cov_type : str or None
+            The covariance behind them (``nonrobust`` or ``HC0``..``HC3``, as computed by the summary).
+        weights : array-like or None
+            Weights of the new rows for the prediction interval (variance ``sigma^2 / weight``).
 
         Returns
         -------
-        ndarray of shape (n,), float64
+        ndarray of shape (n,), float64; with ``interval``, a pandas DataFrame
         """
-        return self._design(X) @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_
+        D = self._design(X)
+        mean = D @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_
+        if interval is None:
+            return mean
+        from gradfit.inference.intervals import as_frame, interval_columns
+        index = getattr(X, "index", None)
+        return as_frame(interval_columns(self, D, mean, interval, level, cov_type, weights),
+                        index=index if not callable(index) else None)
 
     # -- file format ---------------------------------------------------------------------------
     def to_dict(self, with_history: bool = True) -> dict:
@@ -153,6 +176,8 @@ class LinearModel:
             "training": {"converged": bool(self.converged_), "gap": _num(self.gap_), "n_iter": int(self.n_iter_),
                          "final_loss": _num(self.final_loss_), **{k: _num(v) for k, v in self.info.items()}},
         }
+        if self.inference_:
+            d["inference"] = self.inference_
         if with_history and self.history_ is not None:
             d["history"] = {"loss": [_num(v) for v in self.history_.loss]}
         return d
@@ -194,15 +219,24 @@ class LinearModel:
         hist = d.get("history")
         history = History(loss=[_float(v) for v in hist.get("loss", [])]) if isinstance(hist, dict) else None
         known = {"converged", "gap", "n_iter", "final_loss"}
+        from gradfit.inference.intervals import check_stored
+        inference = check_stored(d.get("inference"), len(coef), source)
         return cls(coef, intercept, names, d.get("target"), d.get("loss") or {"name": "squared"},
                    d.get("penalty") or {"name": "none", "alpha": 0.0, "l1_ratio": 0.0}, str(d.get("solver", "")),
                    bool(tr.get("converged", True)), _float(tr.get("gap")), int(tr.get("n_iter", 0) or 0),
-                   _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known})
+                   _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known},
+                   inference_=inference)
 
     def summary(self, *args, **kwargs):
-        """Statistical summary (see :mod:`gradfit.inference.summary`); needs the training data."""
+        """Statistical summary (see :mod:`gradfit.inference.summary`); needs the training data.
+
+        A least-squares summary also stores the covariance on the model for :meth:`predict` intervals.
+        """
+        from gradfit.inference.intervals import store
         from gradfit.inference.summary import summary
-        return summary(self, *args, **kwargs)
+        s = summary(self, *args, **kwargs)
+        store(self, s)
+        return s
 
 
 def _num(v):

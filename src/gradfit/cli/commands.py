@@ -81,9 +81,10 @@ def cmd_fit(args) -> int:
             bar.close()
     from gradfit.data.files import DataWarning
     notes = [str(w.message) for w in caught if issubclass(w.category, (ConvergenceWarning, DataWarning))]
-    if args.save:
-        model.save(args.save)
     summary, written = look(args, model, data, args.plot)
+    if args.save:
+        keep_inference(model, data, summary)
+        model.save(args.save)
     if not text:
         out = model.to_dict(with_history=False)
         out["saved_to"] = args.save
@@ -95,6 +96,20 @@ def cmd_fit(args) -> int:
         print(f"model saved to {args.save}")
     print_look(summary, written)
     return 0
+
+
+def keep_inference(model, data, summary) -> None:
+    """Store the covariance for ``predict --interval`` in the saved least-squares model: from the summary
+    when one was computed, else from the data when it is in memory (a streamed file is not read again)."""
+    if model.inference_ or model.loss.get("name") != "squared" or model.penalty.get("alpha"):
+        return
+    from gradfit.data.batches import Batches
+    if data.full_batch() is None or type(data).allreduce is not Batches.allreduce:
+        return
+    try:
+        model.summary(data)
+    except ValueError:  # too few rows, collinear beyond repair: the model is saved without it
+        pass
 
 
 def check_look_options(args) -> None:
@@ -194,10 +209,31 @@ def cmd_predict(args) -> int:
     from gradfit.data.files import predict_file
     from gradfit.model import load
     model = load(args.model)
+    extra = None
+    if args.interval:
+        extra = interval_writer(model, args.interval, args.level, args.cov_type)
     rows = predict_file(model, args.data, args.output, delimiter=args.delimiter, header=not args.no_header,
-                        drop_na=args.drop_na)
-    print(f"wrote {rows} predictions to {args.output}")
+                        drop_na=args.drop_na, extra_columns=extra)
+    print(f"wrote {rows} predictions to {'stdout' if args.output == '-' else args.output}",
+          file=sys.stderr if args.output == "-" else sys.stdout)
     return 0
+
+
+def interval_writer(model, interval: str, level: float, cov_type: str | None):
+    """``<target>_pred_lower`` and ``_upper`` columns for ``predict --interval``; refuses before reading."""
+    import numpy as np
+
+    from gradfit.data.predict import prediction_name
+    from gradfit.inference.intervals import interval_columns
+    probe = np.zeros((1, model.n_features_in_))
+    interval_columns(model, probe, probe[:, 0], interval, level, cov_type)  # the one-line error, if any
+    kind = "mean" if interval == "confidence" else "obs"
+    name = prediction_name(model)
+
+    def columns(D, pred):
+        c = interval_columns(model, D, pred, interval, level, cov_type)
+        return {f"{name}_lower": c[f"{kind}_ci_lower"], f"{name}_upper": c[f"{kind}_ci_upper"]}
+    return columns
 
 
 def cmd_completion(args) -> int:

@@ -106,7 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "on a CSV/Parquet file; the output format follows the -o extension.")
     p.add_argument("model", help="model file written by fit --save")
     p.add_argument("data", help="CSV or Parquet file, folder, or glob")
-    p.add_argument("-o", "--output", required=True, help="out.csv or out.parquet (atomic write)")
+    p.add_argument("-o", "--output", required=True, help="out.csv or out.parquet (atomic write); - writes CSV "
+                   "to stdout")
+    p.add_argument("--interval", default=None, choices=["confidence", "prediction"],
+                   help="add <target>_pred_lower and _upper columns: the interval of the mean (confidence) or of "
+                        "a new observation (prediction); least-squares models saved with their covariance")
+    p.add_argument("--level", type=float, default=0.95, help="coverage of --interval (default: %(default)s)")
+    p.add_argument("--cov-type", default=None, choices=["nonrobust", "HC0", "HC1", "HC2", "HC3"],
+                   help="covariance behind --interval, as saved by fit --summary --cov-type (default: nonrobust)")
     _add_read_arguments(p)
 
     p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)",
@@ -134,7 +141,8 @@ EXAMPLES = {  # the epilog of each subcommand's --help
     "fit": "gradfit fit data.csv --target price\n"
            "gradfit fit data.parquet --target y --features x1,x2 --loss huber --save model.json\n"
            "gradfit fit 'logs/*.csv' --target y --optimizer sgd --batch-size 256 --epochs 5 --json",
-    "predict": "gradfit predict model.json new.csv -o predictions.csv",
+    "predict": "gradfit predict model.json new.csv -o predictions.csv\n"
+               "gradfit predict model.json new.csv -o - --interval prediction --level 0.9",
     "plot": "gradfit plot model.json data.csv --out plots/\n"
             "gradfit plot model.json data.csv --out plots/ --report report.html --summary",
     "completion": "source <(gradfit completion bash)      # in ~/.bashrc\n"

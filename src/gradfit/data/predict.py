@@ -7,7 +7,9 @@ the output path is left as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -35,14 +37,17 @@ def prediction_name(model) -> str:
 
 
 def predict_file(model, source, output, *, delimiter: str = ",", header: bool = True, drop_na: bool = False,
-                 batch_rows: int = 1 << 16) -> int:
+                 batch_rows: int = 1 << 16, extra_columns=None) -> int:
     """Write ``model.predict`` of every row of ``source`` to ``output`` (.csv or .parquet); return the rows.
 
     Features are matched by name, in any order. Rows with a missing or infinite feature raise
-    DataError, or are left out of the output with ``drop_na``.
+    DataError, or are left out of the output with ``drop_na``. ``output`` ``-`` writes CSV to stdout.
+    ``extra_columns(D, pred)``, given the (n, p) features and the predictions, returns more output
+    columns (name -> array), written after the prediction (the CLI's intervals).
     """
     output = os.fspath(output)
-    kind_out = output_kind(output)
+    to_stdout = output == "-"
+    kind_out = "csv" if to_stdout else output_kind(output)
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
     names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
@@ -57,7 +62,7 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
     types = {c: pa.float64() if c in features or c in numeric else pa.string() for c in keep_cols}
     coef = np.asarray(model.coef_, dtype=np.float64)
     rows = 0
-    with atomic_path(output) as tmp:
+    with (_stdout_path() if to_stdout else atomic_path(output)) as tmp:
         writer = None
         try:
             for rb, unit, row0 in read_units(units_of(files, kinds), types, names=names, delimiter=delimiter,
@@ -70,6 +75,8 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
                     out = out.filter(pa.array(keep))
                 pred = coef @ M + float(model.intercept_)
                 out = out.append_column(pred_name, pa.array(pred, type=pa.float64()))
+                for name, col in (extra_columns(M.T, pred) if extra_columns else {}).items():
+                    out = out.append_column(name, pa.array(col, type=pa.float64()))
                 if writer is None:
                     writer = _writer(kind_out, tmp, out.schema, output)
                 writer.write_batch(out)
@@ -86,8 +93,17 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
     return rows
 
 
+@contextlib.contextmanager
+def _stdout_path():
+    """``-o -``: CSV straight to stdout (a stream: rows already written stay written on an error)."""
+    sys.stdout.flush()
+    yield sys.stdout.buffer
+
+
 def _writer(kind: str, tmp, schema: pa.Schema, output: str):
     if kind == "parquet":
         return pq.ParquetWriter(str(tmp), schema)
+    if not isinstance(tmp, (str, os.PathLike)):  # stdout
+        return pacsv.CSVWriter(tmp, schema)
     delim = "\t" if output.lower().endswith(".tsv") else ","
     return pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(delimiter=delim))
