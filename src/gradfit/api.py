@@ -34,7 +34,8 @@ def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, s
     return theta
 
 
-def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
+def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any = None,
+        levels: dict | None = None, loss: str | Loss = "l2", solver: str = "auto",
         optimizer: str | None = None, penalty: str | Penalty | None = None, alpha: float = 0.0,
         l1_ratio: float = 0.5, delta: float = 1.35, quantile: float = 0.5, lr: float | None = None,
         epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8, seed: int = 0,
@@ -56,6 +57,11 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
         Features; a Batches source (e.g. a streamed file) carries ``y`` itself.
     y : array-like (n,)
         Targets.
+    formula, data, levels
+        Instead of ``X, y``: a formula such as ``"price ~ sqft + age + C(hood) + sqft:age"`` over the
+        columns of ``data`` (a DataFrame or dict; see :mod:`gradfit.data.formula`), categorical
+        columns encoded with statsmodels' names (``C(hood)[T.North]``); ``levels`` declares the levels
+        of a column (``{"hood": ["East", "North", "South"]}``). The encoding is kept on the model.
     loss : ``l2`` (squared), ``l1`` (absolute), ``huber``, ``quantile``, an alias, or a Loss
     penalty, alpha, l1_ratio
         ``none``, ``l2``, ``l1`` or ``elasticnet`` with strength ``alpha`` (>= 0) and mix ``l1_ratio``;
@@ -97,6 +103,20 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
     ('ipm', 2.0, 1.0)
     """
     dt, dev = resolve_dtype(dtype), resolve_device(device)
+    design = None
+    if formula is not None:
+        from gradfit.data.formula import FormulaDesign, frame_of
+        if y is not None:
+            raise ValueError("fit(formula=..., data=...): the formula names the target; leave y out")
+        design, X, y = FormulaDesign.learn(formula, frame_of(X if data is None else data), levels)
+        X = as_batches(X, y, sample_weight, dtype=dt, device=dev, validate=False, feature_names=design.columns,
+                       target_name=design.target)
+        fit_intercept = fit_intercept and design.intercept
+    elif hasattr(X, "design") and hasattr(X, "feature_names"):  # a FormulaBatches source
+        design = X.design
+        fit_intercept = fit_intercept and design.intercept
+    if X is None:
+        raise ValueError("fit needs X and y, or formula= and data=")
     if isinstance(X, Batches):
         data = X
     else:
@@ -125,6 +145,7 @@ def fit(X: Any, y: Any = None, *, loss: str | Loss = "l2", solver: str = "auto",
         result.gap = certify(objective, result)
     model = to_model(result, data, loss_obj, pen, elapsed, settings, warn)
     model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.inference.summary
+    model.formula_ = design
     return model
 
 

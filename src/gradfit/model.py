@@ -57,6 +57,9 @@ class LinearModel:
         Objective per epoch (:class:`gradfit.solvers.history.History`).
     info : dict
         Timings, rows, condition number and other solver facts.
+    formula_ : FormulaDesign or None
+        The formula and its learned encoding (levels of categorical columns) when fitted by
+        ``fit(formula=..., data=...)``; new data goes through it in :meth:`predict` and :meth:`summary`.
     inference_ : dict or None
         What prediction intervals need (parameter covariances, residual scale and degrees of freedom),
         stored by :meth:`summary` of a least-squares fit; saved in the model file.
@@ -83,6 +86,7 @@ class LinearModel:
     history_: History | None = None
     info: dict = field(default_factory=dict)
     inference_: dict | None = None  # covariances for intervals, stored by summary() (see inference/intervals.py)
+    formula_: Any = None  # a FormulaDesign (gradfit.data.formula) when fitted from a formula
 
     @property
     def n_features_in_(self) -> int:
@@ -117,6 +121,8 @@ class LinearModel:
 
     # -- prediction ---------------------------------------------------------------------------
     def _design(self, X: Any) -> np.ndarray:
+        if self.formula_ is not None and _has_columns(X, self.formula_.variables(_columns(X))):
+            return self.formula_.matrix(X)
         names = feature_names_of(X)
         if names is not None:
             missing = [f for f in self.feature_names_in_ if f not in names]
@@ -176,6 +182,8 @@ class LinearModel:
             "training": {"converged": bool(self.converged_), "gap": _num(self.gap_), "n_iter": int(self.n_iter_),
                          "final_loss": _num(self.final_loss_), **{k: _num(v) for k, v in self.info.items()}},
         }
+        if self.formula_ is not None:
+            d["formula"] = self.formula_.to_dict()
         if self.inference_:
             d["inference"] = self.inference_
         if with_history and self.history_ is not None:
@@ -221,11 +229,17 @@ class LinearModel:
         known = {"converged", "gap", "n_iter", "final_loss"}
         from gradfit.inference.intervals import check_stored
         inference = check_stored(d.get("inference"), len(coef), source)
+        design = None
+        if d.get("formula") is not None:
+            from gradfit.data.formula import FormulaDesign
+            design = FormulaDesign.from_dict(d["formula"], source)
+            if design.columns != names:
+                raise ModelFileError(f"{source}: its formula gives columns {design.columns}, not its features")
         return cls(coef, intercept, names, d.get("target"), d.get("loss") or {"name": "squared"},
                    d.get("penalty") or {"name": "none", "alpha": 0.0, "l1_ratio": 0.0}, str(d.get("solver", "")),
                    bool(tr.get("converged", True)), _float(tr.get("gap")), int(tr.get("n_iter", 0) or 0),
                    _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known},
-                   inference_=inference)
+                   inference_=inference, formula_=design)
 
     def summary(self, *args, **kwargs):
         """Statistical summary (see :mod:`gradfit.inference.summary`); needs the training data.
@@ -234,9 +248,26 @@ class LinearModel:
         """
         from gradfit.inference.intervals import store
         from gradfit.inference.summary import summary
+        if self.formula_ is not None and args and len(args) == 1 and kwargs.get("y") is None \
+                and _has_columns(args[0], [self.formula_.target]):
+            frame = args[0]  # a DataFrame holding the target too: the formula gives X and y
+            args = (self.formula_.matrix(frame), np.asarray(frame[self.formula_.target], dtype=np.float64))
         s = summary(self, *args, **kwargs)
         store(self, s)
         return s
+
+
+def _columns(X: Any) -> list[str]:
+    cols = getattr(X, "columns", None)
+    if cols is not None:
+        return [str(c) for c in cols]
+    return [str(k) for k in X] if isinstance(X, dict) else []
+
+
+def _has_columns(X: Any, names: list[str]) -> bool:
+    """Whether ``X`` is a frame (or dict) holding every column in ``names`` (a formula's raw data)."""
+    have = _columns(X)
+    return bool(have) and all(n in have for n in names)
 
 
 def _num(v):

@@ -44,9 +44,33 @@ def _split(text: str | None) -> list[str] | None:
     return names
 
 
+def parse_levels(items: list[str] | None) -> dict | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        col, sep, values = item.partition("=")
+        if not sep or not col.strip() or not values.strip():
+            raise CLIError(f"--levels {item!r}: write COLUMN=LEVEL1,LEVEL2,...")
+        out[col.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    return out
+
+
 def open_data(args, **extra):
     from gradfit.data.files import open_table
     dist = getattr(args, "dist", None)  # a process of a distributed fit reads only its shard
+    design = getattr(args, "design", None)
+    if getattr(args, "formula", None) or design is not None:
+        if dist is not None:
+            raise CLIError("--formula runs in one process: drop --nproc (or encode the columns before the fit)")
+        if args.features:
+            raise CLIError("give either --formula or --features, not both")
+        from gradfit.data.formula import open_formula
+        return open_formula(args.data, design.formula if design is not None else args.formula, weight=args.weight,
+                            levels=parse_levels(getattr(args, "levels", None)), design=design,
+                            delimiter=args.delimiter, header=not args.no_header)
+    if not args.target:
+        raise CLIError("give --target COLUMN (or a --formula 'target ~ ...')")
     if dist is not None:
         extra["shard"] = dist.shard
     data = open_table(args.data, target=args.target, features=_split(args.features), weight=args.weight,
@@ -172,10 +196,12 @@ def cmd_plot(args) -> int:
     if not (args.out or args.report or args.summary):
         raise CLIError("nothing to do: give --out DIR for the plots, --report FILE.html, or --summary")
     model = load(args.model)
+    args.design = model.formula_
     args.target = args.target or model.target_name
     if not args.target:
         raise CLIError(f"{args.model} names no target column; give --target")
-    args.features = args.features or ",".join(model.feature_names_in_)
+    if model.formula_ is None:
+        args.features = args.features or ",".join(model.feature_names_in_)
     args.dtype, args.device = "float64", "cpu"
     data = open_data(args)
     if list(data.feature_names) != list(model.feature_names_in_):
@@ -190,7 +216,10 @@ def print_fit(model, notes: list[str]) -> None:
     loss = model.loss["name"] + (f" (delta={model.loss['delta']:g})" if "delta" in model.loss else "") + \
         (f" (tau={model.loss['tau']:g})" if "tau" in model.loss else "")
     pen = model.penalty
-    print(f"fitted {model.target_name or 'y'} ~ {' + '.join(model.feature_names_in_)} + intercept")
+    if model.formula_ is not None:
+        print(f"fitted {model.formula_.formula}: {len(model.feature_names_in_)} columns + intercept")
+    else:
+        print(f"fitted {model.target_name or 'y'} ~ {' + '.join(model.feature_names_in_)} + intercept")
     print(f"  loss {loss}, penalty {pen['name']}" + (f" (alpha={pen['alpha']:g})" if pen["alpha"] else "")
           + f", solver {model.solver}, rows {int(model.info.get('n_rows', 0))}")
     width = max([len(n) for n in model.feature_names_in_] + [9])

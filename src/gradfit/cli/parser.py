@@ -80,9 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a CSV or Parquet file", description="Fit y = Xw + b on a CSV/Parquet "
                        "file, a folder or a glob of them, and print the coefficients.")
     p.add_argument("data", help="CSV or Parquet file, folder, or glob")
-    p.add_argument("--target", required=True, help="name of the target column")
+    p.add_argument("--target", default=None, help="name of the target column (required unless --formula)")
     p.add_argument("--features", default=None, help="comma-separated feature columns (default: every numeric "
                    "column but the target and weight)")
+    p.add_argument("--formula", default=None, metavar="'Y ~ X1 + C(X2) + X1:X3'",
+                   help="Wilkinson formula (formulaic): C(col) or a text column is categorical, encoded like "
+                        "statsmodels (C(col)[T.level]); a:b interactions; the encoding is saved with the model")
+    p.add_argument("--levels", default=None, action="append", metavar="COL=A,B,C",
+                   help="declare the levels of a categorical column (repeatable; default: the levels in the data)")
     _add_read_arguments(p)
     _add_train_arguments(p, demo=False)
     o = p.add_argument_group("output")
@@ -140,7 +145,8 @@ EXAMPLES = {  # the epilog of each subcommand's --help
     "demo": "gradfit demo\ngradfit demo --optimizer adam --lr 0.05 --epochs 200 --log-every 50",
     "fit": "gradfit fit data.csv --target price\n"
            "gradfit fit data.parquet --target y --features x1,x2 --loss huber --save model.json\n"
-           "gradfit fit 'logs/*.csv' --target y --optimizer sgd --batch-size 256 --epochs 5 --json",
+           "gradfit fit 'logs/*.csv' --target y --optimizer sgd --batch-size 256 --epochs 5 --json\n"
+           "gradfit fit homes.csv --formula 'price ~ sqft + age + C(hood) + sqft:age' --summary --save m.json",
     "predict": "gradfit predict model.json new.csv -o predictions.csv\n"
                "gradfit predict model.json new.csv -o - --interval prediction --level 0.9",
     "plot": "gradfit plot model.json data.csv --out plots/\n"

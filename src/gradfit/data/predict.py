@@ -51,7 +51,8 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
     names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
-    features = list(model.feature_names_in_)
+    design = getattr(model, "formula_", None)
+    features = list(model.feature_names_in_) if design is None else design.rhs_variables()
     missing = [f for f in features if f not in names]
     if missing:
         hint = "" if header else " (read without a header, columns are named c0, c1, ...)"
@@ -59,7 +60,8 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
                         f"on; it has {show(names)}{hint}")
     pred_name = prediction_name(model)
     keep_cols = [c for c in names if c != pred_name]
-    types = {c: pa.float64() if c in features or c in numeric else pa.string() for c in keep_cols}
+    forced = features if design is None else []  # a formula's text columns stay text
+    types = {c: pa.float64() if c in forced or c in numeric else pa.string() for c in keep_cols}
     coef = np.asarray(model.coef_, dtype=np.float64)
     rows = 0
     with (_stdout_path() if to_stdout else atomic_path(output)) as tmp:
@@ -69,7 +71,10 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
                                              header=header, batch_rows=batch_rows):
                 def at(i, unit=unit, row0=row0):
                     return f"{where(unit, row0 + i, header)} of {unit.path}"
-                M, keep = to_matrix(rb, features, at, drop_na)
+                if design is not None:  # the formula's encoding of this block (gradfit.data.formula)
+                    M, keep = design.matrix(rb.select(features).to_pandas(), at).T, None
+                else:
+                    M, keep = to_matrix(rb, features, at, drop_na)
                 out = rb.select(keep_cols)
                 if keep is not None:
                     out = out.filter(pa.array(keep))
