@@ -57,7 +57,19 @@ def compute(make):
             m = fit(data, **kw)
         out[name] = {"theta": [*map(float, m.coef_), m.intercept_], "n_iter": m.n_iter_,
                      "loss": m.final_loss_, "method": m.info.get("method")}
-    for name, kw in {"minibatch": dict(solver="sgd", batch_size=10, epochs=3), "ipm": dict(solver="ipm", loss="l1")}.items():
+    Xb, yb, wb = problem(n=3000, seed=2)  # big enough for the streamed ipm's samples and globs
+    db, dbw = make(Xb, yb, None), make(Xb, yb, wb)
+    ipm = {"ipm_small": (dw, dict(loss="l1")),  # all rows to every process, one LP
+           "ipm_l1": (db, dict(loss="l1", options={"min_rows": 500})),
+           "ipm_q90_w": (dbw, dict(loss="quantile", quantile=0.9, options={"min_rows": 500})),
+           "ipm_noint_pen": (db, dict(loss="quantile", quantile=0.2, fit_intercept=False, penalty="l1", alpha=0.01,
+                                      options={"min_rows": 500})),
+           "ipm_repeat": (dbw, dict(loss="quantile", quantile=0.1, options={"min_rows": 100, "subsample": 20}))}
+    for name, (data, kw) in ipm.items():
+        m = fit(data, solver="ipm", **kw)
+        out[name] = {"loss": m.final_loss_, "gap": m.gap_, "converged": m.converged_,
+                     "passes": m.info.get("passes", 0)}
+    for name, kw in {"minibatch": dict(solver="sgd", batch_size=10, epochs=3)}.items():
         try:
             fit(d, **kw)
             out[name] = "ran"
@@ -119,7 +131,10 @@ def test_two_processes_in_memory_equal_one_process(tmp_path):
     assert _rel(got["exact_qr"]["theta"], ref["exact_qr"]["theta"]) < 1e-6
     assert "mini-batch" in got["minibatch"] and "across processes" in got["minibatch"]
     assert ref["minibatch"] == "ran"
-    assert "'ipm' cannot run across processes" in got["ipm"]
+    for name in ("ipm_small", "ipm_l1", "ipm_q90_w", "ipm_noint_pen", "ipm_repeat"):  # the same optimum
+        assert got[name]["converged"] and got[name]["gap"] <= 1e-8, (name, got[name])
+        assert abs(got[name]["loss"] - ref[name]["loss"]) <= 1e-10 * ref[name]["loss"], (name, got[name], ref[name])
+    assert got["ipm_repeat"]["passes"] > 3  # the 20-row sample failed its check and the scheme repeated
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +219,36 @@ def test_bad_flags_are_one_line_errors(table, capsys):
         assert main(["fit", str(table / "d.csv"), "--target", "y", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+@pytest.mark.parametrize("fmt, extra", [
+    ("csv", ["--loss", "l1", "--weight", "w"]),
+    ("parquet", ["--loss", "quantile", "--quantile", "0.9"]),
+    ("one_group.parquet", ["--loss", "l1"]),  # one row group: process 1 has a shard with zero rows
+])
+def test_cli_nproc_2_exact_l1_quantile_equals_one_process(table, tmp_path, capsys, fmt, extra):
+    path = table / (fmt if "." in fmt else f"d.{fmt}")
+    if fmt == "one_group.parquet":
+        pd.read_parquet(table / "d.parquet").to_parquet(path, row_group_size=10_000)
+    args = ["fit", str(path), "--target", "y", "--json", *extra]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)
+    model = tmp_path / "model.json"
+    code = main([*args, "--nproc", "2", "--save", str(model)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    two = json.loads(out.out)
+    assert two["solver"] == one["solver"] == "ipm" and two["training"]["converged"]
+    assert two["training"]["final_loss"] == pytest.approx(one["training"]["final_loss"], rel=1e-10)
+    assert json.loads(model.read_text())["coef"] == two["coef"]
+
+
+def test_dead_worker_in_the_streamed_ipm_stops_the_others(table, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADFIT_TEST_CRASH", "1:4")  # rank 1 exits in its fourth all-reduce
+    model = tmp_path / "model.json"
+    code = main(["fit", str(table / "d.parquet"), "--target", "y", "--loss", "l1", "--nproc", "2",
+                 "--timeout", "10", "--save", str(model)])
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "process 1 of 2 exited with code 3" in lines[0], lines
+    assert out.out == "" and not model.exists()

@@ -102,7 +102,7 @@ def test_preprocessing_path_gives_same_optimum():
 
 
 
-def test_streamed_source_is_materialized():
+def test_streamed_source_gives_the_lp_optimum():
     X, y, _ = make(400, 3, seed=8)
     m = gradfit.fit(Streamed(X, y, 64), loss="l1")
     ref, _, _ = lp_reference(X, y, 0.5, scale=2.0)

@@ -78,6 +78,10 @@ class Batches:
             self._n_rows = sum(len(b) for b in self)
         return self._n_rows
 
+    def rows_known(self) -> int | None:
+        """Rows in this source (shard) when known without a pass (in memory, Parquet metadata), else None."""
+        return self._n_rows
+
     def total_rows(self) -> int:
         """Rows across every process."""
         return int(self.allreduce(torch.tensor(float(self.n_rows), dtype=torch.float64)).item())

@@ -34,7 +34,8 @@ DEFAULT_TIMEOUT = 60.0
 # Solvers whose every pass goes through ``allreduce`` (so every process takes the same decisions),
 # checked against one process in tests/test_distributed.py (lbfgs and adam by hand: their first step
 # imports torch._dynamo, seconds per process); the torch.optim methods in full batch only.
-DISTRIBUTED_SOLVERS = ("exact", "gd", "sgd", "momentum", "nesterov", "adam", "newton", "lbfgs", "prox", "cd")
+DISTRIBUTED_SOLVERS = ("exact", "gd", "sgd", "momentum", "nesterov", "adam", "newton", "lbfgs", "prox", "cd",
+                       "ipm")
 # Test hook: "RANK:WHEN" makes process RANK exit with code 3 (WHEN = "start", or the number of the
 # all-reduce call it dies in) or stop answering (WHEN = "hang": before connecting; "3h": in all-reduce 3).
 CRASH_ENV = "GRADFIT_TEST_CRASH"
@@ -209,6 +210,9 @@ class ShardedBatches(Batches):
     @property
     def n_rows(self) -> int:
         return self.local.n_rows
+
+    def rows_known(self) -> int | None:
+        return self.local.rows_known()
 
     def total_rows(self) -> int:
         if self._total is None:

@@ -27,8 +27,8 @@ class Design:
         self.T = T
         self.shape = (self.shape[0], T.shape[1])
 
-    def _fold(self, M: Tensor) -> tuple[Tensor, Tensor]:
-        """(A, c) with Z @ M = X @ A + c, for M of shape (q,) or (q, r)."""
+    def fold(self, M: Tensor) -> tuple[Tensor, Tensor]:
+        """(A, c) with Z @ M = X[:, used] @ A + c, for M of shape (q,) or (q, r)."""
         if self.T is not None:
             M = self.T @ M
         A = M[:self.k] / (self.sd if M.ndim == 1 else self.sd[:, None])
@@ -38,13 +38,17 @@ class Design:
         return A, c
 
     def matvec(self, beta: Tensor, rows: slice = slice(None)) -> Tensor:
-        A, c = self._fold(beta)
+        A, c = self.fold(beta)
         return self.X[rows] @ A + c
 
     def rmatvec(self, v: Tensor) -> Tensor:
         """v @ Z."""
-        total = v.sum()
-        g = (v @ self.X - self.mu * total) / self.sd
+        return self.sum_rows(v @ self.X, v.sum())
+
+    def sum_rows(self, vx: Tensor, total: Tensor) -> Tensor:
+        """``sum_i v_i Z_i`` from ``vx = sum_i v_i X[i, used]`` and ``total = sum_i v_i`` (rows
+        that are no longer at hand: the streamed fit's globs)."""
+        g = (vx - self.mu * total) / self.sd
         g = torch.cat([g, total.reshape(1)]) if self.intercept else g
         return g if self.T is None else g @ self.T
 
@@ -68,7 +72,7 @@ class Design:
 
     def matmat_rows(self, M: Tensor, rows: slice) -> Tensor:
         """Z[rows] @ M for a (q, r) matrix M."""
-        A, c = self._fold(M)
+        A, c = self.fold(M)
         return self.X[rows] @ A + c
 
 

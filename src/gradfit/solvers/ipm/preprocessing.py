@@ -36,7 +36,8 @@ class PFNResult:
     subsample: int      # m (0 when the full problem was solved directly)
 
 
-def _kth(v: Tensor, frac: float) -> Tensor:
+def kth_fraction(v: Tensor, frac: float) -> Tensor:
+    """The ``ceil(frac * len(v))``-th smallest value of v (at least the first, at most the last)."""
     k = min(max(int(math.ceil(frac * v.numel())), 1), v.numel())
     return torch.kthvalue(v, k).values
 
@@ -49,6 +50,12 @@ def leverage_norms(Z: Design, L: Tensor, block: int = 65536) -> Tensor:
     for start in range(0, Z.shape[0], block):
         out[start:start + block] = Z.matmat_rows(Linv_t, slice(start, start + block)).square_().sum(1)
     return out.sqrt_()
+
+
+def sample_share(extra, share: float):
+    """The penalty rows for an LP on a sample holding ``share`` of the weight: the penalty keeps its
+    strength relative to the sample's loss (at full weight it would swamp the sample fit)."""
+    return None if extra is None else (extra[0], extra[1], extra[2] * share)
 
 
 def _solve(Z, y, u, extra, tau, tol, max_iter):
@@ -76,7 +83,9 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         # with replacement: O(m) instead of a permutation of n; a repeated row changes nothing
         idx = torch.randint(n, (m,), generator=generator).to(Z.device)
         Zs = Z.rows(idx)
-        _, sol = _solve(Zs, y[idx], u[idx], extra, tau, max(tol, 1e-5), max_iter)
+        us = u[idx]
+        _, sol = _solve(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum())), tau, max(tol, 1e-5),
+                        max_iter)
         total_iter += sol.n_iter
         rounds += 1
         L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=Z.dtype, device=Z.device)))
@@ -86,8 +95,8 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         r = y - Z.matvec(sol.beta)
         M = mm_factor * m
         kappa = r / band.clamp_min(1e-12)
-        lo = _kth(kappa, max(1.0 / n, tau - M / (2 * n)))
-        hi = _kth(kappa, min(tau + M / (2 * n), (n - 1.0) / n))
+        lo = kth_fraction(kappa, max(1.0 / n, tau - M / (2 * n)))
+        hi = kth_fraction(kappa, min(tau + M / (2 * n), (n - 1.0) / n))
         below, above = r < band * lo, r > band * hi
         del kappa, band
         for _ in range(max_fixups):

@@ -14,8 +14,9 @@ quantile loss) -- a linear program. Steps:
    of the interior-point and vertex duals (corrected for their tiny infeasibility), a bound on
    the relative objective gap. ``converged`` when ``gap <= tol``.
 
-The rows must be in memory: a streamed source is read into memory once (float64, ``n x (p+1)``);
-a distributed source is refused. Only the ``none`` and ``l1`` penalties are linear programs.
+Rows in memory are solved here; a streamed or distributed source goes to :mod:`.streamed`, the same
+scheme in passes over the data (memory: the sample and the kept rows, not n). Only the ``none`` and
+``l1`` penalties are linear programs.
 """
 from __future__ import annotations
 
@@ -138,6 +139,62 @@ def polish(Z: Tensor, y: Tensor, u: Tensor, tau: float, beta: Tensor, a_ipm: Ten
     return beta, p_ipm, lower
 
 
+def l1_rows(D: Design, l1: float, weight_sum: float, scale: float):
+    """The LP rows of an L1 penalty: ``l1*|w_j| = l1/sd_j * (rho(v_j) + rho(-v_j))`` in the LP's units
+    (times ``weight_sum/scale``); None without one."""
+    if l1 <= 0:
+        return None
+    k = D.k
+    E = torch.zeros(2 * k, k + int(D.intercept), dtype=D.dtype, device=D.device)
+    idx = torch.arange(k, device=D.device)
+    E[idx, idx], E[k + idx, idx] = 1.0 / D.sd, -1.0 / D.sd
+    if D.T is not None:
+        E = E @ D.T
+    return (E, torch.zeros(2 * k, dtype=D.dtype, device=D.device),
+            torch.full((2 * k,), l1 * weight_sum / scale, dtype=D.dtype, device=D.device))
+
+
+def vertex(Zr: Tensor, yr: Tensor, ur: Tensor, tau: float, beta: Tensor, dual: Tensor, polish_on: bool):
+    """(beta, P on these rows, dual lower bound) for the last reduced LP, polished to a vertex."""
+    if polish_on:
+        return polish(Zr, yr, ur, tau, beta, dual)
+    lower = dual_value(Zr, yr, ur, torch.minimum(dual.clamp_min(0.0), ur), tau, beta)
+    return beta, float(pinball_sum(yr - Zr @ beta, ur, tau)), lower
+
+
+def conclude(name: str, objective: Objective, settings: Settings, D: Design, beta: Tensor, p_val: float,
+             lower: float, zero_sum: float, weight_sum: float, scale: float, n_iter: int, t0: float,
+             info: dict) -> FitResult:
+    """The certificate ``gap = (P - D) / P`` (``P`` floored as in :meth:`Objective.gap_scale`) and
+    beta mapped back to ``theta = [w, b]`` in the data's units."""
+    lower = max(lower, 0.0)  # the objective is never negative
+    denom = max(p_val, GAP_FLOOR * zero_sum)
+    gap = (p_val - lower) / denom if denom > 0 else 0.0
+    if D.T is not None:
+        beta = D.T @ beta
+    p = objective.n_features
+    w_used = beta[:D.k] / D.sd
+    w = torch.zeros(p, dtype=torch.float64, device=D.device)
+    w[info.pop("used")] = w_used
+    b = beta[D.k] - D.mu @ w_used if objective.fit_intercept else torch.zeros((), dtype=torch.float64,
+                                                                              device=D.device)
+    theta = torch.cat([w, b.reshape(1)]).to(objective.dtype)
+    value = scale * p_val / weight_sum
+    history = History()
+    history.append(value, theta.tolist() if settings.record_path else None, gap, time.perf_counter() - t0)
+    if settings.on_epoch is not None:
+        settings.on_epoch(n_iter, value, theta)
+    converged = gap <= settings.tol
+    msg = (f"LP optimum certified to relative gap {gap:.2e}" if converged else
+           f"interior point stopped at relative gap {gap:.2e} > tol {settings.tol:g}")
+    q, full_rank = D.shape[1], D.k + int(objective.fit_intercept)
+    if q < full_rank:
+        msg += (f"; the design is numerically singular (rank {q} of {full_rank}): "
+                "coefficients along its null directions were set to 0")
+    info.update({"whitened": D.T is not None, "rank": q, "full_rank": full_rank})
+    return FitResult(theta, converged, n_iter, history, name, gap=gap, message=msg, info=info)
+
+
 @register
 class InteriorPoint(Solver):
     """Frisch–Newton interior point with Portnoy–Koenker globs: the exact L1/quantile optimum.
@@ -146,7 +203,8 @@ class InteriorPoint(Solver):
     subsample row, 0.8), ``ipm_tol`` (interior-point stop, default 1e-11), ``max_iter`` (per LP,
     default 100), ``polish`` (default True), ``preprocess`` (default True; False solves the full
     LP), ``min_rows`` (smallest n that is preprocessed, 20000), ``threads`` (torch intra-op
-    threads while solving, default 1).
+    threads while solving, default 1). Data not in memory (a streamed file, the shards of many
+    processes) is fitted by :func:`~gradfit.solvers.ipm.streamed.solve_streamed` with the same options.
     """
 
     name = "ipm"
@@ -163,9 +221,11 @@ class InteriorPoint(Solver):
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         t0 = time.perf_counter()
         opts = settings.options
-        loss, pen = objective.loss, objective.penalty
-        tau = getattr(loss, "tau", 0.5)
-        scale = 2.0 if loss.name == "absolute" else 1.0  # |r| = 2 rho_1/2(r)
+        tau = getattr(objective.loss, "tau", 0.5)
+        scale = 2.0 if objective.loss.name == "absolute" else 1.0  # |r| = 2 rho_1/2(r)
+        if objective.data.full_batch() is None:
+            from gradfit.solvers.ipm.streamed import solve_streamed
+            return solve_streamed(self.name, objective, settings, tau, scale, t0)
         X, y, s = materialize(objective)
         n, p = X.shape
         positive = s > 0
@@ -179,30 +239,18 @@ class InteriorPoint(Solver):
         T = whitening(Z) if opts.get("whiten", True) else None
         if T is not None:
             Z.whiten(T)
-        q, k = Z.shape[1], Z.k
-        extra = None
-        if pen.l1 > 0:  # l1*|w_j| = l1/sd_j * (rho(v_j) + rho(-v_j)) in the LP's units (times S/scale)
-            E = torch.zeros(2 * k, k + int(objective.fit_intercept), dtype=Z.dtype, device=Z.device)
-            idx = torch.arange(k, device=Z.device)
-            E[idx, idx], E[k + idx, idx] = 1.0 / sd_u, -1.0 / sd_u
-            if T is not None:
-                E = E @ T
-            extra = (E, torch.zeros(2 * k, dtype=Z.dtype, device=Z.device),
-                     torch.full((2 * k,), pen.l1 * weight_sum / scale, dtype=Z.dtype, device=Z.device))
+        extra = l1_rows(Z, objective.penalty.l1, weight_sum, scale)
         gen = torch.Generator().manual_seed(settings.seed)
         res = pfn(Z, y, s, tau, extra, generator=gen, tol=float(opts.get("ipm_tol", 1e-11)),
                   max_iter=int(opts.get("max_iter", 100)), m=opts.get("subsample"),
                   mm_factor=float(opts.get("mm_factor", 0.8)),
                   min_rows=int(opts.get("min_rows", 20000)) if opts.get("preprocess", True) else 1 << 62)
         # polish and certify on the last (reduced) LP; then evaluate the objective on every row
-        Zr, yr, ur = res.Z, res.y, res.u
-        if q == 0:  # nothing to fit (all columns zero, no intercept): y = 0 is the optimum
-            beta, lower = res.beta, float(pinball_sum(y, s, tau))
-        elif opts.get("polish", True):
-            beta, _, lower = polish(Zr, yr, ur, tau, res.beta, res.dual)
+        zero_sum = float(pinball_sum(y, s, tau))
+        if Z.shape[1] == 0:  # nothing to fit (all columns zero, no intercept): y = 0 is the optimum
+            beta, lower = res.beta, zero_sum
         else:
-            beta = res.beta
-            lower = dual_value(Zr, yr, ur, torch.minimum(res.dual.clamp_min(0.0), ur), tau, beta)
+            beta, _, lower = vertex(res.Z, res.y, res.u, tau, res.beta, res.dual, opts.get("polish", True))
         if T is None:
             p_val = float(pinball_sum(y - Z.matvec(beta), s, tau))
         else:  # ill-conditioned: X @ w cancels digits, evaluate through the whitened rows instead
@@ -210,30 +258,7 @@ class InteriorPoint(Solver):
                                           s[a:a + 65536], tau)) for a in range(0, Z.shape[0], 65536))
         if extra is not None:
             p_val += float(pinball_sum(extra[1] - extra[0] @ beta, extra[2], tau))
-        lower = max(lower, 0.0)  # the objective is never negative
-        # Objective.gap_scale's floor, in this solver's units (y here may be rescaled)
-        floor = GAP_FLOOR * float(pinball_sum(y, s, tau))
-        denom = max(p_val, floor)
-        gap = (p_val - lower) / denom if denom > 0 else 0.0
-        if T is not None:
-            beta = T @ beta
-        w = torch.zeros(p, dtype=torch.float64, device=Z.device)
-        w[used] = beta[:k] / sd_u
-        b = beta[k] - mu @ w if objective.fit_intercept else torch.zeros((), dtype=torch.float64, device=Z.device)
-        theta = torch.cat([w, b.reshape(1)]).to(objective.dtype)
-        value = scale * p_val / weight_sum
-        history = History()
-        history.append(value, theta.tolist() if settings.record_path else None, gap, time.perf_counter() - t0)
-        if settings.on_epoch is not None:
-            settings.on_epoch(res.n_iter, value, theta)
-        converged = gap <= settings.tol
-        msg = (f"LP optimum certified to relative gap {gap:.2e}" if converged else
-               f"interior point stopped at relative gap {gap:.2e} > tol {settings.tol:g}")
-        full_rank = k + int(objective.fit_intercept)
-        if q < full_rank:
-            msg += (f"; the design is numerically singular (rank {q} of {full_rank}): "
-                    "coefficients along its null directions were set to 0")
-        return FitResult(theta, converged, res.n_iter, history, self.name, gap=gap, message=msg,
-                         info={"subsample": res.subsample, "reduced_rows": int(res.Z.shape[0]),
-                               "lp_solves": res.rounds, "ipm_iterations": res.n_iter,
-                               "whitened": T is not None, "rank": q, "full_rank": full_rank})
+        info = {"subsample": res.subsample, "reduced_rows": int(res.Z.shape[0]), "lp_solves": res.rounds,
+                "ipm_iterations": res.n_iter, "used": used}
+        return conclude(self.name, objective, settings, Z, beta, p_val, lower, zero_sum, weight_sum, scale,
+                        res.n_iter, t0, info)

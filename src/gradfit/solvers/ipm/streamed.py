@@ -1,0 +1,236 @@
+"""Exact L1/quantile regression of data read in passes: Portnoy–Koenker as a streaming algorithm.
+
+For a source that is not in memory (a file larger than memory, the shards of many processes) the
+objective of :mod:`.solver` is minimized without holding the rows. Memory is the sample plus the
+kept rows (about ``1.8 m``, ``m = ((q+1) n)^(2/3)``: 0.9M rows of 70M), not ``n``. One round:
+
+1. **Sampling pass** (:func:`~.passes.sample_pass`): a uniform sample of m rows, the weight sum,
+   the zero model's loss and each column's range (for the scales and constant columns).
+2. **LP on the sample** (loose tolerance): ``beta0``; ``L`` the Cholesky factor of ``Zs'Zs``.
+3. **Classifying pass**: ``kappa_i = r_i / ||L^-1 z_i||`` at ``beta0``; rows with ``kappa`` below
+   ``lo`` / above ``hi`` (the sample's quantiles of kappa at ``tau -/+ 0.4 m / n``) are folded into
+   two glob sums, the others (about ``0.8 m``) are kept.
+4. **LP on the kept rows and the two globs** (+ the L1 penalty's rows), polished to a vertex.
+5. **Check.** A globbed row keeps its sign unless ``|z_i (beta - beta0)| >= |r_i|``, and
+   ``|z_i d| <= ||L^-1 z_i|| ||L' d||``, so ``||L'(beta - beta0)|| < min(hi, -lo)`` proves every
+   sign without reading the data again. Otherwise a **check pass** finds the rows whose sign
+   flipped; up to ``0.1 m`` of them are moved into the kept rows and the LP is solved again (three
+   times at most), more start a new round with ``2 m``.
+
+When every glob keeps its sign the reduced LP has the full LP's optimum and its objective and dual
+bound are the full problem's, so the certificate ``gap_`` is that of the in-memory fit. Problems
+with fewer than ``max(min_rows, 3 m)`` rows are read into memory and solved directly. Across
+processes every sum goes through ``allreduce`` and every kept row to every process, so all take
+the same steps.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gradfit.problem.objective import Objective
+from gradfit.solvers.base import FitResult, Settings, SolverMismatch
+from gradfit.solvers.ipm.design import Design, whitening
+from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
+from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
+                                        sample_pass)
+from gradfit.solvers.ipm.preprocessing import kth_fraction, sample_share
+from gradfit.solvers.ipm.solver import conclude, l1_rows, vertex
+
+MAX_ROUNDS = 12
+MAX_FIXUPS = 3
+
+
+class _Scales:
+    """Centre, scale, used columns and whitening, fixed from the first sample (any scale gives the
+    same optimum): :meth:`design` standardizes any rows the same way."""
+
+    def __init__(self, sample: Tensor, col_min: Tensor, col_max: Tensor, intercept: bool, whiten: bool):
+        p = col_min.numel()
+        X, s = sample[:, :p], sample[:, p + 1]
+        tot = s.sum()
+        mu = (s @ X) / tot if intercept else torch.zeros(p, dtype=F64)
+        sd = ((s @ (X - mu).square()) / tot).sqrt()
+        constant = col_min == col_max
+        self.used = ~(constant & (intercept | (col_min == 0)))
+        sd = torch.where(constant, col_min.abs(), sd)
+        sd = torch.where(sd > 0, sd, (col_max - col_min).clamp_min(1e-300))  # constant on the sample only
+        self.mu, self.sd, self.intercept, self.T = mu, sd[self.used], intercept, None
+        if whiten:
+            self.T = whitening(self.design(sample))
+
+    def design(self, rows: Tensor) -> Design:
+        D = Design(rows[:, :self.mu.numel()], self.mu, self.sd, self.used, self.intercept)
+        if self.T is not None:
+            D.whiten(self.T)
+        return D
+
+    def full_fold(self, D: Design, M: Tensor) -> tuple[Tensor, Tensor]:
+        """(A, c) with ``Z @ M = X @ A + c`` on all p columns (zero rows for unused ones)."""
+        A, c = D.fold(M)
+        full = torch.zeros((self.mu.numel(),) + tuple(A.shape[1:]), dtype=F64)
+        full[self.used] = A
+        return full, c
+
+
+def _lp(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int):
+    if extra is not None:
+        Z, y, u = torch.cat([Z, extra[0]]), torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
+    return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
+
+
+class _Round:
+    """One Portnoy–Koenker round on a sample; :meth:`run` returns the certified optimum or None."""
+
+    def __init__(self, fit: "_Streamed", sample: Tensor):
+        self.f, self.sample = fit, sample
+
+    def run(self):
+        f, sample = self.f, self.sample
+        p, m, n = f.p, self.sample.shape[0], f.totals.n
+        Ds = f.scales.design(sample)
+        Zs, ys, us = Ds.full(), sample[:, p], sample[:, p + 1]
+        _, sol0 = _lp(Zs, ys, us, sample_share(f.extra, float(us.sum()) / f.totals.weight_sum), f.tau,
+                      max(f.tol, 1e-5), f.max_iter)
+        f.n_iter += sol0.n_iter
+        f.lp_solves += 1
+        L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=F64)))
+        if int(info) != 0:  # a singular sample
+            return None
+        Linv_t = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=F64), upper=False).T
+        fold, shift = f.scales.full_fold(Ds, torch.cat([sol0.beta[:, None], Linv_t], 1))
+        P = torch.addmm(shift, sample[:, :p], fold)
+        kappa = (ys - P[:, 0]) / P[:, 1:].square().sum(1).sqrt().clamp_min(1e-12)
+        M = f.mm_factor * m
+        lo = kth_fraction(kappa, max(1.0 / m, f.tau - M / (2 * n)))
+        hi = kth_fraction(kappa, min(f.tau + M / (2 * n), (m - 1.0) / m))
+        split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi)), cap=int(4 * M) + 1000)
+        if split.overflow:
+            return None
+        margin = min(split.hi, -split.lo)
+        for _ in range(MAX_FIXUPS + 1):
+            Dk = f.scales.design(split.kept)
+            rows = [Dk.full()], [split.kept[:, p]], [split.kept[:, p + 1]]
+            for g in split.globs:
+                if g[-1] > 0:
+                    rows[0].append((Dk.sum_rows(g[:p][f.scales.used], g[-1]) / g[-1])[None])
+                    rows[1].append((g[p] / g[-1]).reshape(1))
+                    rows[2].append(g[-1].reshape(1))
+            (Zr, yr, ur), sol = _lp(*(torch.cat(r) for r in rows), f.extra, f.tau, f.tol, f.max_iter)
+            f.n_iter += sol.n_iter
+            f.lp_solves += 1
+            beta, p_red, lower = vertex(Zr, yr, ur, f.tau, sol.beta, sol.dual, f.polish)
+            f.reduced_rows = int(Zr.shape[0])
+            moved = float((L.T @ (beta - sol0.beta)).norm())
+            if margin > 0 and moved < 0.9 * margin:  # every globbed row provably keeps its sign
+                f.proof = "bound"
+                return beta, p_red, lower
+            a, c = Ds.fold(beta)
+            a_full = torch.zeros(p, dtype=F64)
+            a_full[f.scales.used] = a
+            f.passes += 1
+            total, bad, where = check_pass(f.data, split, (a_full, c), f.tau, cap=int(0.1 * M))
+            if bad is not None and bad.shape[0] == 0:
+                f.proof = "check pass"
+                if f.extra is not None:
+                    total += float(pinball_sum(f.extra[1] - f.extra[0] @ beta, f.extra[2], f.tau))
+                return beta, total, lower
+            if bad is None or bad.shape[0] > 0.1 * M:
+                return None
+            f.fixups += 1
+            above = bad[:, -1] == 1
+            for side, mask in ((0, ~above), (1, above)):
+                rows_s = bad[mask, :-1]
+                W = rows_s[:, p + 1]
+                split.globs[side] -= torch.cat([W @ rows_s[:, :p], (W @ rows_s[:, p]).reshape(1), W.sum().reshape(1)])
+            split.kept = torch.cat([split.kept, bad[:, :-1]])
+            split.moved.append(where)
+        return None
+
+
+class _Streamed:
+    def __init__(self, objective: Objective, settings: Settings, tau: float, scale: float):
+        opts = settings.options
+        self.data, self.objective, self.tau, self.scale = objective.data, objective, tau, scale
+        self.p = objective.n_features
+        self.tol = float(opts.get("ipm_tol", 1e-11))
+        self.max_iter = int(opts.get("max_iter", 100))
+        self.polish = opts.get("polish", True)
+        self.mm_factor = float(opts.get("mm_factor", 0.8))
+        self.min_rows = int(opts.get("min_rows", 20000)) if opts.get("preprocess", True) else 1 << 62
+        self.m = opts.get("subsample")
+        self.whiten = opts.get("whiten", True)
+        self.gen = torch.Generator().manual_seed(settings.seed + 7919 * getattr(self.data, "rank", 0))
+        self.n_iter = self.lp_solves = self.fixups = self.reduced_rows = 0
+        self.passes, self.proof, self.extra = 0, "direct", None
+
+    def m_for(self, n: int) -> int:
+        q = self.p + int(self.objective.fit_intercept)
+        return int(self.m) if self.m else int(((q + 1) * n) ** (2.0 / 3.0))
+
+    def solve(self):
+        known = known_rows(self.data)
+        world = getattr(self.data, "world", 1)
+        m = None
+
+        def target(n_local: int) -> int:
+            n = known if known is not None else n_local * world
+            return max(m or self.m_for(n), self.min_rows)
+
+        for _ in range(MAX_ROUNDS):
+            self.passes += 1
+            sample, self.totals = sample_pass(self.data, self.tau, target, self.gen)
+            n = self.totals.n
+            if n == 0 or not self.totals.weight_sum > 0:
+                raise SolverMismatch("solver 'ipm' got no rows with positive weight; check the data and its weights")
+            self._check_finite()
+            if not hasattr(self, "scales"):
+                self.scales = _Scales(sample, self.totals.col_min, self.totals.col_max,
+                                      self.objective.fit_intercept, self.whiten)
+                D = self.scales.design(sample)
+                self.design = D
+                self.extra = l1_rows(D, self.objective.penalty.l1, self.totals.weight_sum, self.scale)
+                if D.shape[1] == 0:  # nothing to fit: y = 0 is the optimum
+                    return torch.zeros(0, dtype=F64), self.totals.zero_sum, self.totals.zero_sum
+            m = m or min(self.m_for(n), sample.shape[0])
+            if n < max(self.min_rows, 3 * m):
+                return self._direct(sample if sample.shape[0] == n else None)
+            self.subsample = sample.shape[0]
+            self.passes += 1
+            found = _Round(self, sample).run()
+            if found is not None:
+                return found
+            m *= 2
+        return self._direct(None)
+
+    def _direct(self, rows: Tensor | None):
+        if rows is None:
+            self.passes += 1
+            rows = load_pass(self.data)
+        p = self.p
+        D = self.scales.design(rows)
+        (Zr, yr, ur), sol = _lp(D.full(), rows[:, p], rows[:, p + 1], self.extra, self.tau, self.tol, self.max_iter)
+        self.n_iter += sol.n_iter
+        self.lp_solves += 1
+        self.proof, self.subsample, self.reduced_rows = "direct", 0, int(Zr.shape[0])
+        return vertex(Zr, yr, ur, self.tau, sol.beta, sol.dual, self.polish)
+
+    def _check_finite(self) -> None:
+        t = self.totals
+        if not (torch.isfinite(torch.cat([t.col_min, t.col_max])).all() and
+                torch.isfinite(torch.tensor([t.weight_sum, t.zero_sum])).all()):
+            self.data.validate()  # raises DataError naming the column and row
+            raise ValueError("the data's sums are not finite: values too large for float64; rescale them")
+
+
+def solve_streamed(name: str, objective: Objective, settings: Settings, tau: float, scale: float,
+                   t0: float) -> FitResult:
+    """The exact L1/quantile fit of a source read in passes (see the module docstring)."""
+    fit = _Streamed(objective, settings, tau, scale)
+    beta, p_val, lower = fit.solve()
+    info = {"subsample": getattr(fit, "subsample", 0), "reduced_rows": fit.reduced_rows,
+            "lp_solves": fit.lp_solves, "ipm_iterations": fit.n_iter, "passes": fit.passes,
+            "fixups": fit.fixups, "signs_proved_by": fit.proof, "used": fit.scales.used}
+    return conclude(name, objective, settings, fit.design, beta, float(p_val), float(lower),
+                    fit.totals.zero_sum, fit.totals.weight_sum, scale, fit.n_iter, t0, info)
+
