@@ -72,9 +72,17 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         ``auto`` (fastest exact method for the loss), ``exact``, ``sgd``, ``momentum``,
         ``nesterov``, ``adam`` and the others in :func:`gradfit.solvers.available`.
         ``optimizer`` is an alias of ``solver``.
-    lr, epochs, batch_size, tol, seed
+    lr, epochs, batch_size, seed
         Gradient-method settings: step size, passes over the data, rows per step (None: all),
-        stopping tolerance, random seed.
+        random seed.
+    tol : float
+        The same meaning for every solver: the fit is converged (``converged_`` True) exactly when
+        its certificate bounds the relative objective gap ``(F(w, b) - F*) / |F*|`` by ``tol``
+        (``gap_`` is that bound; ``|F*|`` is floored at 1e-6 of the zero model's objective).
+        Iterative solvers stop as soon as the certificate allows, otherwise at ``epochs``; every
+        other stop leaves ``converged_`` False and warns with ``gap_`` and the reason. The bound
+        comes from the solver (duality gap, Newton decrement, exact solution) or from comparing
+        with the exact optimum; float32 fits are measured on the data in float64.
     init : ``"zeros"``, ``"torch"`` (nn.Linear's initialisation) or p+1 numbers (w..., b).
     fit_intercept : bool
         Fit ``b`` (never penalized); False fixes ``b = 0``.
@@ -93,7 +101,8 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     Returns
     -------
     LinearModel
-        With ``coef_``, ``intercept_``, ``history_``, ``converged_``, ``gap_``, ``n_iter_``.
+        With ``coef_``, ``intercept_``, ``history_``, ``converged_`` (``gap_ <= tol``), ``gap_``
+        (never negative; NaN when no certificate exists, e.g. ``options={"certify": False}``), ``n_iter_``.
 
     Examples
     --------
@@ -140,9 +149,12 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     t0 = time.perf_counter()
     result = chosen.solve(objective, settings, theta0)
     elapsed = time.perf_counter() - t0
-    if math.isnan(result.gap) and settings.options.get("certify", True):  # options={"certify": False} skips it
-        from gradfit.solvers.certificate import certify
-        result.gap = certify(objective, result)
+    if settings.options.get("certify", True):  # options={"certify": False} skips the external certificate
+        from gradfit.solvers.certificate import certify, certify_in_float64
+        if data.dtype != torch.float64 and chosen.name != "exact":  # exact certifies its rounding itself
+            result.gap = certify_in_float64(objective, result)
+        elif math.isnan(result.gap):
+            result.gap = certify(objective, result)
     model = to_model(result, data, loss_obj, pen, elapsed, settings, warn)
     model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.inference.summary
     model.formula_ = design
@@ -157,10 +169,23 @@ def to_model(result: FitResult, data: Batches, loss: Loss, pen: Penalty, elapsed
             "seconds": elapsed, **{k: v for k, v in result.info.items() if isinstance(v, (int, float, str))}}
     if settings.lr is not None:
         info["lr"] = settings.lr
+    info["stop_reason"] = result.message
+    gap = float(result.gap)
+    result.converged = converged = math.isfinite(gap) and gap <= settings.tol  # the certificate decides
     model = LinearModel(np.array(theta[:-1]), float(theta[-1]), list(data.feature_names), data.target_name,
-                        loss.spec(), pen.spec(), result.solver, bool(result.converged), float(result.gap),
+                        loss.spec(), pen.spec(), result.solver, converged, gap,
                         int(result.n_iter), float(final), result.history, info)
-    if warn and not result.converged:
-        warnings.warn(f"{result.solver} did not converge: {result.message}; raise epochs or lr, "
-                      "or use solver='auto' for the exact optimum", ConvergenceWarning, stacklevel=3)
+    if warn and not converged:
+        warnings.warn(not_converged_message(result.solver, result.message, gap, settings.tol),
+                      ConvergenceWarning, stacklevel=3)
     return model
+
+
+def not_converged_message(solver: str, reason: str, gap: float, tol: float) -> str:
+    """The ConvergenceWarning's text: the certified gap against ``tol`` and why the solver stopped."""
+    if math.isfinite(gap):
+        what = f"certified relative gap {gap:.3g} > tol {tol:g}"
+    else:
+        what = "no certificate of the gap is available for this loss and penalty"
+    return (f"{solver} did not converge: {what} (gap_ = {gap:.3g}); stopped because: {reason or 'unknown'}; "
+            "raise epochs or lr, or use solver='auto' for the exact optimum")

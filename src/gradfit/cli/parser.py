@@ -44,7 +44,8 @@ def _add_train_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
         g.add_argument("--batch-size", type=int, default=None, metavar="ROWS",
                        help="rows per gradient step (default: all rows, full batch)")
         g.add_argument("--tol", type=float, default=1e-8,
-                       help="stopping tolerance on the relative objective gap (default: %(default)s)")
+                       help="converged means the certified relative objective gap is at most this; iterative "
+                            "solvers stop there (default: %(default)s)")
         g.add_argument("--delta", type=float, default=1.35, help="huber threshold (default: %(default)s)")
         g.add_argument("--quantile", type=float, default=0.5, help="quantile loss level (default: %(default)s)")
         g.add_argument("--penalty", default="none", choices=["none", "l2", "l1", "elasticnet"],

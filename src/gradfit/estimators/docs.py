@@ -19,7 +19,8 @@ SHARED_DOC = """
     batch_size : int or None, default=None
         Rows per gradient step (None: full batch).
     tol : float, default=1e-8
-        Stopping tolerance on the relative objective gap.
+        Bound on the certified relative objective gap ``gap_`` for ``converged_`` (the same
+        meaning for every solver; see :func:`gradfit.fit`).
     fit_intercept : bool, default=True
         Fit ``b`` (never penalized).
     warm_start : bool, default=False
@@ -40,9 +41,10 @@ SHARED_DOC = """
     n_iter_ : int
         Iterations (epochs) of the solver; the largest over targets.
     gap_ : float
-        Bound on the relative objective gap at the solution (0 for closed forms, NaN if unknown).
+        Certified bound on the relative objective gap at the solution (never negative; NaN if
+        no certificate exists).
     converged_ : bool
-        Whether every target's solver met ``tol``.
+        Whether every target's ``gap_`` is at most ``tol``.
     history_ : History or list of History
         Objective per epoch (:class:`gradfit.solvers.history.History`).
     model_ : LinearModel or list of LinearModel

@@ -131,8 +131,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._stream = None
         self._set_fitted(models, y.ndim, target)
         if not self.converged_:
-            warnings.warn(f"{models[0].solver} did not converge within epochs={self.epochs} (relative gap "
-                          f"{self.gap_:.2g}, tol={self.tol:g}); raise epochs or lr, or use solver='auto'",
+            worst = next(m for m in models if not m.converged_)
+            warnings.warn(api.not_converged_message(worst.solver, str(worst.info.get("stop_reason", "")),
+                                                    float(worst.gap_), self.tol),
                           EstimatorConvergenceWarning, stacklevel=2)
         return self
 

@@ -153,7 +153,8 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
                 continue
             b = buf[:m]
             torch.sub(X, sx, out=b[:, :p])
-            torch.sub(y, sy, out=b[:, p + 1])
+            # y - sy with a 0-d float64 sy would be computed in y's dtype (float32 loses 7 digits)
+            torch.sub(y.to(F64), sy, out=b[:, p + 1])
             if w is not None:
                 b[:, p] = 1.0
                 b.mul_(_sqrt_weight(w)[:, None])

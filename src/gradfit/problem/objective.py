@@ -133,7 +133,15 @@ class Objective:
         return torch.sqrt((dist * dist).sum() + grad[-1] ** 2)
 
 
+EPS = 2.220446049250313e-16  # float64 unit roundoff (x2): two computed values this close are not told apart
+
+
 def relative_gap(value: float, optimum: float, scale: float | None = None) -> float:
-    """(F - F*) / scale, clipped at 0; ``scale`` defaults to |F*| (see :meth:`Objective.gap_scale`)."""
+    """A bound on ``(F - F*) / scale`` from computed values ``value`` (F) and ``optimum`` (F*, or a
+    lower bound on it); ``scale`` defaults to |F*| (see :meth:`Objective.gap_scale`).
+
+    Never negative, and never 0 unless both values are exactly 0: the difference of two float64
+    numbers is only known to within their rounding, so ``EPS * (|F| + |F*|)`` is added.
+    """
     scale = max(abs(optimum), 1e-300) if scale is None else scale
-    return max(value - optimum, 0.0) / scale
+    return (max(value - optimum, 0.0) + EPS * (abs(value) + abs(optimum))) / scale

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gradfit.problem.losses import Loss
-from gradfit.problem.objective import Objective
+from gradfit.problem.objective import Objective, relative_gap
 from gradfit.problem.penalties import Penalty
 from gradfit.exceptions import ConvergenceWarning, DivergenceError, SolverMismatch  # noqa: F401
 from gradfit.solvers.history import History
@@ -108,22 +108,48 @@ def single_threaded(solve):
 class EpochLoop:
     """Records one value per epoch and decides when to stop.
 
-    Converged: the relative decrease of the objective over the last ``window`` epochs is below
-    ``tol`` (or the solver reports a stationarity/gap below ``tol``). Diverged: the value is not
-    finite, or it grew in each of the last ``divergence_patience`` epochs.
+    Converged: the certified relative objective gap is at most ``tol`` -- the gap the solver reports
+    itself (duality gap, Newton decrement), or, for solvers without one (gd, sgd, adam, L-BFGS ...),
+    ``(F(theta) - F*) / |F*| + gap*`` against the reference optimum ``F*`` that
+    :func:`gradfit.solvers.certificate.reference_solution` computes once, before the first epoch
+    (pass ``objective``). There is no stall test: a slow run goes on until ``epochs``, except when
+    the value has not changed at all for ``window`` epochs (a fixed point of the update), which
+    stops it with ``stop_reason`` saying so. Diverged: the value is not finite, or it grew in each of
+    the last ``divergence_patience`` epochs.
     """
 
     window = 10
 
-    def __init__(self, settings: Settings, solver: str):
+    def __init__(self, settings: Settings, solver: str, objective: Objective | None = None):
         self.s, self.solver = settings, solver
         self.history = History()
         self.t0 = time.perf_counter()
         self.grew = 0
         self.converged = False
+        self.stop_reason = ""
+        self.reference = None
+        if objective is not None:
+            from gradfit.solvers.certificate import reference_solution
+            self.reference = reference_solution(objective, exclude=solver)
+            if self.reference is not None:
+                self.objective_scale = objective.gap_scale(self.reference[0])
 
-    def record(self, epoch: int, value: float, theta: Tensor | None, gap: float = float("nan")) -> bool:
-        """Store epoch ``epoch``'s value; return True when the loop should stop (converged)."""
+    @property
+    def certifies(self) -> bool:
+        """True when every recorded value is turned into a certified gap (a reference optimum exists)."""
+        return self.reference is not None
+
+    def certified_gap(self, value: float) -> float:
+        """Relative gap of an objective value against the reference optimum (NaN without one)."""
+        if self.reference is None:
+            return float("nan")
+        f_star, ref_gap = self.reference[0], self.reference[1]
+        return relative_gap(value, f_star, self.objective_scale) + ref_gap
+
+    def record(self, epoch: int, value: float, theta: Tensor | None, gap: float = float("nan"),
+               estimate: bool = False) -> bool:
+        """Store epoch ``epoch``'s value; return True when the loop should stop (converged or stuck).
+        ``estimate``: the value is not F(theta) (a mean over mini-batches): no gap is derived from it."""
         h, s = self.history, self.s
         if not math.isfinite(value):
             raise DivergenceError(self._diverged_message(epoch, value))
@@ -133,6 +159,8 @@ class EpochLoop:
                 raise DivergenceError(self._diverged_message(epoch, value))
         else:
             self.grew = 0
+        if math.isnan(gap) and not estimate:
+            gap = self.certified_gap(value)
         h.append(value, theta.detach().cpu().tolist() if (s.record_path and theta is not None) else None,
                  gap, time.perf_counter() - self.t0)
         if s.log_every and s.on_log is not None and epoch % s.log_every == 0:
@@ -141,12 +169,16 @@ class EpochLoop:
             s.on_epoch(epoch, value, theta)
         if not math.isnan(gap) and gap <= s.tol:
             self.converged = True
-        elif len(h.loss) > self.window:
-            old = h.loss[-1 - self.window]
-            drop = old - value
-            if 0 <= drop <= s.tol * max(abs(value), 1e-12):
-                self.converged = True
-        return self.converged
+            self.stop_reason = f"certified relative gap {gap:.2e} <= tol"
+            return True
+        if len(h.loss) > self.window and all(v == value for v in h.loss[-1 - self.window:]):
+            self.stop_reason = f"the objective did not change for {self.window} epochs (a fixed point of the update)"
+            return True
+        return False
+
+    def epoch_limit(self, limit: int, what: str = "epoch") -> str:
+        """The stop reason when the budget ran out."""
+        return self.stop_reason or f"stopped at the {what} limit ({limit})"
 
     def _diverged_message(self, epoch: int, value: float) -> str:
         lr = self.s.lr

@@ -16,13 +16,27 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
+from gradfit.data.batches import Float64View
 from gradfit.problem.objective import Objective, relative_gap
 from gradfit.solvers import REGISTRY, FitResult, Settings, SolverMismatch, auto_name
 
 
+_REFERENCES: "weakref.WeakKeyDictionary[Objective, dict]" = weakref.WeakKeyDictionary()
+
+
 def reference_solution(objective: Objective, exclude: str = "") -> tuple[float, float, str] | None:
-    """(F at the reference optimum, its own relative gap, solver name), or None if none applies."""
+    """(F at the reference optimum, its own relative gap, solver name), or None if none applies.
+    Computed once per objective (and ``exclude``): the epoch loop asks before the first epoch,
+    :func:`certify` after the last."""
+    cached = _REFERENCES.setdefault(objective, {})
+    if exclude not in cached:
+        cached[exclude] = _solve_reference(objective, exclude)
+    return cached[exclude]
+
+
+def _solve_reference(objective: Objective, exclude: str) -> tuple[float, float, str] | None:
     try:
         name = auto_name(objective.loss, objective.penalty)
     except SolverMismatch:
@@ -34,16 +48,17 @@ def reference_solution(objective: Objective, exclude: str = "") -> tuple[float, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = solver.solve(objective, settings, objective.zeros())
-    gap = 0.0 if name == "exact" else float(ref.gap)
+    gap = float(ref.gap)
     if not math.isfinite(gap):
         return None
     return float(objective.value(ref.theta.to(objective.dtype))), gap, name
 
 
-def certify(objective: Objective, result: FitResult) -> float:
+def certify(objective: Objective, result: FitResult, exclude: str | None = None) -> float:
     """A bound on the relative objective gap of ``result.theta`` (see the module docstring);
-    also stores the reference in ``result.info`` (``certificate``, ``optimum``)."""
-    ref = reference_solution(objective, exclude=result.solver)
+    also stores the reference in ``result.info`` (``certificate``, ``optimum``). ``exclude``
+    (default: the result's own solver) is a solver not to use as the reference."""
+    ref = reference_solution(objective, exclude=result.solver if exclude is None else exclude)
     if ref is None:
         return float("nan")
     f_star, ref_gap, name = ref
@@ -53,4 +68,14 @@ def certify(objective: Objective, result: FitResult) -> float:
     return relative_gap(value, f_star, objective.gap_scale(f_star)) + ref_gap
 
 
-__all__ = ["certify", "reference_solution"]
+def certify_in_float64(objective: Objective, result: FitResult) -> float:
+    """The gap of a fit made in a narrower dtype (float32), measured where it is resolved: the
+    returned parameters and a float64 re-solve, both evaluated on the float64 values of the same data."""
+    wide = Objective(objective.loss, objective.penalty, Float64View(objective.data), objective.fit_intercept)
+    gap = certify(wide, result, exclude="")
+    if result.info.get("certificate"):
+        result.info["certificate"] += " on the data in float64"
+    return gap
+
+
+__all__ = ["certify", "certify_in_float64", "reference_solution"]

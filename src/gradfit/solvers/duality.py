@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batch, Batches
+from gradfit.problem.objective import relative_gap
 
 
 def loss_scale(loss) -> float:
@@ -98,7 +99,7 @@ def dual_gap(primal_fit: float, ty: float, t2: float, g: Tensor, w: Tensor, lam1
     if lam2 > 0.0:
         conj = float(((k * g).abs() - lam1).clamp_min(0.0).square().sum()) / (2.0 * lam2)
     dual = k * ty - 0.5 * k * k * t2 - conj
-    return max(primal - dual, 0.0) / max(abs(primal), 1e-300), primal
+    return relative_gap(primal, dual, max(abs(primal), 1e-300)), primal
 
 
 def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool) -> tuple[float, float]:

@@ -241,13 +241,30 @@ class Exact(Solver):
             mean_rss = self._mean_rss(system, theta_s)
         value = mean_rss + float(objective.penalty.value(w))
         theta = torch.cat([w, b.reshape(1) if objective.fit_intercept else torch.zeros(1, dtype=F64, device=w.device)])
+        gap = self._rounding_gap(system, theta, objective, value)
         theta = theta.to(objective.dtype)
         history = History()
-        history.append(value, theta.tolist(), 0.0, time.perf_counter() - t0)
+        history.append(value, theta.tolist(), gap, time.perf_counter() - t0)
         info = {"condition_number": cond_z, "method": method, "rank": rank, "refinement_passes": passes,
                 "weight_sum": system.sw, "singular_columns": _names(objective, cols)}
-        return FitResult(theta, True, 1 + passes, history, self.name, gap=0.0,
+        return FitResult(theta, True, 1 + passes, history, self.name, gap=gap,
                          message=warning or f"solved by {method}", info=info)
+
+    @staticmethod
+    def _rounding_gap(system: _System, theta: Tensor, objective: Objective, value: float) -> float:
+        """Relative objective gap of ``theta`` once rounded to the data's dtype (0 in float64): the
+        objective is quadratic with zero gradient at the float64 solution, so rounding it by ``d``
+        costs exactly ``d'(A + diag(lam))d`` in standardized coordinates."""
+        if objective.dtype == F64 or system.k == 0:
+            return 0.0
+        d = theta.to(objective.dtype).to(F64) - theta
+        nk = system.keep.numel()
+        ds = torch.zeros(system.k, dtype=F64, device=theta.device)
+        ds[:nk] = d[:-1][system.keep] * system.D
+        if system.intercept:
+            ds[nk] = d[-1] + system.cx @ d[:-1]
+        cost = float(ds @ (system.A @ ds)) + float((system.lam * ds * ds).sum())
+        return cost / objective.gap_scale(value)
 
     @staticmethod
     def _mean_rss(system: _System, theta: Tensor) -> float:

@@ -57,7 +57,7 @@ class TorchOptimizer(Solver):
         coords = Coordinates.standardized(objective) if s.options.get("standardize") else Coordinates.raw(objective)
         z = coords.to_working(theta0.detach())
         step = self.stepper(z, s)
-        loop = EpochLoop(s, self.name)
+        loop = EpochLoop(s, self.name, objective)
         minibatch = s.batch_size is not None and s.batch_size < objective.data.n_rows
         gen = torch.Generator().manual_seed(s.seed)
         epoch = 0
@@ -70,14 +70,18 @@ class TorchOptimizer(Solver):
                 step(coords.pull_back(grad))
             else:
                 value = self._minibatch_epoch(objective, coords, z, step, s, gen)
-                if loop.record(epoch, value, coords.to_original(z)):
+                theta = coords.to_original(z)
+                gap = float("nan")
+                if loop.certified_gap(value) <= 10 * s.tol:  # the batch mean says close: one pass to check
+                    gap = loop.certified_gap(float(objective.value(theta)))
+                if loop.record(epoch, value, theta, gap, estimate=True):
                     break
         else:
             epoch = s.epochs
             theta = coords.to_original(z)
             loop.record(epoch, float(objective.value(theta)), theta)
         return FitResult(coords.to_original(z).detach(), loop.converged, epoch, loop.history, self.name,
-                         message="converged" if loop.converged else f"stopped at the epoch limit ({s.epochs})")
+                         message=loop.epoch_limit(s.epochs))
 
     @staticmethod
     def _minibatch_epoch(objective: Objective, coords: Coordinates, z: Tensor, step, s: Settings,
@@ -170,7 +174,7 @@ class GradientDescent(Solver):
         smooth = objective.loss.smooth and objective.loss.curvature_bound is not None
         rule = opts.get("step") or ("fixed" if s.lr is not None else "lipschitz" if smooth
                                     else "armijo" if objective.loss.smooth else "smoothing")
-        loop = EpochLoop(s, self.name)
+        loop = EpochLoop(s, self.name, objective)
         run = _Run(objective, coords, loop, s)
         z = coords.to_working(theta0.detach())
         if rule in ("lipschitz", "fixed"):
@@ -178,7 +182,8 @@ class GradientDescent(Solver):
             L = (objective.loss.curvature_bound or 0.0) * lam * 1.02 + self._ridge_curvature(objective, coords)
             step = s.lr if s.lr is not None else 1.0 / max(L, 1e-300)
             def done(value: float, g: Tensor) -> bool:  # one more step could gain at most this
-                return float(g @ g) * step / 2 <= s.tol * max(abs(value), 1e-300)
+                # a heuristic, so only without a certificate; with one, the loop stops at gap <= tol
+                return not loop.certifies and float(g @ g) * step / 2 <= s.tol * max(abs(value), 1e-300)
             run.accelerated(z, step, opts.get("accelerate", rule == "lipschitz"), s.epochs, done, final=True)
             run.info.update(step=step, lipschitz=1.0 / step)
         elif rule == "smoothing":
@@ -194,7 +199,7 @@ class GradientDescent(Solver):
                              "subgradient, or give lr for a fixed step")
         theta, value = run.finish()
         return FitResult(theta, loop.converged, run.epoch, loop.history, self.name,
-                         message="converged" if loop.converged else f"stopped at the epoch limit ({s.epochs})",
+                         message=loop.epoch_limit(s.epochs),
                          info={"step_rule": rule, **run.info, "final_value": value})
 
     @staticmethod
@@ -262,7 +267,8 @@ class _Run:
             if stop:
                 return y
             if done(value, g):
-                self.loop.converged = self.loop.converged or final
+                if final:
+                    self.loop.stop_reason = self.loop.stop_reason or "the gradient step would gain less than tol"
                 return y
             x_new = y - step * g
             if accelerate and float(g @ (x_new - x)) > 0:  # restart the momentum
@@ -281,7 +287,7 @@ class _Run:
                 return
             gg = float(g @ g)
             if gg == 0.0:
-                self.loop.converged = True
+                self.loop.stop_reason = "the gradient is exactly zero"
                 return
             t *= 2.0
             for _ in range(60):
@@ -302,7 +308,7 @@ class _Run:
                 return
             norm = float(g.norm())
             if norm == 0.0:
-                self.loop.converged = True
+                self.loop.stop_reason = "the subgradient is exactly zero"
                 return
             if t0 is None:
                 t0 = max(abs(value), float(z.abs().max()), 1e-12) * 0.1

@@ -25,7 +25,7 @@ import time
 import torch
 from torch import Tensor
 
-from gradfit.problem.objective import GAP_FLOOR, Objective
+from gradfit.problem.objective import GAP_FLOOR, Objective, relative_gap
 from gradfit.solvers.history import History
 from gradfit.solvers import register
 from gradfit.solvers.base import FitResult, Settings, Solver, SolverMismatch, single_threaded
@@ -169,7 +169,7 @@ def conclude(name: str, objective: Objective, settings: Settings, D: Design, bet
     beta mapped back to ``theta = [w, b]`` in the data's units."""
     lower = max(lower, 0.0)  # the objective is never negative
     denom = max(p_val, GAP_FLOOR * zero_sum)
-    gap = (p_val - lower) / denom if denom > 0 else 0.0
+    gap = relative_gap(p_val, lower, denom) if denom > 0 else 0.0
     if D.T is not None:
         beta = D.T @ beta
     p = objective.n_features
