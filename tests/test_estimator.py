@@ -217,10 +217,12 @@ def test_warm_start_starts_from_previous_fit(problem):
 
 
 def test_penalty_names_and_quantile_defaults():
-    est = LinearRegressor(penalty="l1", alpha=0.2, l1_ratio=0.0)
+    est = LinearRegressor(penalty="l1", alpha=0.2)
     assert est._penalty_object().l1 == 0.2 and est._penalty_object().l2 == 0.0
     assert LinearRegressor(alpha=0.2)._penalty_object().name == "l2"
-    assert LinearRegressor(penalty="none", alpha=3.0)._penalty_object().alpha == 0.0
+    with pytest.raises(ValueError, match="contradicts"):  # a name and numbers that disagree: never silent
+        LinearRegressor(penalty="none", alpha=3.0)._penalty_object()
+    assert QuantileRegressor(alpha=0.2)._penalty_object().name == "l1"
     assert QuantileRegressor(quantile=0.9)._loss_object().spec() == {"name": "quantile", "tau": 0.9}
     assert "loss" not in QuantileRegressor().get_params() and "quantile" not in HuberRegressor().get_params()
 

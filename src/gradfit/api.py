@@ -37,7 +37,7 @@ def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, s
 def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any = None,
         levels: dict | None = None, loss: str | Loss = "l2", solver: str = "auto",
         optimizer: str | None = None, penalty: str | Penalty | None = None, alpha: float = 0.0,
-        l1_ratio: float = 0.5, delta: float = 1.35, quantile: float = 0.5, lr: float | None = None,
+        l1_ratio: float | None = None, delta: float = 1.35, quantile: float = 0.5, lr: float | None = None,
         epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8, seed: int = 0,
         fit_intercept: bool = True, sample_weight: Any = None, init: Any = "zeros",
         dtype: Any = "float64", device: Any = "cpu", log_every: int = 0,
@@ -48,8 +48,7 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
 
     The objective is ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` where ``rho`` is
     the loss (``l2``: r**2, ``l1``: |r|, ``huber``: quadratic within ``delta``, ``quantile``: pinball at
-    ``quantile``) and ``P(w) = alpha * (l1_ratio*||w||_1 + (1-l1_ratio)/2*||w||_2**2)`` (``penalty``
-    ``l2`` sets l1_ratio=0, ``l1`` sets 1).
+    ``quantile``) and ``P(w) = alpha * (l1_ratio*||w||_1 + (1-l1_ratio)/2*||w||_2**2)``.
 
     Parameters
     ----------
@@ -64,8 +63,9 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         of a column (``{"hood": ["East", "North", "South"]}``). The encoding is kept on the model.
     loss : ``l2`` (squared), ``l1`` (absolute), ``huber``, ``quantile``, an alias, or a Loss
     penalty, alpha, l1_ratio
-        ``none``, ``l2``, ``l1`` or ``elasticnet`` with strength ``alpha`` (>= 0) and mix ``l1_ratio``;
-        ``penalty=None`` with ``alpha > 0`` is ``l2``.
+        Strength ``alpha`` (>= 0, default 0) and mix ``l1_ratio`` (default: 0, or the named
+        penalty's) of the penalty above; ``penalty`` (``none``, ``l2``, ``l1``, ``elasticnet``) names
+        a mix. The rule, shared by the estimators and the CLI: :data:`gradfit.problem.penalties.PENALTY_RULE`.
     delta, quantile : float
         Huber threshold; level of the quantile loss in (0, 1).
     solver, optimizer : str
@@ -133,9 +133,7 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
             raise ValueError("fit(X, y): y is required unless X is a Batches source")
         data = as_batches(X, y, sample_weight, dtype=dt, device=dev, validate=False)
     loss_obj = get_loss(loss, delta=delta, tau=quantile)
-    pen = get_penalty(penalty, alpha, l1_ratio) if not isinstance(penalty, Penalty) else penalty
-    if penalty is None and alpha:
-        pen = get_penalty("l2", alpha)
+    pen = get_penalty(penalty, alpha, l1_ratio)
     chosen = get_solver(optimizer or solver, loss_obj, pen)
     if hasattr(data, "check_solver"):  # a distributed source refuses what would differ from one process
         data.check_solver(chosen.name, batch_size)

@@ -80,6 +80,7 @@ def open_data(args, **extra):
 
 
 def cmd_fit(args) -> int:
+    penalty_of(args)
     check_look_options(args)
     from gradfit.cli.launcher import fit_hook
     code = fit_hook(args, cmd_fit)  # --nproc N, or a process started by torchrun
@@ -136,13 +137,23 @@ def keep_inference(model, data, summary) -> None:
         pass
 
 
+def penalty_of(args):
+    """--penalty/--alpha/--l1-ratio under the one rule of gradfit.fit (PENALTY_RULE); a contradiction
+    is a one-line error before any data is read, never a flag silently ignored."""
+    from gradfit.problem.penalties import get_penalty
+    try:
+        return get_penalty(args.penalty, args.alpha, args.l1_ratio)
+    except ValueError as exc:
+        raise CLIError(f"--penalty/--alpha/--l1-ratio: {exc}") from None
+
+
 def check_look_options(args) -> None:
     """--summary/--plot/--report: refuse what cannot work before any fitting."""
     if not (args.summary or getattr(args, "plot", None) or getattr(args, "out", None) or args.report):
         return
     if not 0 < args.summary_level < 1:
         raise CLIError(f"--summary-level must be between 0 and 1 (e.g. 0.95), got {args.summary_level}")
-    if args.summary and getattr(args, "penalty", "none") != "none" and getattr(args, "alpha", 0.0):
+    if args.summary and hasattr(args, "alpha") and penalty_of(args).alpha:
         raise CLIError("--summary needs an unpenalized fit (standard errors ignore a penalty); drop --penalty/--alpha")
     if args.command == "fit" and args.cov_type:
         allowed = {"l2": ("nonrobust", "HC0", "HC1", "HC2", "HC3"), "l1": ("robust", "iid"),

@@ -48,10 +48,13 @@ def _add_train_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
                             "solvers stop there (default: %(default)s)")
         g.add_argument("--delta", type=float, default=1.35, help="huber threshold (default: %(default)s)")
         g.add_argument("--quantile", type=float, default=0.5, help="quantile loss level (default: %(default)s)")
-        g.add_argument("--penalty", default="none", choices=["none", "l2", "l1", "elasticnet"],
-                       help="penalty on the coefficients (default: %(default)s)")
-        g.add_argument("--alpha", type=float, default=0.0, help="penalty strength (default: %(default)s)")
-        g.add_argument("--l1-ratio", type=float, default=0.5, help="elastic-net mix (default: %(default)s)")
+        g.add_argument("--penalty", default=None, choices=["none", "l2", "l1", "elasticnet"],
+                       help="names the mix: l2 = --l1-ratio 0, l1 = 1, elasticnet = --l1-ratio (0.5 if not "
+                            "given); without it --alpha and --l1-ratio are used as given")
+        g.add_argument("--alpha", type=float, default=0.0,
+                       help="penalty strength: alpha * (l1_ratio |w|_1 + (1 - l1_ratio)/2 |w|^2) (default: %(default)s)")
+        g.add_argument("--l1-ratio", type=float, default=None,
+                       help="share of the L1 term in [0, 1] (default: 0, or the --penalty's mix)")
         g.add_argument("--no-intercept", action="store_true", help="fit y = Xw without b")
 
 

@@ -2,12 +2,14 @@
 
 SHARED_DOC = """
     penalty : {None, "none", "l2", "l1", "elasticnet"}, default=None
-        ``None`` uses ``alpha`` and ``l1_ratio`` as given; ``"l2"`` forces ``l1_ratio=0``, ``"l1"``
-        forces 1, ``"none"`` ignores ``alpha``.
+        Names a mix: ``"l2"`` is ``l1_ratio=0``, ``"l1"`` is 1, ``"elasticnet"`` is ``l1_ratio``
+        (default 0.5), ``"none"`` is ``alpha=0``; a name that contradicts ``alpha``/``l1_ratio``
+        raises. ``None`` uses ``alpha`` and ``l1_ratio`` as given.
     alpha : float, default=0.0
-        Penalty strength (>= 0).
-    l1_ratio : float, default=0.0
-        Share of the L1 term in the penalty, in [0, 1].
+        Penalty strength (>= 0) in ``P(w) = alpha * (l1_ratio ||w||_1 + (1 - l1_ratio)/2 ||w||^2)``,
+        the same rule as :func:`gradfit.fit` and ``gradfit fit`` (``gradfit.problem.penalties.PENALTY_RULE``).
+    l1_ratio : float or None, default=None
+        Share of the L1 term, in [0, 1]; None: 0, or the named penalty's.
     solver : str, default="auto"
         ``"auto"`` picks the fastest exact method for the loss and penalty (closed form for squared
         loss with ridge); ``"exact"``, ``"cd"``, ``"prox"``, ``"ipm"``, ``"sgd"``, ``"momentum"``,

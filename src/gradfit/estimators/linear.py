@@ -76,7 +76,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, *, loss: str = "squared", penalty: str | None = None, alpha: float = 0.0,
-                 l1_ratio: float = 0.0, delta: float = 1.35, quantile: float = 0.5, solver: str = "auto",
+                 l1_ratio: float | None = None, delta: float = 1.35, quantile: float = 0.5, solver: str = "auto",
                  lr: float | None = None, epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8,
                  fit_intercept: bool = True, warm_start: bool = False, random_state: Any = None,
                  dtype: str = "float64", device: str = "cpu", options: dict | None = None):
@@ -87,9 +87,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return get_loss(self.loss, delta=self.delta, tau=self.quantile)
 
     def _penalty_object(self) -> Penalty:
-        if self.penalty is None:
-            return Penalty(float(self.alpha), float(self.l1_ratio))
-        return get_penalty(self.penalty, self.alpha, self.l1_ratio)
+        return get_penalty(self.penalty, self.alpha, self.l1_ratio)  # the one rule (PENALTY_RULE)
 
     def _fit_kwargs(self) -> dict:
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -242,18 +240,19 @@ class QuantileRegressor(LinearRegressor):
     __doc__ = """Linear quantile regression: ``LinearRegressor(loss="quantile")``.
 
     Minimizes ``sum_i s_i rho_q(y_i - x_i.w - b) / sum_i s_i + P(w)`` with the pinball loss
-    ``rho_q(r) = r * (q - 1{r < 0})``. Unlike :class:`LinearRegressor`, ``l1_ratio`` defaults to 1 (a
-    lasso penalty, a linear program solved exactly by ``ipm``), so scikit-learn's
-    ``QuantileRegressor(quantile=q, alpha=a)`` is ``QuantileRegressor(quantile=q, alpha=a)`` here too.
+    ``rho_q(r) = r * (q - 1{r < 0})``. Unlike :class:`LinearRegressor`, ``penalty`` defaults to
+    ``"l1"`` (a lasso penalty keeps the fit a linear program, solved exactly by ``ipm``), so
+    scikit-learn's ``QuantileRegressor(quantile=q, alpha=a)`` is ``QuantileRegressor(quantile=q, alpha=a)`` here too.
 
     Parameters
     ----------
     quantile : float, default=0.5
-        The quantile ``q`` to predict, in (0, 1).""" + _SHARED_DOC.replace("l1_ratio : float, default=0.0",
-                                                                            "l1_ratio : float, default=1.0")
+        The quantile ``q`` to predict, in (0, 1).""" + _SHARED_DOC.replace(
+        'penalty : {None, "none", "l2", "l1", "elasticnet"}, default=None',
+        'penalty : {None, "none", "l2", "l1", "elasticnet"}, default="l1"')
 
-    def __init__(self, *, quantile: float = 0.5, penalty: str | None = None, alpha: float = 0.0,
-                 l1_ratio: float = 1.0, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
+    def __init__(self, *, quantile: float = 0.5, penalty: str | None = "l1", alpha: float = 0.0,
+                 l1_ratio: float | None = None, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
                  batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
                  warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
                  options: dict | None = None):
@@ -276,7 +275,7 @@ class HuberRegressor(LinearRegressor):
         Where the loss turns from quadratic to linear.""" + _SHARED_DOC
 
     def __init__(self, *, delta: float = 1.35, penalty: str | None = None, alpha: float = 0.0,
-                 l1_ratio: float = 0.0, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
+                 l1_ratio: float | None = None, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
                  batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
                  warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
                  options: dict | None = None):

@@ -1,4 +1,5 @@
-"""Penalties on the coefficients ``w`` (never on the intercept).
+"""Penalties on the coefficients ``w`` (never on the intercept); :data:`PENALTY_RULE` says how
+``penalty``, ``alpha`` and ``l1_ratio`` map to one (:func:`get_penalty` applies it everywhere).
 
 ``P(w) = alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||_2**2)`` covers all of them:
 none (alpha = 0), ridge/L2 (l1_ratio = 0), lasso/L1 (l1_ratio = 1) and the elastic net between.
@@ -72,23 +73,45 @@ class Penalty:
         return {"name": self.name, "alpha": self.alpha, "l1_ratio": self.l1_ratio}
 
 
+PENALTY_RULE = """\
+One rule for penalties, the same in ``gradfit.fit``, the estimators and ``gradfit fit``
+(scikit-learn's elastic-net parametrization):
+
+    P(w) = alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||_2**2)
+
+``alpha`` (default 0: no penalty) is the strength and ``l1_ratio`` the mix. ``penalty`` only
+names a mix: ``"l2"``/``"ridge"`` is l1_ratio 0, ``"l1"``/``"lasso"`` is 1, ``"elasticnet"`` is
+``l1_ratio`` (default 0.5), ``"none"`` is alpha 0. Without ``penalty``, ``alpha`` and ``l1_ratio``
+are used as given, and ``l1_ratio`` defaults to 0 (``alpha`` alone is ridge). A name that
+contradicts the numbers (``penalty="none"`` with ``alpha > 0``, ``"l2"`` with ``l1_ratio=1``...)
+is an error, never silently overridden."""
+
+_MIX = {"l2": 0.0, "ridge": 0.0, "l1": 1.0, "lasso": 1.0}
+
+
 def get_penalty(name: str | Penalty | None = None, alpha: float = 0.0,
-                l1_ratio: float = 0.5) -> Penalty:
-    """``none``, ``l2``/``ridge``, ``l1``/``lasso`` or ``elasticnet`` with strength ``alpha``."""
+                l1_ratio: float | None = None) -> Penalty:
+    """The penalty that ``penalty=name, alpha, l1_ratio`` mean under :data:`PENALTY_RULE`."""
     if isinstance(name, Penalty):
         return name
-    key = "none" if name is None else str(name).lower()
     alpha = float(alpha)
-    if key in ("none", "") or alpha == 0:
-        if key not in ("none", "", "l2", "ridge", "l1", "lasso", "elasticnet", "enet"):
-            raise ValueError(f"unknown penalty {name!r}; choose none, l2, l1 or elasticnet")
-        return Penalty(0.0, 0.0)
-    if key in ("l2", "ridge"):
-        return Penalty(alpha, 0.0)
-    if key in ("l1", "lasso"):
-        return Penalty(alpha, 1.0)
-    if key in ("elasticnet", "enet"):
-        return Penalty(alpha, float(l1_ratio))
+    ratio = None if l1_ratio is None else float(l1_ratio)
+    key = None if name is None else str(name).lower()
+    if key is None:
+        return Penalty(alpha, 0.0 if ratio is None else ratio)
+    if key == "none":
+        if alpha:
+            raise ValueError(f"penalty 'none' with alpha={alpha:g} contradicts itself: drop the penalty name "
+                             "(alpha alone is ridge) or name the penalty (l2, l1, elasticnet)")
+        return Penalty(0.0, 0.0 if ratio is None else ratio)
+    if key in _MIX:
+        mix = _MIX[key]
+        if ratio is not None and ratio != mix:
+            raise ValueError(f"penalty {name!r} means l1_ratio={mix:g}, but l1_ratio={ratio:g} was given: "
+                             "drop one of them (or use penalty='elasticnet')")
+        return Penalty(alpha, mix)
+    if key in ("elasticnet", "enet", "elastic-net"):
+        return Penalty(alpha, 0.5 if ratio is None else ratio)
     raise ValueError(f"unknown penalty {name!r}; choose none, l2, l1 or elasticnet")
 
 
