@@ -16,6 +16,7 @@ import numpy as np
 from gradfit._version import __version__
 from gradfit.data.atomic import write_text
 from gradfit.data.arrays import feature_names_of, to_numpy
+from gradfit.data.sparse import is_sparse
 from gradfit.data.batches import DataError
 from gradfit.solvers.history import History
 
@@ -130,7 +131,7 @@ class LinearModel:
                 raise DataError(f"data is missing feature column(s) {', '.join(missing)} the model was "
                                 f"fitted on; it has {', '.join(names)}")
             X = X[self.feature_names_in_]
-        arr = to_numpy(X, "X")
+        arr = X if is_sparse(X) else to_numpy(X, "X")  # sparse X stays sparse: X @ coef_ is a sparse product
         if arr.ndim == 1:
             arr = arr[:, None] if self.n_features_in_ == 1 else arr[None, :]
         if arr.shape[1] != self.n_features_in_:
@@ -164,7 +165,8 @@ class LinearModel:
         ndarray of shape (n,), float64; with ``interval``, a pandas DataFrame
         """
         D = self._design(X)
-        mean = D @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_
+        # a sparse D gives a (n,) or (n, 1) product: flatten
+        mean = np.asarray(D @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_, dtype=np.float64).reshape(-1)
         if interval is None:
             return mean
         from gradfit.inference.intervals import as_frame, interval_columns

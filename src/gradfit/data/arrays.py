@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batch, Batches, DataError
+from gradfit.data.sparse import SparseRows, check_finite_sparse, is_sparse
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -70,7 +71,8 @@ def to_tensor(obj: Any, dtype: torch.dtype = torch.float64, device: str | torch.
 
 
 class ArrayBatches(Batches):
-    """Rows held in memory as tensors; one pass yields ``batch_size`` rows at a time."""
+    """Rows held in memory as tensors (X dense, or sparse: a :class:`~gradfit.data.sparse.SparseRows`);
+    one pass yields ``batch_size`` rows at a time."""
 
     def __init__(self, X: Tensor, y: Tensor, weight: Tensor | None = None, *,
                  feature_names: Sequence[str] | None = None, target_name: str | None = None,
@@ -113,8 +115,19 @@ class ArrayBatches(Batches):
 def check_finite(X: Tensor, y: Tensor, names: Sequence[str], target: str | None) -> None:
     # NaN and inf survive a sum: one cheap reduction clears the usual all-finite case, and only a
     # column whose sum is not finite (a bad value, or finite values overflowing) is scanned
-    if bool(torch.isfinite(X.sum())) and bool(torch.isfinite(y.sum())):
+    if isinstance(X, SparseRows):
+        check_finite_sparse(X, names)
+    elif bool(torch.isfinite(X.sum())) and bool(torch.isfinite(y.sum())):
         return
+    else:
+        _check_dense(X, names)
+    if not bool(torch.isfinite(y).all()):
+        i = int((~torch.isfinite(y)).nonzero()[0])
+        raise DataError(f"target '{target or 'y'}' has a missing or infinite value at row index {i} (0-based); "
+                        "drop those rows or fill them")
+
+
+def _check_dense(X: Tensor, names: Sequence[str]) -> None:
     col_sums = X.sum(dim=0)
     suspect = (~torch.isfinite(col_sums)).nonzero().flatten()
     bad_cols = torch.zeros(X.shape[1], dtype=torch.bool, device=X.device)
@@ -124,10 +137,6 @@ def check_finite(X: Tensor, y: Tensor, names: Sequence[str], target: str | None)
         j = int(bad_cols.nonzero()[0])
         i = int((~torch.isfinite(X[:, j])).nonzero()[0])
         raise DataError(f"column '{names[j]}' has a missing or infinite value at row index {i} (0-based); "
-                        "drop those rows or fill them")
-    if not bool(torch.isfinite(y).all()):
-        i = int((~torch.isfinite(y)).nonzero()[0])
-        raise DataError(f"target '{target or 'y'}' has a missing or infinite value at row index {i} (0-based); "
                         "drop those rows or fill them")
 
 
@@ -144,7 +153,7 @@ def as_batches(X: Any, y: Any, sample_weight: Any = None, *, dtype: torch.dtype 
     names = feature_names or feature_names_of(X)
     if target_name is None and isinstance(getattr(y, "name", None), str) and y.name:
         target_name = y.name
-    Xt = to_tensor(X, dtype, device, "X")
+    Xt = SparseRows.from_scipy(X, dtype, device) if is_sparse(X) else to_tensor(X, dtype, device, "X")
     if Xt.ndim == 1:
         Xt = Xt[:, None]
     yt = to_tensor(y, dtype, device, "y").reshape(-1)

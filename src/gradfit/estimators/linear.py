@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("gradfit's scikit-learn estimators need scikit-learn: pip install 'gradfit[sklearn]'") from exc
 
 from gradfit import api
+from gradfit.data.sparse import is_sparse
 from gradfit.estimators.docs import SHARED_DOC as _SHARED_DOC
 from gradfit.estimators.partial import Moments, StochasticState, solve_moments, stochastic_models
 from gradfit.problem.losses import Loss, get_loss
@@ -36,6 +37,10 @@ class EstimatorConvergenceWarning(_GradfitConvergenceWarning, _SklearnConvergenc
     """
 
 
+
+
+#: scipy.sparse formats fit/predict take as they are (others are converted to CSR); never densified
+SPARSE_FORMATS = ("csr", "csc", "coo")
 
 
 def _store(estimator: Any, params: dict) -> None:
@@ -99,6 +104,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.input_tags.sparse = True  # scipy.sparse X is fitted without densifying
         return tags
 
     # -- fitting ----------------------------------------------------------------------------
@@ -117,7 +123,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self : LinearRegressor
         """
         target = getattr(y, "name", None)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
+                              accept_sparse=SPARSE_FORMATS)
         X, w = _writeable(X), _weights(sample_weight, X)
         Y = _writeable(y).reshape(len(y), -1)
         kwargs = self._fit_kwargs()
@@ -164,7 +171,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self : LinearRegressor
         """
         first = getattr(self, "_stream", None) is None
-        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64,
+                              accept_sparse=SPARSE_FORMATS)
         X, w = _writeable(X), _weights(sample_weight, X)
         Y = _writeable(y).reshape(len(y), -1)
         if first:
@@ -218,13 +226,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
         return X @ np.asarray(self.coef_).T + self.intercept_
 
 
 def _writeable(a: np.ndarray) -> np.ndarray:
-    """torch.from_numpy warns on read-only arrays (memmaps): copy those."""
-    return a if a.flags.writeable else a.copy()
+    """torch.from_numpy warns on read-only arrays (memmaps): copy those (sparse X passes as is)."""
+    return a if is_sparse(a) or a.flags.writeable else a.copy()
 
 
 def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:

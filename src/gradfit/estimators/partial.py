@@ -19,6 +19,8 @@ import torch
 
 from gradfit import api
 from gradfit.data.arrays import as_batches
+from gradfit.data.sparse import is_sparse
+from gradfit.numerics.sparse_gram import add_gram
 from gradfit.problem.losses import Loss
 from gradfit.model import LinearModel
 from gradfit.problem.objective import Objective
@@ -55,10 +57,25 @@ class Moments:
         if total <= 0:
             p, k = X.shape[1], Y.shape[1]
             return cls(0.0, np.zeros(p), np.zeros(k), np.zeros((p, p)), np.zeros((p, k)), np.zeros(k))
+        if is_sparse(X):
+            return cls._of_sparse(X, Y, w, total)
         mx, my = w @ X / total, w @ Y / total
         Xc, Yc = X - mx, Y - my
         Xw = Xc * w[:, None]
         return cls(total, mx, my, Xw.T @ Xc, Xw.T @ Yc, w @ (Yc * Yc))
+
+    @classmethod
+    def _of_sparse(cls, X, Y: np.ndarray, w: np.ndarray, total: float) -> "Moments":
+        """:meth:`of` for a scipy.sparse X: raw sparse products, centred by algebra (no X - mean)."""
+        import scipy.sparse as sp
+        csr = sp.csr_matrix(X, dtype=np.float64)
+        p = csr.shape[1]
+        G = np.zeros((p, p))
+        add_gram(G, csr, w)
+        mx, my = (csr.T @ w) / total, w @ Y / total
+        Yc = Y - my
+        cxy = np.asarray(csr.T @ (w[:, None] * Yc))  # sum w x (y - my): already centred in y
+        return cls(total, mx, my, G - total * np.outer(mx, mx), cxy, w @ (Yc * Yc))
 
     def merge(self, other: "Moments") -> "Moments":
         if other.weight == 0:

@@ -139,12 +139,24 @@ def source_of(model, X: Any, y: Any = None, sample_weight: Any = None) -> Batche
     return as_batches(model._design(X), y, sample_weight)
 
 
+SPARSE_BLOCK_VALUES = 1 << 21  # dense values per block of a sparse X (16 MiB of float64)
+
+
 def numpy_batches(data: Batches) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """One ordered pass as float64 numpy blocks (X, y, weight or None)."""
+    """One ordered pass as float64 numpy blocks (X, y, weight or None); a sparse X comes as dense
+    blocks of at most ``SPARSE_BLOCK_VALUES`` values (rows x columns), never as one (n, p) array."""
     full = data.full_batch()
     for b in ((full,) if full is not None else data):
         w = None if b.weight is None else b.weight.detach().cpu().double().numpy()
-        yield b.X.detach().cpu().double().numpy(), b.y.detach().cpu().double().numpy(), w
+        y = b.y.detach().cpu().double().numpy()
+        if getattr(b.X, "csr", None) is not None:
+            csr = b.X.csr
+            rows = max(1, SPARSE_BLOCK_VALUES // max(csr.shape[1], 1))
+            for a in range(0, csr.shape[0], rows):
+                yield (csr[a:a + rows].toarray().astype(np.float64, copy=False), y[a:a + rows],
+                       None if w is None else w[a:a + rows])
+            continue
+        yield b.X.detach().cpu().double().numpy(), y, w
 
 
 def _intercept_of(model, fit_intercept: bool | None) -> bool:

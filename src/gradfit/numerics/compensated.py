@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batches
-from gradfit.numerics.moments import F64, _chunks, chunk_rows, one_torch_thread
+from gradfit.numerics.moments import F64, _chunks, chunk_rows, is_sparse_rows, one_torch_thread
+from gradfit.numerics.sparse_gram import sparse_gradient_pass
 
 _SPLIT = 134217729.0  # 2^27 + 1: Dekker's split of a float64 into two 26-bit halves
 
@@ -46,6 +47,9 @@ def compensated_gradient_pass(data: Batches, w: Tensor, b: float) -> tuple[Tenso
     reaches the exact least-squares solution of the float64 data to ~1e-16 relative whenever it
     converges (cond(Z)^2 * 1e-16 < 1), instead of the cond(Z)^2 * eps * |r| floor of float64 sums."""
     p, dev = data.n_features, data.device
+    full = data.full_batch()
+    if full is not None and is_sparse_rows(full.X):  # extended precision instead (see sparse_gram)
+        return sparse_gradient_pass(full.X, full.y, full.weight, w, b)
     rows = max(256, chunk_rows(4 * (p + 1), dev))
     g_hi = torch.zeros(p + 1, dtype=F64, device=dev)
     g_lo = torch.zeros(p + 1, dtype=F64, device=dev)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from gradfit.numerics import kernel as native
+from gradfit.numerics.sparse_gram import sparse_moments
 from gradfit.data.batches import Batches
 
 F64 = torch.float64
@@ -51,6 +52,12 @@ def _sqrt_weight(w: Tensor) -> Tensor:
     if bool((w < 0).any()):
         raise ValueError("sample weights must be >= 0 for least squares")
     return w.sqrt()
+
+
+def is_sparse_rows(X) -> bool:
+    """True for a batch's sparse X (:class:`gradfit.data.sparse.SparseRows`, duck-typed: numerics
+    sits below the data layer)."""
+    return getattr(X, "csr", None) is not None
 
 
 def gram_by_numpy(n_cols: int) -> bool:
@@ -119,6 +126,8 @@ def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
     dev = data.device
     rows = chunk_rows(p + 2, dev)
     full = data.full_batch()
+    if full is not None and is_sparse_rows(full.X):
+        return sparse_moments(full.X, full.y, full.weight)
     columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
     if columns is not None:
         return _column_moments(columns, p, rows)
@@ -221,11 +230,16 @@ class _ChunkSums:
 
 def reshift(M: Tensor, shift_x: Tensor, shift_y: Tensor, new_x: Tensor, new_y: Tensor) -> Tensor:
     """Moments of ``[X - new_x, 1, y - new_y]`` from those of ``[X - shift_x, 1, y - shift_y]`` (exact algebra)."""
+    # T = I + e_p d' with d = [shift_x - new_x, 0, shift_y - new_y]: T'MT in O(p^2), not a dense product
     p = shift_x.shape[0]
-    T = torch.eye(p + 2, dtype=F64, device=M.device)
-    T[p, :p] = shift_x - new_x
-    T[p, p + 1] = shift_y - new_y
-    return T.T @ M @ T
+    d = torch.zeros(p + 2, dtype=F64, device=M.device)
+    d[:p] = shift_x - new_x
+    d[p + 1] = shift_y - new_y
+    row = M[p].clone()
+    out = M + torch.outer(d, row)
+    out += torch.outer(row, d)
+    out += M[p, p] * torch.outer(d, d)
+    return out
 
 
 def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, center_y: Tensor,
@@ -245,6 +259,8 @@ def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, cent
         m = X.shape[0]
         z = buf[:m]
         Xk = X if all_cols else X[:, keep]
+        if is_sparse_rows(Xk):  # a chunk of rows (chunk_rows bounds it), densified for its QR
+            Xk = Xk.dense_rows()
         torch.sub(Xk, center, out=z[:, :nk])
         z[:, :nk].div_(scale)
         if intercept:
@@ -274,6 +290,9 @@ def column_scales(data: Batches, centered: bool = True) -> tuple[Tensor, Tensor]
     """One pass: weighted column means and standard deviations (``centered=False``: zero means and
     root mean squares), in float64; a zero scale (constant column) is returned as 1."""
     p, dev = data.n_features, data.device
+    full = data.full_batch()
+    if full is not None and is_sparse_rows(full.X):
+        return _sparse_column_scales(data, full, centered)
     shift, first = torch.zeros(p, dtype=F64, device=dev), True
     s1 = torch.zeros(p, dtype=F64, device=dev)
     s2 = torch.zeros(p, dtype=F64, device=dev)
@@ -303,4 +322,22 @@ def column_scales(data: Batches, centered: bool = True) -> tuple[Tensor, Tensor]
     # parallel (Chan et al.) combination: exact, no large-mean cancellation
     ss = data.allreduce(local_ss + sw * (local_mean - mean) ** 2)
     scale = (ss / total_sw).sqrt()
+    return mean, torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _sparse_column_scales(data: Batches, full, centered: bool) -> tuple[Tensor, Tensor]:
+    """:func:`column_scales` of sparse rows from raw sums (no centred copy of X)."""
+    X, w = full.X.to(F64), full.weight
+    p, dev = X.shape[1], X.device
+    if w is None:
+        sw = torch.tensor([float(X.shape[0])], dtype=F64, device=dev)
+        s1, s2 = X.sum(0), X.square_sums()
+    else:
+        w = w.to(F64)
+        sw, s1, s2 = w.sum()[None], w @ X, X.square_sums(w)
+    tot = data.allreduce(torch.cat([sw, s1, s2]))
+    total_sw = tot[0].clamp_min(1e-300)
+    m1, m2 = tot[1:p + 1] / total_sw, tot[p + 1:] / total_sw
+    mean = m1 if centered else torch.zeros(p, dtype=F64, device=dev)
+    scale = (m2 - 2 * mean * m1 + mean * mean).clamp_min(0.0).sqrt()
     return mean, torch.where(scale > 0, scale, torch.ones_like(scale))

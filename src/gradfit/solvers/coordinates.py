@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gradfit.numerics.moments import column_scales, is_sparse_rows
 from gradfit.problem.objective import Objective
 
 CHUNK = 1 << 16  # rows per temporary in the moments pass
@@ -32,6 +33,11 @@ class Coordinates:
         """Weighted column means and standard deviations in one pass (shifted sums; temporaries of
         at most ``CHUNK`` rows, never a copy of X)."""
         p, data = objective.n_features, objective.data
+        full = data.full_batch()
+        if full is not None and is_sparse_rows(full.X):  # raw sums, no centred copy of the rows
+            mean, sd = column_scales(data, centered=True)
+            mean = mean if objective.fit_intercept else torch.zeros_like(mean)
+            return cls(mean.to(objective.dtype), sd.to(objective.dtype))
         shift = None
         acc = torch.zeros(2 * p + 1, dtype=torch.float64, device=objective.device)
         for batch in objective._batches():

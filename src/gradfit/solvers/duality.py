@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batch, Batches
+from gradfit.numerics.moments import is_sparse_rows, reshift
+from gradfit.numerics.sparse_gram import sparse_moments
 from gradfit.problem.objective import relative_gap
 
 
@@ -126,6 +128,9 @@ def moments(data: Batches, fit_intercept: bool, with_y: bool = False):
     p = data.n_features
     q = p + int(with_y)
     dev = data.device
+    full = data.full_batch()
+    if full is not None and is_sparse_rows(full.X):
+        return _sparse_moments(data, full, fit_intercept, with_y)
     acc = torch.zeros(q + 1, dtype=torch.float64, device=dev)
     for batch in _blocks(data):
         X, y = batch.X.to(torch.float64), batch.y.to(torch.float64)
@@ -145,3 +150,16 @@ def moments(data: Batches, fit_intercept: bool, with_y: bool = False):
             torch.sub(batch.y.to(torch.float64), mean[p], out=Xc[:, p])
         xx += Xc.T @ (Xc if batch.weight is None else Xc * batch.weight.to(torch.float64)[:, None])
     return S, mean, data.allreduce(xx) / S
+
+
+def _sparse_moments(data: Batches, full: Batch, fit_intercept: bool, with_y: bool):
+    """:func:`moments` of sparse rows: the raw Gram of ``[X, 1, y]`` moved to the means by algebra."""
+    p = data.n_features
+    M, sx, sy = sparse_moments(full.X, full.y, full.weight)
+    M = data.allreduce(reshift(M, sx, sy, sx, torch.zeros_like(sy)))  # y unshifted: processes agree
+    S = float(M[p, p])
+    mean = torch.cat([M[p, :p], M[p, p + 1:]]) / S if fit_intercept else \
+        torch.zeros(p + 1, dtype=torch.float64, device=M.device)
+    M = reshift(M, torch.zeros_like(sx), torch.zeros_like(sy), mean[:p], mean[p])
+    idx = list(range(p)) + ([p + 1] if with_y else [])
+    return S, mean[:p + int(with_y)], M[idx][:, idx] / S

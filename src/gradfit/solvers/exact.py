@@ -83,17 +83,24 @@ class _System:
         self.D = D[self.keep]
         nk = self.keep.numel()
         self.k = nk + int(self.intercept)
-        T = torch.zeros(p + 2, self.k, dtype=F64, device=M.device)
-        T[self.keep, torch.arange(nk)] = 1.0 / self.D
-        T[p, :nk] = a[self.keep] / self.D
+        # A = T'MT/sw, c = T'Mu/sw for the map T from standardized to raw coordinates (column j:
+        # e_keep_j / D_j + e_p a_j / D_j; the intercept: e_p), in O(p^2): no (p+2, k) product
+        all_kept = nk == p
+        sc = a[self.keep] / self.D
+        MT = (M[:, :p] if all_kept else M[:, self.keep]) / self.D
+        MT += M[:, p:p + 1] * sc
         if self.intercept:
-            T[p, nk] = 1.0
-        u = torch.zeros(p + 2, dtype=F64, device=M.device)
-        u[p + 1], u[p] = 1.0, my - self.cy
-        MT = M @ T
-        self.A = (T.T @ MT) / self.sw
-        self.c = (MT.T @ u) / self.sw
-        self.tt = float(u @ M @ u) / self.sw
+            MT = torch.cat([MT, M[:, p:p + 1]], 1)
+        A = MT[:p] if all_kept else MT[self.keep]
+        A = A / self.D[:, None]
+        A += sc[:, None] * MT[p]
+        if self.intercept:
+            A = torch.cat([A, MT[p:p + 1]])
+        del_y = my - self.cy
+        self.A = A / self.sw
+        self.c = (MT[p + 1] + del_y * MT[p]) / self.sw
+        self.tt = float(M[p + 1, p + 1] + 2 * del_y * M[p, p + 1] + del_y * del_y * M[p, p]) / self.sw
+        del MT, A
         self.lam = torch.zeros(self.k, dtype=F64, device=M.device)
         self.lam[:nk] = objective.penalty.l2 / 2.0 / (self.D * self.D)
 

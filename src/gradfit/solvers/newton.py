@@ -27,13 +27,15 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gradfit.problem.losses import Squared
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty
-from gradfit.numerics.moments import F64, chunk_rows, column_scales, padded_width, run_parts
+from gradfit.numerics.moments import F64, chunk_rows, column_scales, is_sparse_rows, padded_width, run_parts
+from gradfit.numerics.sparse_gram import add_gram
 from gradfit.solvers import REGISTRY, register
 from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
 
@@ -95,9 +97,13 @@ class _HuberPass:
             keep = list(range(p + 1)) + ([width] if self.with_scale else [])
             return val, sw, g[keep], H[keep][:, keep]
 
-        out = run_parts(part, self.obj.data, rows)
-        val, sw = sum(o[0] for o in out), sum(o[1] for o in out)
-        g, H = sum(o[2] for o in out), sum(o[3] for o in out)
+        full = self.obj.data.full_batch()
+        if full is not None and is_sparse_rows(full.X):
+            val, sw, g, H = self._sparse_sums(full, th, sig)
+        else:
+            out = run_parts(part, self.obj.data, rows)
+            val, sw = sum(o[0] for o in out), sum(o[1] for o in out)
+            g, H = sum(o[2] for o in out), sum(o[3] for o in out)
         data = self.obj.data
         packed = data.allreduce(torch.cat([val[None], sw[None], g, H.reshape(-1)]))
         val, sw, g, H = packed[0], packed[1], packed[2:2 + self.k], packed[2 + self.k:].reshape(self.k, self.k)
@@ -112,6 +118,49 @@ class _HuberPass:
         if not self.obj.fit_intercept:
             g[p], H[p, :], H[:, p], H[p, p] = 0.0, 0.0, 0.0, 1.0
         return float(val), g, H
+
+
+    def _sparse_sums(self, full, th: Tensor, sig: float):
+        """The sums of ``part`` for sparse rows, in the centred coordinates by algebra: with
+        ``z = [x - m, 1]``, ``z'a = [X'a - m 1'a, 1'a]`` and
+        ``Z'QZ = X'QX - (X'q) m' - m (X'q)' + (1'q) m m'`` (X'QX: a sparse product, p x p)."""
+        p, d, m = self.p, self.delta, self.center
+        X, dev = full.X.to(F64), self.obj.device
+        one = 1.0 if self.obj.fit_intercept else 0.0
+        r = full.y.to(F64) - (X @ th[:p] - m @ th[:p]) - one * th[p]
+        s = torch.ones_like(r) if full.weight is None else full.weight.to(F64)
+        sw = s.sum()
+
+        def zt(a: Tensor) -> Tensor:  # z'a over all rows, (p + 1,)
+            tot = a.sum()
+            return torch.cat([X.T @ a - m * tot, (one * tot).reshape(1)])
+
+        def ztqz(q: Tensor) -> Tensor:
+            G = np.zeros((p, p))
+            add_gram(G, X.csr, q.cpu().numpy())
+            xq, tot = X.T @ q, q.sum()
+            H = torch.empty(p + 1, p + 1, dtype=F64, device=dev)
+            H[:p, :p] = torch.from_numpy(G).to(dev) - torch.outer(xq, m) - torch.outer(m, xq) + tot * torch.outer(m, m)
+            H[:p, p] = H[p, :p] = one * (xq - m * tot)
+            H[p, p] = one * tot
+            return H
+
+        if not self.with_scale:
+            psi = r.clamp(-d, d)
+            val = s @ (psi * (r - 0.5 * psi))
+            return val, sw, -zt(s * psi), ztqz(s * (psi == r))
+        u = r / sig
+        psi = u.clamp(-d, d)
+        si = s * (psi == u)
+        k = p + 2
+        g = torch.empty(k, dtype=F64, device=dev)
+        g[:p + 1] = -zt(s * (2 * psi))
+        g[p + 1] = s @ (1 - psi * psi)
+        H = torch.zeros(k, k, dtype=F64, device=dev)
+        H[:p + 1, :p + 1] = ztqz(si * (2 / sig))
+        H[:p + 1, p + 1] = zt(si * (2 * u / sig))
+        H[p + 1, p + 1] = si @ (2 * u * u / sig)
+        return s @ (sig + sig * psi * (2 * u - psi)), sw, g, H
 
 
 def _newton_step(g: Tensor, H: Tensor) -> Tensor:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gradfit.numerics.moments import is_sparse_rows
+
 
 class Design:
     """``Z = [(X[:, used] - mu) / sd, 1]`` (the ones column only with an intercept); ``mu = 0``
@@ -55,6 +57,8 @@ class Design:
     def standardized_rows(self, index) -> Tensor:
         """S[index]: the standardized columns (and the ones column), before any whitening."""
         Xs = self.X[index]
+        if is_sparse_rows(Xs):  # the rows of a reduced problem (or a bounded block): dense from here
+            Xs = Xs.dense_rows()
         S = torch.empty(Xs.shape[0], self.k + int(self.intercept), dtype=self.dtype, device=self.device)
         torch.sub(Xs, self.mu, out=S[:, :self.k])
         S[:, :self.k].div_(self.sd)

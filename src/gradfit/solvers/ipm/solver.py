@@ -25,6 +25,7 @@ import time
 import torch
 from torch import Tensor
 
+from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import GAP_FLOOR, Objective, relative_gap
 from gradfit.solvers.history import History
 from gradfit.solvers import register
@@ -63,11 +64,18 @@ def column_scales(X: Tensor, s: Tensor, fit_intercept: bool, rows: int = 16384):
     step = max(X.shape[0] // rows, 1)
     Xs, ss = X[::step], s[::step]
     tot = ss.sum()
-    mu = (ss @ Xs) / tot if fit_intercept else torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
-    sd = ((ss @ (Xs - mu).square()) / tot).sqrt()
+    m1 = (ss @ Xs) / tot
+    mu = m1 if fit_intercept else torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+    if is_sparse_rows(Xs):  # sums of squares around mu without forming Xs - mu
+        sd = (Xs.square_sums(ss) / tot - 2 * mu * m1 + mu * mu).clamp_min(0.0).sqrt()
+        sd = torch.where(sd > 1e-12 * mu.abs(), sd, torch.zeros_like(sd))
+    else:
+        sd = ((ss @ (Xs - mu).square()) / tot).sqrt()
     used = torch.ones(X.shape[1], dtype=torch.bool, device=X.device)
     for j in torch.nonzero(sd == 0).flatten().tolist():
         col = X[:, j]
+        if is_sparse_rows(col):  # one column, dense: n values
+            col = torch.from_numpy(col.csr.toarray().ravel()).to(X.device)
         constant = bool((col == col[0]).all())
         if constant and (fit_intercept or float(col[0]) == 0.0):
             used[j] = False
