@@ -132,11 +132,7 @@ def _tracking(monkeypatch):
     return seen
 
 
-GUARD = [pytest.param(*c[:3], marks=pytest.mark.xfail(strict=True, reason="full LP fallback densifies n x q"))
-         if c[2] == "ipm" else c[:3] for c in COMBOS]
-
-
-@pytest.mark.parametrize("loss,penalty,solver", GUARD)
+@pytest.mark.parametrize("loss,penalty,solver", [c[:3] for c in COMBOS])
 def test_no_dense_n_by_p(monkeypatch, loss, penalty, solver):
     n = 60_000
     X = sp.random(n, 12, density=0.05, format="csr", random_state=4)
