@@ -32,7 +32,7 @@ def test_one_feature_plots_with_the_optimizers_path(tmp_path, line_data):
     x, y = line_data
     model = gradfit.fit(x, y, solver="sgd", lr=0.005, epochs=60, warn=False)
     paths = write_plots(model, as_batches(x, y), tmp_path, optimum_loss=gradfit.fit(x, y).final_loss_)
-    assert set(paths) == {"loss_curve", "fit", "residuals", "loss_surface"}
+    assert set(paths) == {"loss_curve", "fit", "residuals", "loss_surface", "diagnostics", "partial_residuals"}
     for p in paths.values():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         not_blank(p)
@@ -127,10 +127,11 @@ def test_cli_fit_summary_plot_report_and_plot_command(tmp_path, csv_file, capsys
                "--report", str(tmp_path / "r.html"), "--save", str(tmp_path / "m.json"), "-q"])
     out = capsys.readouterr().out
     assert rc == 0 and "HC3" in out and "R-squared" in out
-    assert {p.name for p in (tmp_path / "p").iterdir()} == {"fit.png", "residuals.png", "loss_surface.png"}
-    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") == 3
+    assert {p.name for p in (tmp_path / "p").iterdir()} == {"fit.png", "residuals.png", "loss_surface.png",
+                                                         "diagnostics.png", "partial_residuals.png"}
+    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") == 5
     rc = main(["plot", str(tmp_path / "m.json"), str(path), "--out", str(tmp_path / "q"), "--coefs", "0,2"])
-    assert rc == 0 and len(list((tmp_path / "q").glob("*.png"))) == 3
+    assert rc == 0 and len(list((tmp_path / "q").glob("*.png"))) == 5
     no_temp_files(tmp_path)
 
 

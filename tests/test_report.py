@@ -62,7 +62,7 @@ def test_report_is_self_contained_and_well_formed(fitted):
     assert not doc.errors and set(doc.stack) <= OPTIONAL_END, (doc.errors, doc.stack)
     assert "script" not in doc.tags and "link" not in doc.tags and "iframe" not in doc.tags
     srcs = [a.get("src", "") for t, a in doc.attrs if t == "img"]
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http://" not in html and "https://" not in html and "url(" not in html
     metas = [a for t, a in doc.attrs if t == "meta"]
     assert any(a.get("name") == "viewport" and "width=device-width" in a.get("content", "") for a in metas)

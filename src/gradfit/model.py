@@ -243,6 +243,20 @@ class LinearModel:
                    _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known},
                    inference_=inference, formula_=design)
 
+    def plot(self, X: Any = None, y: Any = None, *, kind: str = "all", ax: Any = None, sample_weight: Any = None,
+             max_rows: int = 5000):
+        """A matplotlib Figure: ``kind`` ``all`` (R's four ``plot(lm)`` diagnostics), ``residuals``, ``qq``,
+        ``scale_location``, ``leverage`` (with Cook's distance), ``partial`` (per feature), or ``loss``.
+
+        Diagnostics draw the model on its data ``X, y`` (at most ``max_rows`` sampled rows, stated on
+        the picture); ``ax`` draws one kind into an existing Axes. See :mod:`gradfit.viz.diagnostics`.
+        """
+        # Pictures are an edge above the model (gradfit.viz); like pandas' DataFrame.plot, the method
+        # reaches it by name at call time, so the layers below never import it.
+        import importlib
+        viz = importlib.import_module("gradfit.viz.diagnostics")
+        return viz.plot_model(self, X, y, kind=kind, ax=ax, sample_weight=sample_weight, max_rows=max_rows)
+
     def summary(self, *args, **kwargs):
         """Statistical summary (see :mod:`gradfit.inference.summary`); needs the training data.
 

@@ -134,6 +134,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             models.append(api.fit(X, Y[:, j], sample_weight=w, init=init, fit_intercept=self.fit_intercept,
                                   **kwargs))
         self._stream = None
+        self._fit_data = (X, Y, w)  # for summary() without arguments; not pickled (see __getstate__)
         self._set_fitted(models, y.ndim, target)
         if not self.converged_:
             worst = next(m for m in models if not m.converged_)
@@ -212,6 +213,33 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         gaps = [float(m.gap_) for m in models]
         self.gap_ = float("nan") if any(np.isnan(gaps)) else max(gaps)
         self.converged_ = all(bool(m.converged_) for m in models)
+
+    # -- statistics -----------------------------------------------------------------------------
+    def summary(self, X: Any = None, y: Any = None, sample_weight: Any = None, **kwargs):
+        """Statistical summary of the fit (:mod:`gradfit.inference.summary`), like statsmodels' ``summary()``.
+
+        Without ``X, y`` it uses the rows of the last :meth:`fit` (the estimator keeps a reference to
+        them, never pickled); after :meth:`partial_fit` pass them. ``kwargs``: ``level``,
+        ``cov_type``, ``use_t``. A multi-output fit gives one summary per target.
+        """
+        check_is_fitted(self)
+        if X is None:
+            if getattr(self, "_fit_data", None) is None:
+                raise ValueError("summary() needs the training rows: pass X, y (after partial_fit, or on a "
+                                 "pickled estimator)")
+            X, Y, sample_weight = self._fit_data
+        else:
+            X, y = validate_data(self, X, y, reset=False, multi_output=True, y_numeric=True, dtype=np.float64)
+            Y = np.asarray(y).reshape(len(y), -1)
+        models = self.model_ if isinstance(self.model_, list) else [self.model_]
+        out = [m.summary(X, Y[:, j], sample_weight=sample_weight, fit_intercept=self.fit_intercept, **kwargs)
+               for j, m in enumerate(models)]
+        return out if isinstance(self.model_, list) else out[0]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_fit_data", None)  # a pickled estimator does not carry its training rows
+        return state
 
     # -- prediction -----------------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:

@@ -36,8 +36,10 @@ COLORS = {"seed": "#d62728", "descent": "#2ca02c", "optimum": "#111111", "data":
           "l2": "#ff7f0e"}
 
 
-def save(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``fig`` atomically (format from the extension) and close it."""
+def save(fig, path: str | os.PathLike | None, dpi: int = 110):
+    """Write ``fig`` atomically (format from the extension); with ``path`` None return the Figure."""
+    if path is None:
+        return fig
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:
@@ -241,6 +243,10 @@ def write_plots(model, data: Batches, out_dir: str | os.PathLike, *, optimum_los
         paths["loss_curve"] = plot_loss_curve(out / "loss_curve.png", {model.solver: model.history_}, optimum_loss)
     paths["fit"] = plot_fit(out / "fit.png", X, y, {"fit": model}, feature=model.feature_names_in_[0], target=target)
     paths["residuals"] = plot_residuals(out / "residuals.png", X, y, model, target)
+    from gradfit.viz.diagnostics import diagnostic_sample, plot_diagnostics
+    diag = diagnostic_sample(model, data, max_rows)
+    paths["diagnostics"] = save(plot_diagnostics(diag, "all"), out / "diagnostics.png")
+    paths["partial_residuals"] = save(plot_diagnostics(diag, "partial"), out / "partial_residuals.png")
     hist = model.history_
     path = hist.path_array if hist is not None and len(hist.path) > 1 else None
     paths["loss_surface"] = plot_loss_surface(out / "loss_surface.png", X, y, model.loss, model,

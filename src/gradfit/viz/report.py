@@ -182,7 +182,10 @@ def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | Non
             written.update(paths)
         if report is not None:
             captions = {"loss_curve": "Loss per epoch", "fit": "Data and fit", "residuals": "Residuals",
-                        "loss_surface": "Loss surface and the optimizer's path"}
+                        "loss_surface": "Loss surface and the optimizer's path",
+                        "diagnostics": "Diagnostics: residuals vs fitted, normal Q-Q, scale-location, "
+                                       "residuals vs leverage with Cook's distance",
+                        "partial_residuals": "Partial residuals per feature"}
             settings = {"rows": int(model.info.get("n_rows", 0)), **{k: model.info[k] for k in ("lr", "seconds")
                         if k in model.info}, **(settings or {})}
             written["report"] = write_report(report, model, columns=column_summary(data), settings=settings,
