@@ -158,3 +158,16 @@ def test_shape_that_cannot_be_dense():
     model = gradfit.fit(X, y)
     assert model.solver == "exact"
     np.testing.assert_allclose(model.coef_, coef, atol=0.01)
+
+
+def test_exact_wide_design_estimates_condition_from_cholesky(monkeypatch):
+    """Above EIGEN_MAX_K columns the exact solver skips eigvalsh (O(k^3), minutes at 10k columns)."""
+    import gradfit.solvers.exact as exact
+    X = sp.random(3000, 60, density=0.05, format="csr", random_state=6)
+    y = X @ RNG.normal(size=60) + RNG.normal(size=3000)
+    ref = gradfit.fit(X, y, penalty="l2", alpha=1e-3)
+    monkeypatch.setattr(exact, "EIGEN_MAX_K", 10)
+    monkeypatch.setattr(exact.torch.linalg, "eigvalsh", None)  # would raise if called
+    est = gradfit.fit(X, y, penalty="l2", alpha=1e-3)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-12)
+    assert est.info["condition_number"] == pytest.approx(ref.info["condition_number"], rel=0.05)

@@ -23,16 +23,15 @@ import torch
 from torch import Tensor
 
 F64 = torch.float64
-BLOCK_NNZ = 4_000_000  # stored values per row block of the X'SX product (its sparse result is ~block_nnz * row_nnz)
+BLOCK_PRODUCTS = 4_000_000  # entries of one row block's X'SX product (each row adds up to its nnz^2)
 
 
-def _row_blocks(csr, target_nnz: int):
+def _row_blocks(csr, target: int):
     n = csr.shape[0]
     if n == 0:
         return
     per_row = max(csr.nnz / n, 1.0)
-    # the product of a block holds up to (row nnz)^2 entries per row: size blocks by that
-    rows = max(1024, int(target_nnz / per_row / max(per_row, 1.0) * 8))
+    rows = max(256, int(target / (per_row * per_row)))
     for a in range(0, n, rows):
         yield a, min(a + rows, n)
 
@@ -40,7 +39,7 @@ def _row_blocks(csr, target_nnz: int):
 def add_gram(G: np.ndarray, csr, weight: np.ndarray | None = None) -> None:
     """``G += X' diag(weight) X`` for a CSR ``X`` (weight None: 1), block by block of rows."""
     import scipy.sparse as sp
-    for a, b in _row_blocks(csr, BLOCK_NNZ):
+    for a, b in _row_blocks(csr, BLOCK_PRODUCTS):
         Xb = csr[a:b]
         if weight is not None:
             Xw = sp.diags(weight[a:b]) @ Xb
@@ -62,12 +61,8 @@ def sparse_moments(X, y: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor,
     if s is not None and bool((s < 0).any()):
         raise ValueError("sample weights must be >= 0 for least squares")
     M = np.zeros((p + 2, p + 2))
-    G = M[:p, :p]
     if p:
-        Gc = np.zeros((p, p))  # add_gram writes by fancy index: a contiguous accumulator
-        add_gram(Gc, csr, s)
-        G[...] = Gc
-        del Gc
+        add_gram(M[:p, :p], csr, s)  # a view: no second p x p array
     st = t if s is None else s * t
     sw_vec = np.ones(n) if s is None else s
     M[:p, p] = csr.T @ sw_vec

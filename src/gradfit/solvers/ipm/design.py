@@ -7,10 +7,12 @@ followed by a (q x q)-sized correction; only the rows of the reduced problems ar
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gradfit.numerics.moments import is_sparse_rows
+from gradfit.numerics.sparse_gram import add_gram
 
 
 class Design:
@@ -74,6 +76,10 @@ class Design:
     def full(self) -> Tensor:
         return self.rows(slice(None))
 
+    @property
+    def sparse(self) -> bool:
+        return is_sparse_rows(self.X)
+
     def matmat_rows(self, M: Tensor, rows: slice) -> Tensor:
         """Z[rows] @ M for a (q, r) matrix M."""
         A, c = self.fold(M)
@@ -102,3 +108,72 @@ def whitening(D: Design, sample_rows: int = 16384, cond_limit: float = 1e8, rank
     _, sig, Vh = torch.linalg.svd(R, full_matrices=False)
     keep = sig > rank_tol * sig[0]
     return Vh[keep].T / sig[keep]
+
+
+def weighted_gram_sparse(D: Design, q: Tensor) -> Tensor:
+    """``Z' diag(q) Z`` for a Design over sparse rows, without forming Z: the sparse product
+    ``X'QX`` (p x p) centred and scaled by algebra, then whitened."""
+    X, mu, sd = D.X, D.mu, D.sd
+    k = D.k
+    G = np.zeros((k, k))
+    add_gram(G, X.csr, q.detach().cpu().numpy())
+    xq, tot = X.T @ q, q.sum()
+    S = torch.empty(k + int(D.intercept), k + int(D.intercept), dtype=q.dtype, device=q.device)
+    Gt = torch.from_numpy(G).to(q.device)
+    Gt -= torch.outer(xq, mu)
+    Gt -= torch.outer(mu, xq)
+    Gt += tot * torch.outer(mu, mu)
+    S[:k, :k] = Gt / torch.outer(sd, sd)
+    if D.intercept:
+        S[:k, k] = S[k, :k] = (xq - mu * tot) / sd
+        S[k, k] = tot
+    return S if D.T is None else D.T.T @ S @ D.T
+
+
+class LPRows:
+    """The interior point's ``Z`` when its rows are sparse: all n rows of a :class:`Design` over a
+    sparse X (never densified) stacked on dense extra rows ``E`` (an L1 penalty's rows). It offers
+    what :func:`gradfit.solvers.ipm.lp.frisch_newton` and the polish use: ``Z @ v``, ``Z.T @ v``,
+    :meth:`gram` (``Z'QZ``, p x p from a sparse product) and a few dense rows by index."""
+
+    def __init__(self, D: Design, E: Tensor | None = None):
+        self.D, self.E, self.n = D, E, D.shape[0]
+        self.shape = (self.n + (0 if E is None else E.shape[0]), D.shape[1])
+        self.dtype, self.device = D.dtype, D.device
+
+    def __matmul__(self, v: Tensor) -> Tensor:
+        top = self.D.matvec(v) if v.ndim == 1 else self.D.matmat_rows(v, slice(None))
+        return top if self.E is None else torch.cat([top, self.E @ v])
+
+    @property
+    def T(self) -> "_LPRowsT":
+        return _LPRowsT(self)
+
+    def gram(self, q: Tensor) -> Tensor:
+        G = weighted_gram_sparse(self.D, q[:self.n])
+        if self.E is not None:
+            G = G + self.E.T @ (q[self.n:, None] * self.E)
+        return G
+
+    def __getitem__(self, index) -> Tensor:
+        single = isinstance(index, int) or (isinstance(index, Tensor) and index.ndim == 0)
+        idx = torch.as_tensor(index, device=self.device).reshape(-1)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+        out = torch.empty(idx.numel(), self.shape[1], dtype=self.dtype, device=self.device)
+        in_d = idx < self.n
+        if bool(in_d.any()):
+            out[in_d] = self.D.rows(idx[in_d])
+        if not bool(in_d.all()):
+            out[~in_d] = self.E[idx[~in_d] - self.n]
+        return out[0] if single else out
+
+
+class _LPRowsT:
+    def __init__(self, Z: LPRows):
+        self.Z = Z
+
+    def __matmul__(self, v: Tensor) -> Tensor:
+        Z = self.Z
+        out = Z.D.rmatvec(v[:Z.n])
+        return out if Z.E is None else out + Z.E.T @ v[Z.n:]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gradfit.solvers.ipm.design import Design
+from gradfit.solvers.ipm.design import Design, LPRows
 from gradfit.solvers.ipm.lp import frisch_newton, weighted_gram
 
 
@@ -59,6 +59,11 @@ def sample_share(extra, share: float):
 
 
 def _solve(Z, y, u, extra, tau, tol, max_iter):
+    if isinstance(Z, Design):  # all rows of a sparse design: products and Z'QZ stay sparse
+        if extra is not None:
+            y, u = torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
+        Z = LPRows(Z, None if extra is None else extra[0])
+        return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
     if extra is not None:
         Z, y, u = torch.cat([Z, extra[0]]), torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
     return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
@@ -122,5 +127,5 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
             above &= ~bad
             below &= ~bad
         m *= 2
-    rows, sol = _solve(Z.full(), y, u, extra, tau, tol, max_iter)
+    rows, sol = _solve(Z if Z.sparse else Z.full(), y, u, extra, tau, tol, max_iter)
     return PFNResult(*rows, sol.beta, sol.dual, total_iter + sol.n_iter, rounds + 1, 0)
