@@ -48,7 +48,7 @@ def reference(loss, pen):
 def accepted_pair(name):
     for loss, pen in PAIRS:
         try:
-            get_solver(name, get_loss(loss), get_penalty(pen, ALPHA, 1.0))
+            get_solver(name, get_loss(loss), get_penalty(pen, 0.0 if pen == "none" else ALPHA, 1.0))
             return loss, pen
         except SolverMismatch:
             continue
