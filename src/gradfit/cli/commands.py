@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 import warnings
 
 from gradfit.cli.parser import CLIError, print_json
@@ -161,11 +163,11 @@ def check_look_options(args) -> None:
         if args.cov_type not in allowed:
             raise CLIError(f"--cov-type {args.cov_type} does not apply to the {args.loss} loss; choose "
                            f"{', '.join(allowed)}")
-    if args.command == "fit":
+    if args.command == "fit" and args.loss in ("l1", "quantile") and args.summary:
         from gradfit.distributed.session import topology_from_env
         if (getattr(args, "nproc", 1) or 1) > 1 or topology_from_env() is not None:
-            raise CLIError("--summary, --plot and --report need one process: drop --nproc, save the model "
-                           "(--save) and run gradfit plot on it")
+            raise CLIError(f"--summary of the {args.loss} loss needs every residual in one process: drop --nproc, "
+                           "or save the model (--save) and run gradfit plot --summary on the file")
 
 
 def look(args, model, data, plot_dir):
@@ -181,9 +183,15 @@ def look(args, model, data, plot_dir):
     written = {}
     if plot_dir or args.report:
         coefs = getattr(args, "coefs", None)
-        written = write_fit_outputs(model, data, plot_dir=plot_dir, report=args.report, summary=summary,
-                                    settings={"data": args.data},
-                                    coefs=tuple(int(v) for v in coefs.split(",")) if coefs else None)
+        report = args.report
+        dist = getattr(args, "dist", None)
+        with tempfile.TemporaryDirectory(prefix="gradfit-peer-") as sink:
+            if dist is not None and dist.rank != 0:  # every process takes part in the sums, rank 0 writes
+                plot_dir = os.path.join(sink, "plots") if plot_dir else None
+                report = os.path.join(sink, "report.html") if report else None
+            written = write_fit_outputs(model, data, plot_dir=plot_dir, report=report, summary=summary,
+                                        settings={"data": args.data, **({"processes": dist.world} if dist else {})},
+                                        coefs=tuple(int(v) for v in coefs.split(",")) if coefs else None)
     return (summary if args.summary else None), written
 
 

@@ -24,9 +24,10 @@ import numpy as np
 CONDITION_WARNING = 1000.0
 
 
-def residual_moments(batches, w: np.ndarray, b: float) -> dict:
-    """One ordered pass over ``numpy_batches`` output: n, central moments 2-4 and Durbin-Watson."""
-    n, shift, last = 0, None, None
+def residual_moments(batches, w: np.ndarray, b: float, data=None) -> dict:
+    """One ordered pass over ``numpy_batches`` output: n, central moments 2-4 and Durbin-Watson
+    (over every process when ``data`` is a distributed source)."""
+    n, shift, last, first = 0, None, None, 0.0
     s1 = s2 = s3 = s4 = dw = 0.0
     for X, y, s in batches:
         e = y - X @ w - b
@@ -35,7 +36,7 @@ def residual_moments(batches, w: np.ndarray, b: float) -> dict:
         if not len(e):
             continue
         if shift is None:
-            shift = float(e.mean())
+            shift, first = float(e.mean()), float(e[0])
         d = e - shift
         s1, s2 = s1 + float(d.sum()), s2 + float((d * d).sum())
         s3, s4 = s3 + float((d ** 3).sum()), s4 + float((d ** 4).sum())
@@ -44,6 +45,11 @@ def residual_moments(batches, w: np.ndarray, b: float) -> dict:
         dw += float(np.sum(np.diff(e) ** 2))
         last = float(e[-1])
         n += len(e)
+    from gradfit.inference import reduce
+    if data is not None and reduce.is_distributed(data):
+        dw = reduce.allreduce(data, dw)[0] + reduce.boundary(data, first, last if last is not None else 0.0, n)
+        (s1, s2, s3, s4), shift = reduce.power_sums(data, [s1, s2, s3, s4], shift or 0.0, n)
+        n = int(round(reduce.allreduce(data, float(n))[0]))
     if n == 0:
         raise ValueError("the data has no rows")
     mu = s1 / n  # mean of d; central moments of e from raw moments of d = e - shift

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import special
 
 from gradfit.data.batches import Batches
+from gradfit.inference import reduce
 from gradfit.inference.diagnostics import vif
 from gradfit.inference.summary import Summary, inference, numpy_batches, shifted_to_original
 
@@ -81,6 +82,9 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
         raise ValueError(f"unknown cov_type {asked!r} for the {model.loss['name']} loss; choose robust or iid")
     q = float(model.loss.get("tau", 0.5))
     w, b = _params(model, intercept)
+    if reduce.is_distributed(data):
+        raise ValueError(f"the {model.loss['name']} loss's standard errors need every residual in one process; "
+                         "save the model (--save) and run gradfit plot --summary on the whole file")
     shift, B, parts_e, parts_y, parts_s = None, None, [], [], []
     for X, y, s in numpy_batches(data):
         if shift is None:
@@ -162,6 +166,13 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
         B += Z.T @ (Z * sv[:, None])
         W += Z.T @ (Z * (sv * psi_d)[:, None])
         n += float(sv.sum())
+    if reduce.is_distributed(data):  # every process's sums, moved to one shift
+        if intercept:
+            common = reduce.common(data, shift, n)
+            B, W, shift = reduce.move(B, shift - common), reduce.move(W, shift - common), common
+        B, W, n, s_psi2, s_d, s_d2, s_rho, wsum = reduce.allreduce(data, B, W, n, s_psi2, s_d, s_d2, s_rho,
+                                                                   float(weighted))
+        weighted = wsum > 0
     rank = _rank(B)
     df_resid, df_model = float(n - rank), float(rank - intercept)
     m = s_d / n

@@ -30,6 +30,7 @@ from scipy import special
 
 from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
+from gradfit.inference import reduce
 from gradfit.inference.diagnostics import condition, condition_notes, residual_moments, residual_tests, vif
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
@@ -128,9 +129,6 @@ def source_of(model, X: Any, y: Any = None, sample_weight: Any = None) -> Batche
     if isinstance(X, Batches):
         if sample_weight is not None:
             raise ValueError("sample_weight goes into the Batches source, not summary(); the source has its own")
-        if type(X).allreduce is not Batches.allreduce:
-            raise ValueError("summary() reads one process's data; for a distributed fit, save the model and "
-                             "summarize it on the whole data in one process")
         if X.n_features != model.n_features_in_:
             raise ValueError(f"the data has {X.n_features} features, the model {model.n_features_in_}")
         return X
@@ -268,7 +266,7 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
         notes.append(f"the model is {model.gap_:.1e} (relative) above the least-squares optimum; "
                      "the statistics describe its coefficients")
     names = list(model.feature_names_in_) + (["intercept"] if intercept else [])
-    diag = residual_tests(residual_moments(numpy_batches(data), w, b))
+    diag = residual_tests(residual_moments(numpy_batches(data), w, b, data))
     cond, smallest = condition(B, m["shift"], intercept)
     diag["condition_number"] = cond
     notes += condition_notes(cond, smallest)
@@ -309,9 +307,12 @@ def _moments(data: Batches, intercept: bool) -> dict:
     if shift is None:
         raise ValueError("the data has no rows")
     # sums are around y_shift (0 without intercept); the intercept absorbs it: theta_c = theta - y_shift e_last
-    return {"n": n, "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift, "has_weight": has_w,
-            "sum_log_w": sum_log_w, "centered_tss": yy - sy * sy / sw,
-            "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
+    m = {"n": n, "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift, "has_weight": has_w,
+         "sum_log_w": sum_log_w, "sy": sy, "sw": sw, "centered_tss": yy - sy * sy / sw,
+         "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
+    if reduce.is_distributed(data):  # every process's sums, moved to one shift
+        m = reduce.moments(data, m, intercept, n)
+    return m
 
 
 def _sandwich(data: Batches, Binv: np.ndarray, theta_z: np.ndarray, shift: np.ndarray, intercept: bool,
@@ -329,5 +330,7 @@ def _sandwich(data: Batches, Binv: np.ndarray, theta_z: np.ndarray, shift: np.nd
             h = sv * np.einsum("ij,jk,ik->i", Z, Binv, Z)
             u = u / (1 - h) if cov_type == "HC2" else u / (1 - h) ** 2
         meat += Z.T @ (Z * u[:, None])
+    if reduce.is_distributed(data):  # the shift is already common (see _moments)
+        meat = reduce.allreduce(data, meat)[0]
     cov = Binv @ meat @ Binv
     return cov * (n / df_resid) if cov_type == "HC1" else cov

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special
 
 from gradfit.data.batches import Batches
-from gradfit.viz.plots import COLORS, MAX_PLOT_ROWS, new_figure
+from gradfit.viz.plots import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure
 
 KINDS = ("residuals", "qq", "scale_location", "leverage", "partial")
 
@@ -82,11 +82,13 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
     if keep is None or n == 0:
         raise ValueError("the data has no rows to plot")
     if type(data).allreduce is not Batches.allreduce:  # sums of every process; its share of the sample
-        import torch
-        B = data.allreduce(torch.as_tensor(B)).numpy()
-        ss, n = (float(data.allreduce(torch.tensor(v, dtype=torch.float64))) for v in (ss, float(n)))
-        n = int(n)
-        keep = _gathered(data, keep, max_rows)
+        from gradfit.inference import reduce
+        if intercept:
+            common = reduce.common(data, shift, n)
+            B, shift = reduce.move(B, shift - common), common
+        B, ss, n = reduce.allreduce(data, B, ss, float(n))
+        n = int(round(n))
+        keep = gather_sample(data, keep, max_rows)
     X, y, s, _ = keep
     k = B.shape[0]
     Binv = np.linalg.pinv(B)
@@ -109,22 +111,6 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
 def _z(X: np.ndarray, shift: np.ndarray, intercept: bool) -> np.ndarray:
     Z = X - shift
     return np.hstack([Z, np.ones((len(Z), 1))]) if intercept else Z
-
-
-def _gathered(data, keep, max_rows: int):
-    """Every process's sampled rows (padded to one size for the all-gather), cut to ``max_rows``."""
-    import torch
-    M = np.column_stack(keep)
-    size = int(data.allreduce(torch.tensor(float(len(M)), dtype=torch.float64)).item())
-    top = int(max(data.allgather_rows(torch.tensor([[float(len(M))]], dtype=torch.float64)).numpy().ravel()))
-    pad = np.full((top, M.shape[1]), np.nan)
-    pad[:len(M)] = M
-    allrows = data.allgather_rows(torch.as_tensor(pad)).numpy()
-    allrows = allrows[~np.isnan(allrows[:, -1])][:max(size, 0)]
-    if len(allrows) > max_rows:
-        allrows = allrows[np.argsort(allrows[:, -1])[:max_rows]]
-    p = keep[0].shape[1]
-    return allrows[:, :p], allrows[:, p], allrows[:, p + 1], allrows[:, p + 2]
 
 
 def lowess(x: np.ndarray, y: np.ndarray, frac: float = 2 / 3, points: int = 80) -> tuple[np.ndarray, np.ndarray]:

@@ -62,9 +62,35 @@ def sample_rows(data: Batches, max_rows: int = MAX_PLOT_ROWS, seed: int = 0):
         if len(keep_y) > max_rows:
             idx = np.argpartition(keep_k, max_rows)[:max_rows]
             keep_X, keep_y, keep_k = keep_X[idx], keep_y[idx], keep_k[idx]
-    if keep_X is None:
+    if type(data).allreduce is not Batches.allreduce:  # a distributed source: every process's share
+        p = data.n_features
+        X = np.empty((0, p)) if keep_X is None else keep_X
+        y = np.empty(0) if keep_y is None else keep_y
+        k = np.empty(0) if keep_k is None else keep_k
+        X, y, _ = gather_sample(data, (X, y, k), max_rows)
+        keep_X, keep_y = X, y
+    if keep_X is None or not len(keep_y):
         raise ValueError("the data has no rows to plot")
     return keep_X, keep_y
+
+
+def gather_sample(data: Batches, parts: tuple, max_rows: int) -> tuple:
+    """Every process's sampled rows (``parts``: arrays of equal length, the sampling key last), the
+    ``max_rows`` smallest keys kept: a uniform sample of all rows."""
+    import torch
+    cols = [np.asarray(a, dtype=np.float64).reshape(len(parts[-1]), -1) for a in parts]
+    M = np.hstack(cols + [np.ones((len(parts[-1]), 1))])  # a last column marks real rows (padding is 0)
+    allrows = data.allgather_rows(torch.as_tensor(M)).numpy()
+    allrows = allrows[allrows[:, -1] > 0]
+    key = allrows[:, -2]
+    if len(allrows) > max_rows:
+        allrows = allrows[np.argsort(key, kind="stable")[:max_rows]]
+    out, start = [], 0
+    for a, c in zip(parts, cols):
+        block = allrows[:, start:start + c.shape[1]]
+        out.append(block if np.ndim(a) == 2 else block[:, 0])
+        start += c.shape[1]
+    return tuple(out)
 
 
 def _losses(h: Any) -> np.ndarray:

@@ -66,7 +66,21 @@ def column_summary(data: Batches) -> list[dict]:
         s2 += (D * D).sum(0)
         lo, hi = np.minimum(lo, M.min(0)), np.maximum(hi, M.max(0))
         n += len(M)
-    if shift is None:
+    if type(data).allreduce is not Batches.allreduce:  # every process's rows: sums moved to one shift
+        from gradfit.inference import reduce
+        k = len(names)
+        local = shift if shift is not None else np.zeros(k)
+        s1, s2 = (np.zeros(k), np.zeros(k)) if shift is None else (s1, s2)
+        c = reduce.common(data, local, n)
+        d = local - c  # sums around c: s1 + n d, s2 + 2 d s1 + n d^2
+        s1, s2, n = reduce.allreduce(data, s1 + n * d, s2 + 2 * d * s1 + n * d * d, float(n))
+        n, shift = int(round(n)), c
+        import torch
+        inf = np.full(k, np.inf)
+        ends = data.allgather_rows(torch.as_tensor(np.vstack([lo if lo is not None else inf,
+                                                             -(hi if hi is not None else -inf)]))).numpy()
+        lo, hi = ends[0::2].min(0), -ends[1::2].min(0)
+    if shift is None or not n:
         return []
     mean = shift + s1 / n
     std = np.sqrt(np.maximum(s2 / n - (s1 / n) ** 2, 0) * n / max(n - 1, 1))

@@ -1,0 +1,84 @@
+"""Summaries of a distributed fit: each process sums its shard, then the sums are all-reduced.
+
+The summaries accumulate cross-products of ``z = [x - shift, 1]`` around a shift taken from the first
+block they read (for accuracy), and that block differs between processes. Before the all-reduce each
+process moves its sums to one common shift (``z_c = z_a T``, ``T = [[I, 0], [a - c, 1]]``), which is
+exact algebra, so the result equals the single-process summary up to rounding.
+"""
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import torch
+
+from gradfit.data.batches import Batches
+
+
+def is_distributed(data: Batches) -> bool:
+    return type(data).allreduce is not Batches.allreduce
+
+
+def allreduce(data: Batches, *values):
+    """Sum each numpy array or float over every process (one collective); same shapes back."""
+    flat = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in values]
+    packed = torch.as_tensor(np.concatenate([f.ravel() for f in flat]))
+    summed = data.allreduce(packed).numpy()
+    out, start = [], 0
+    for v, f in zip(values, flat):
+        part = summed[start:start + f.size].reshape(np.shape(v))
+        out.append(float(part) if np.ndim(v) == 0 else part)
+        start += f.size
+    return out
+
+
+def common(data: Batches, local: np.ndarray, rows: float) -> np.ndarray:
+    """A value every process agrees on: the row-weighted mean of each process's ``local``."""
+    total, weight = allreduce(data, np.asarray(local, dtype=np.float64) * rows, float(rows))
+    return total / weight if weight else np.zeros_like(total)
+
+
+def move(B: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``T' B T`` with ``T = [[I, 0], [d, 1]]``: cross-products of ``[x - a, 1]`` as those of ``[x - c, 1]``,
+    ``d = a - c``."""
+    T = np.eye(B.shape[0])
+    T[-1, :-1] = d
+    return T.T @ B @ T
+
+
+def moments(data: Batches, m: dict, intercept: bool, rows: int) -> dict:
+    """The least-squares moments of :func:`gradfit.inference.summary._moments` over every process."""
+    if intercept:
+        shift = common(data, m["shift"], rows)
+        y_shift = float(common(data, np.array([m["y_shift"]]), rows)[0])
+        d, dy = m["shift"] - shift, m["y_shift"] - y_shift
+        B = move(m["B"], d)
+        T = np.eye(len(m["zy"]))
+        T[-1, :-1] = d
+        sy, sw = m["sy"], m["sw"]
+        zy = T.T @ (m["zy"] + dy * m["B"][:, -1])
+        yy = m["yy"] + 2 * dy * sy + dy * dy * sw
+        sy = sy + dy * sw
+    else:
+        shift, y_shift, B, zy, yy, sy, sw = m["shift"], 0.0, m["B"], m["zy"], m["yy"], m["sy"], m["sw"]
+    B, zy, yy, sy, sw, n, has_w, slw = allreduce(data, B, zy, yy, sy, sw, float(m["n"]), float(m["has_weight"]),
+                                                 m["sum_log_w"])
+    return {"n": int(round(n)), "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift,
+            "has_weight": has_w > 0, "sum_log_w": slw, "sy": sy, "sw": sw, "centered_tss": yy - sy * sy / sw,
+            "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
+
+
+def power_sums(data: Batches, sums: list[float], shift: float, n: int) -> tuple[list[float], float]:
+    """Power sums ``sum (e - shift)^k``, k = 1..4, moved to a common shift and added over processes."""
+    c = float(common(data, np.array([shift]), n)[0])
+    d = shift - c  # e - c = (e - shift) + d
+    full = [float(n)] + list(sums)  # k = 0..4
+    moved = [sum(comb(k, j) * full[j] * d ** (k - j) for j in range(k + 1)) for k in range(1, 5)]
+    return allreduce(data, *moved), c
+
+
+def boundary(data: Batches, first: float, last: float, rows: int) -> float:
+    """The Durbin-Watson terms ``(e_first(r+1) - e_last(r))^2`` between consecutive shards."""
+    ends = data.allgather_rows(torch.tensor([[first, last, float(rows > 0)]], dtype=torch.float64)).numpy()
+    ends = ends[ends[:, 2] > 0]
+    return float(np.sum((ends[1:, 0] - ends[:-1, 1]) ** 2))

@@ -1,0 +1,39 @@
+"""A distributed fit (--nproc 2) prints the summary and writes the plots and the report (issue 17):
+the summary's every number equals the one-process summary; the pictures come from a gathered sample."""
+import json
+
+import numpy as np
+import pytest
+
+from gradfit.cli import main
+
+pd = pytest.importorskip("pandas")
+
+
+def test_nproc_2_summary_plots_and_report_equal_one_process(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n = 1001
+    X = rng.normal(size=(n, 3)) * [1, 2, 0.5] + [1, -1, 3]
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["y"] = X @ [1.5, -0.2, 3.0] + 7 + rng.standard_t(4, size=n)
+    df["w"] = rng.uniform(0.5, 2.0, size=n)
+    df.to_csv(tmp_path / "d.csv", index=False)  # one CSV cut into two byte ranges
+    args = ["fit", str(tmp_path / "d.csv"), "--target", "y", "--weight", "w", "--summary", "--cov-type", "HC3",
+            "--json", "-q"]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)["summary"]
+    code = main([*args, "--nproc", "2", "--plot", str(tmp_path / "p"), "--report", str(tmp_path / "r.html")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    two = result["summary"]
+    for key, v in one.items():  # R^2, F, AIC, Omnibus, Durbin-Watson (across the shard boundary), ...
+        if isinstance(v, float):
+            assert two[key] == pytest.approx(v, rel=1e-9, abs=1e-300), key
+    for a, b in zip(one["coefficients"], two["coefficients"]):
+        assert b["std_err"] == pytest.approx(a["std_err"], rel=1e-9)
+        assert (a["vif"] is None and b["vif"] is None) or b["vif"] == pytest.approx(a["vif"], rel=1e-9)
+    assert {p.name for p in (tmp_path / "p").iterdir()} >= {"diagnostics.png", "partial_residuals.png"}
+    html = (tmp_path / "r.html").read_text()
+    assert "Durbin-Watson" in html and html.count("data:image/png;base64,") == 5
+    assert html.count("<td>1001</td>") == 4  # the column summary counts every process's rows (a, b, c, y)
