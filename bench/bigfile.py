@@ -97,6 +97,13 @@ def child(which: str, path: str, threads: int | None) -> dict:
     elif which in ("gradfit", "gradfit-numpy"):
         model = gradfit.fit(open_table(path, target="y"), solver="exact")
         out["coef0"], out["rows"] = float(model.coef_[0]), int(model.info["n_rows"])
+    elif which.startswith("gradfit-l1") or which.startswith("gradfit-q90"):
+        kw = dict(loss="l1") if "l1" in which else dict(loss="quantile", quantile=0.9)
+        data = open_table(path, target="y", cache=which.endswith("memory"))
+        model = gradfit.fit(data, solver="ipm", **kw)
+        out["coef0"], out["rows"] = float(model.coef_[0]), int(model.info["n_rows"])
+        out["loss"], out["gap"] = model.final_loss_, model.gap_
+        out["passes"], out["proof"] = model.info.get("passes"), model.info.get("signs_proved_by")
     elif which == "sklearn":
         df = pd.read_parquet(path)
         y = df.pop("y").to_numpy()
@@ -159,7 +166,8 @@ def main(argv=None) -> dict | None:
           f"{available_memory() / GIB:.1f} GiB available, load average {os.getloadavg()[0]:.1f}, "
           f"torch threads {args.threads or 'default'}", flush=True)
     results = {"baseline": run_child("baseline", path)}
-    plan = ["pyarrow", "pyarrow-batches", "pyarrow-prebuffer", "pyarrow-table", "gradfit-read", "gradfit", "gradfit-numpy", "sklearn"]
+    plan = ["pyarrow", "pyarrow-batches", "pyarrow-prebuffer", "pyarrow-table", "gradfit-read", "gradfit", "gradfit-numpy",
+            "gradfit-l1", "gradfit-q90", "gradfit-l1-memory", "gradfit-q90-memory", "sklearn"]
     if args.only:
         plan = [p for p in plan if p in args.only.split(",") or p == "pyarrow"]
     for which, need, flag in (("pyarrow-table", 1.2 * data_bytes, False),

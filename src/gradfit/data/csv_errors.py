@@ -10,6 +10,7 @@ import re
 
 import pyarrow as pa
 
+from gradfit.data import storage
 from gradfit.data.batches import DataError
 
 
@@ -57,7 +58,7 @@ def csv_line(path: str, row: int, header: bool) -> int:
     """File line of 1-based data row ``row`` (pyarrow skips blank lines; values never hold newlines)."""
     want = row + (1 if header else 0)
     seen = 0
-    with open(path, "rb") as fh:
+    with storage.open_binary(path) as fh:
         for line_no, line in enumerate(fh, 1):
             if line.strip(b"\r\n"):
                 seen += 1
@@ -108,7 +109,7 @@ def first_ragged_line(path: str, delimiter: str):
     """(line, fields, expected) of the first non-blank line whose field count differs from line 1."""
     want = None
     try:
-        with open(path, "r", encoding="utf-8", errors="replace", newline="") as fh:
+        with storage.open_text(path) as fh:
             for line_no, line in enumerate(fh, 1):
                 if not line.strip("\r\n"):
                     continue

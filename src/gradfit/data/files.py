@@ -13,7 +13,6 @@ files, or the CSV files, are dealt round-robin; a single uncompressed CSV is cut
 """
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Iterator, Sequence
 
@@ -21,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from gradfit.data import storage
 from gradfit.data.batches import Batch, Batches, DataError
 from gradfit.data.columns import check_weights, redundant_columns, select_features, to_float, to_matrix
 from gradfit.data.sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
@@ -287,7 +287,7 @@ def _size(units: Sequence[Unit], p: int) -> float:
         if u.kind == "parquet":
             total += u.n_rows * (p + 2) * 8
         else:
-            total += (u.byte_range[1] - u.byte_range[0]) if u.byte_range else os.path.getsize(u.path)
+            total += (u.byte_range[1] - u.byte_range[0]) if u.byte_range else storage.size(u.path)
     return total
 
 

@@ -1,13 +1,13 @@
 """Streaming helpers: read ahead in a thread, and a bounded shuffle buffer."""
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from typing import Callable, Iterator, Sequence
 
 import torch
 
+from gradfit.data import storage
 from gradfit.data.batches import Batch
 
 
@@ -90,8 +90,8 @@ def estimate_rows(units: Sequence) -> int:
     """Rows of CSV units guessed from their sizes and the bytes per line of the first 64 KB."""
     total = 0
     for u in units:
-        with open(u.path, "rb") as fh:
+        with storage.open_binary(u.path) as fh:
             head = fh.read(1 << 16)
-        size = (u.byte_range[1] - u.byte_range[0]) if u.byte_range else os.path.getsize(u.path)
+        size = (u.byte_range[1] - u.byte_range[0]) if u.byte_range else storage.size(u.path)
         total += int(size * max(head.count(b"\n"), 1) / max(len(head), 1))
     return max(total, 1)
