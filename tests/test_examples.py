@@ -12,6 +12,8 @@ EXPECTED = {  # script -> lines its output must contain
     "csv_fit_summary_report.py": ["R-squared", "intercept", "report:", "reloaded model predicts"],
     "pipeline_cv.py": ["gradfit Huber", "grid search picked"],
     "stream_big_file.py": ["1. exact", "2. adam", "3. partial_fit"],
+    "analyst_day.py": ["C(hood)[T.North]", "Durbin-Watson", "Cond. No.", "obs_ci_lower", "column hood has the value 'West'",
+                       "price_pred_lower", "report:"],
 }
 
 
@@ -23,7 +25,7 @@ def test_every_example_is_tested():
 def test_example_runs(script, tmp_path):
     if script == "pipeline_cv.py":
         pytest.importorskip("sklearn")
-    if script == "csv_fit_summary_report.py":
+    if script in ("csv_fit_summary_report.py", "analyst_day.py"):
         pytest.importorskip("pandas")
     env = {**os.environ, "GRADFIT_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES.parent / "src"), os.environ.get("PYTHONPATH")]))}

@@ -8,6 +8,7 @@ the output path is left as it was.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 
@@ -102,7 +103,14 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
 def _stdout_path():
     """``-o -``: CSV straight to stdout (a stream: rows already written stay written on an error)."""
     sys.stdout.flush()
-    yield sys.stdout.buffer
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is not None:
+        yield binary
+        binary.flush()
+        return
+    text = io.BytesIO()  # a text-only stdout (a notebook, a captured stream): written when complete
+    yield text
+    sys.stdout.write(text.getvalue().decode("utf-8"))
 
 
 def _writer(kind: str, tmp, schema: pa.Schema, output: str):

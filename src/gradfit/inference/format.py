@@ -126,6 +126,12 @@ def _kv(pairs) -> str:
     return "<dl class=kv>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
+def _columns(left, right) -> str:
+    """Two label lists side by side, as statsmodels prints them; they stack on a narrow screen."""
+    blocks = "".join(f"<div style=\"flex:1 1 16rem\">{_kv(pairs)}</div>" for pairs in (left, right) if pairs)
+    return f"<div style=\"display:flex;flex-wrap:wrap;gap:0 3rem;margin:.5rem 0\">{blocks}</div>"
+
+
 def summary_html(s) -> str:
     """The summary as HTML: the head, the coefficient table, the diagnostics, the notes (no script)."""
     cols = columns(s)
@@ -134,11 +140,12 @@ def summary_html(s) -> str:
                    "".join(f"<td>{_e(fmt(k, r[k]))}</td>" for k, _ in cols) + "</tr>" for r in rows(s))
     left, right = header_pairs(s)
     parts = [f"<div class=gradfit-summary><p><b>gradfit {_e(s.method)} summary</b> "
-             f"({s.level * 100:g}% confidence intervals)</p>", _kv(left + right),
+             f"({s.level * 100:g}% confidence intervals)</p>", _columns(left, right),
              "<div class=scroll><table><thead><tr>" + head + "</tr></thead><tbody>" + body + "</tbody></table></div>"]
     diag = diagnostic_pairs(s)
     if diag:
-        parts.append("<p><b>Residual diagnostics</b></p>" + _kv(diag))
+        half = (len(diag) + 1) // 2
+        parts.append("<p><b>Residual diagnostics</b></p>" + _columns(diag[:half], diag[half:]))
     parts += [f"<p class=note>{_e(n)}</p>" for n in s.notes]
     return "".join(parts) + "</div>"
 

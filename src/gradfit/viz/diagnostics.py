@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from scipy import special
 
 from gradfit.data.batches import Batches
@@ -237,6 +238,8 @@ def plot_partial_residuals(d: DiagnosticSample, ax=None, features: list[int] | N
         few = len(gx) <= 10
         a.plot(gx, gy, color="#d62728", lw=1.5, marker="o" if few else None, label="mean" if few else "lowess")
         a.set_xlabel(d.names[j])
+        a.xaxis.set_major_locator(MaxNLocator(5))
+        a.ticklabel_format(axis="both", style="sci", scilimits=(-3, 4), useOffset=False)
         a.set_ylabel("component + residual")
         a.grid(True, alpha=0.3)
         a.legend(fontsize=7, loc="best")
