@@ -13,7 +13,8 @@ Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + l1 ||w||_1 + 
   ``L_j = sup rho'' * sum s x_j^2 / S`` (exact minimization for squared loss), updating the residual.
 
 Coordinate steps do not depend on column scales, so no standardization is needed. Stopping rule:
-the duality gap of :mod:`.enet`, relative to the objective, below ``tol``. Runs with one torch
+the duality gap of :mod:`.duality`, relative to the objective, below ``min(tol, 1e-14)`` or no longer
+improving once below ``tol`` (:class:`.duality.GapProgress`). Runs with one torch
 thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import Objective
 from gradfit.solvers import register
 from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
-from gradfit.solvers.duality import data_pass, dual_gap, gap_from_pass, moments
+from gradfit.solvers.duality import GapProgress, data_pass, dual_gap, gap_from_pass, moments
 from gradfit.solvers.ipm.solver import materialize
 
 
@@ -61,7 +62,8 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
     Gw = G @ w
     diag = np.diag(G).copy()
     mx, my = mean[:p].numpy(), float(mean[p])
-    threshold, exact_gap, it = settings.tol / 10.0, math.inf, 0
+    progress = GapProgress(settings.tol)
+    threshold, exact_gap, it = progress.target / 10.0, math.inf, 0
     theta = theta0
     k_anderson = int(settings.options.get("anderson", 5))
     recent: list[np.ndarray] = []
@@ -94,13 +96,15 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
         b = my - float(mx @ w) if objective.fit_intercept else 0.0
         theta = torch.cat([wt, torch.tensor([b], dtype=torch.float64, device=wt.device)])
         loop.record(it, 2.0 * primal, theta, gap)
-        if gap <= threshold or it == settings.epochs:
+        stalled = progress.done(gap)  # the Gram gap stopped improving (within tol)
+        if gap <= threshold or it == settings.epochs or stalled:
             exact_gap, value = gap_from_pass(data_pass(data, objective.loss, wt, b), objective.loss, pen, wt,
                                              objective.fit_intercept)
             loop.history.loss[-1], loop.history.gap[-1] = value, exact_gap
-            if exact_gap <= settings.tol or threshold < 1e-17:
+            if exact_gap <= progress.target or threshold < 1e-17 or (stalled and exact_gap <= settings.tol):
                 break
             threshold /= 100.0  # rounding in the Gram expansion: tighten and go on
+            progress = GapProgress(settings.tol)
     return theta, exact_gap, it, {"method": "gram"}
 
 
@@ -170,6 +174,7 @@ def residual_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: 
     curv = loss.curvature_bound
     Lj = (curv * (s @ Xc.square()) / S).tolist()
     gap, it, theta = math.inf, 0, theta0
+    progress = GapProgress(settings.tol)
     for it in range(1, settings.epochs + 1):
         for j in range(X.shape[1]):
             if Lj[j] <= 0.0:
@@ -189,7 +194,7 @@ def residual_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: 
         gap, value = gap_from_pass(data_pass(objective.data, loss, w, b), loss, pen, w, objective.fit_intercept)
         theta = torch.cat([w, torch.tensor([b], dtype=torch.float64, device=w.device)])
         loop.record(it, value, theta, gap)
-        if gap <= settings.tol:
+        if progress.done(gap):
             break
     return theta, gap, it, {"method": "residual"}
 

@@ -10,8 +10,11 @@ so streamed data works. Details:
 * The step is ``1/L`` with ``L = sup rho'' * lambda_max`` of the standardized second-moment
   matrix, computed from one extra pass: an exact Lipschitz bound, so no line search is needed.
 * Momentum restarts when it points uphill (O'Donoghue & Candes' gradient restart).
-* Stopping rule: the duality gap (:mod:`.enet`) at the evaluated point, relative to the
-  objective, below ``tol``.
+* Squared loss with an intercept: the standardized intercept is the weighted mean of ``y`` (its
+  exact optimum, since the columns are centred), not iterated.
+* Stopping rule: the duality gap (:mod:`.duality`) at the evaluated point, relative to the
+  objective, below ``min(tol, 1e-14)`` or no longer improving once below ``tol``
+  (:class:`.duality.GapProgress`).
 * One torch thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ from torch import Tensor
 from gradfit.problem.objective import Objective
 from gradfit.solvers import register
 from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
-from gradfit.solvers.duality import data_pass, gap_from_pass, moments
+from gradfit.solvers.duality import GapProgress, data_pass, gap_from_pass, moments
 
 
 class Standardizer:
@@ -75,7 +78,11 @@ class ProximalGradient(Solver):
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         data, loss, pen = objective.data, objective.loss, objective.penalty
         fit_intercept = objective.fit_intercept
-        S, mean, cov = moments(data, fit_intercept)
+        # squared loss, centred columns: the intercept's optimum is exactly the weighted mean of y
+        exact_b = loss.name == "squared" and fit_intercept
+        S, mean, cov = moments(data, fit_intercept, with_y=exact_b)
+        if exact_b:
+            y_mean, mean, cov = float(mean[-1]), mean[:-1], cov[:-1, :-1]
         diag = cov.diagonal().clamp_min(0.0).sqrt()
         scale = torch.where(diag > 0, diag, torch.ones_like(diag))
         std = Standardizer(mean, scale)
@@ -84,8 +91,11 @@ class ProximalGradient(Solver):
         x_prev = std.from_original(theta0.to(torch.float64))
         if not fit_intercept:
             x_prev[-1] = 0.0
+        if exact_b:
+            x_prev[-1] = y_mean
         yk, t = x_prev.clone(), 1.0
         loop = EpochLoop(settings, self.name)
+        progress = GapProgress(settings.tol)
         gap, it, theta = math.inf, 0, theta0
         for it in range(settings.epochs + 1):
             w, b = std.to_original(yk)
@@ -93,12 +103,14 @@ class ProximalGradient(Solver):
             gap, value = gap_from_pass(st, loss, pen, w, fit_intercept)
             theta = torch.cat([w, torch.tensor([b], dtype=w.dtype, device=w.device)])
             loop.record(it, value, theta, gap)
-            if gap <= settings.tol or it == settings.epochs:
+            if progress.done(gap) or it == settings.epochs:
                 break
             grad = std.gradient(-st.xd / S, -st.d_sum / S if fit_intercept else 0.0)
             x_new = penalty_prox(yk - grad / L, 1.0 / L, l1_w, l2_w)
             if not fit_intercept:
                 x_new[-1] = 0.0
+            if exact_b:
+                x_new[-1] = y_mean
             t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
             if float((yk - x_new) @ (x_new - x_prev)) > 0:  # momentum points uphill: restart
                 t_new, yk = 1.0, x_new
