@@ -127,7 +127,8 @@ def test_two_processes_in_memory_equal_one_process(tmp_path):
         assert _rel(got[name]["theta"], ref[name]["theta"]) < 1e-10, (name, got[name], ref[name])
         assert abs(got[name]["loss"] - ref[name]["loss"]) <= 1e-10 * abs(ref[name]["loss"]), name
     # the ill-conditioned path stacks every process's R factor: equal up to its conditioning
-    assert got["exact_qr"]["method"] == ref["exact_qr"]["method"] and "qr" in ref["exact_qr"]["method"]
+    # (one process in memory also refines the augmented system with its Q: more digits, same method family)
+    assert got["exact_qr"]["method"].startswith("qr") and ref["exact_qr"]["method"].startswith("qr")
     assert _rel(got["exact_qr"]["theta"], ref["exact_qr"]["theta"]) < 1e-6
     assert "mini-batch" in got["minibatch"] and "across processes" in got["minibatch"]
     assert ref["minibatch"] == "ran"

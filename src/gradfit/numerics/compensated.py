@@ -41,6 +41,32 @@ def _dd_colsum(v: Tensor) -> tuple[Tensor, Tensor]:
     return hi, lo
 
 
+def _residual_dd(X: Tensor, y: Tensor, nw: Tensor, b: float) -> tuple[Tensor, Tensor]:
+    """``y + X @ nw - b`` per row as hi + lo (double-double)."""
+    hi, lo = y, torch.zeros(X.shape[0], dtype=F64, device=X.device)
+    for j in range(X.shape[1]):
+        prod, err = _two_prod(X[:, j], nw[j].expand(X.shape[0]))
+        hi, e = _two_sum(hi, prod)
+        lo = lo + (e + err)
+    hi, e = _two_sum(hi, torch.full_like(hi, -float(b)))
+    return _two_sum(hi, lo + e)
+
+
+def residual_minus(X: Tensor, y: Tensor, w: Tensor, b: float, r: Tensor) -> Tensor:
+    """``y - X w - b - r`` per row, formed in double-double and rounded once (float64 in memory rows)."""
+    hi, lo = _residual_dd(X, y, -w.to(F64), b)
+    hi, e = _two_sum(hi, -r)
+    return hi + (lo + e)
+
+
+def transpose_product(X: Tensor, v: Tensor) -> Tensor:
+    """``[X, 1]' v`` with the products and the sums in double-double, rounded once."""
+    Xr = torch.cat([X, torch.ones_like(v)[:, None]], 1)
+    P, E = _two_prod(Xr, v[:, None].expand_as(Xr))
+    hi, lo = _dd_colsum(P)
+    return hi + (lo + E.sum(0))
+
+
 def compensated_gradient_pass(data: Batches, w: Tensor, b: float) -> tuple[Tensor, Tensor, Tensor]:
     """One pass on the raw data: ``(X'S r, sum S r, sum S r^2)`` with ``r = y - X w - b``, where the
     residual and both sums are formed in double-double arithmetic. Iterative refinement with these
@@ -58,13 +84,7 @@ def compensated_gradient_pass(data: Batches, w: Tensor, b: float) -> tuple[Tenso
     with one_torch_thread():
         for X, y, s in _chunks(data, rows):
             X = X.to(F64)
-            hi, lo = y.to(F64), torch.zeros(X.shape[0], dtype=F64, device=dev)
-            for j in range(p):
-                prod, err = _two_prod(X[:, j], nw[j].expand(X.shape[0]))
-                hi, e = _two_sum(hi, prod)
-                lo = lo + (e + err)
-            hi, e = _two_sum(hi, torch.full_like(hi, -float(b)))
-            r_hi, r_lo = _two_sum(hi, lo + e)
+            r_hi, r_lo = _residual_dd(X, y.to(F64), nw, b)
             if s is not None:
                 s = s.to(F64)
                 r_hi, err = _two_prod(r_hi, s)

@@ -14,7 +14,11 @@ How (all in float64, whatever the data's dtype):
    the least-squares solution of the float64 data to ~1e-15 (measured against 50-digit mpmath:
    13-16 digits where numpy's lstsq gets 8-10). Otherwise, or when Cholesky fails: a streaming
    QR (TSQR) pass gives R of ``[Z, t]``, solved through an SVD of R, then refined the same way
-   while ``cond(Z)^2 * 1e-16 < 0.05`` (the refinement's contraction factor).
+   while ``cond(Z)^2 * 1e-16 < 0.05`` (the refinement's contraction factor). Beyond that, rows in
+   memory (one process, unweighted) are refined on the augmented system with a Householder QR of
+   Z kept in memory (Björck; contraction cond(Z) * eps): >= 12 digits of the float64 problem up to
+   cond(Z) ~ 1e13 (NIST's Filip, cond ~1e15 before standardizing: all 16). Iterates stay in
+   original units, so a small intercept next to ``cx @ w`` keeps its digits.
 4. Exactly singular designs (a constant column with an intercept, duplicated or linearly
    dependent columns; singular values below 1e-13 of the largest) get the minimum-norm solution
    in the original units and a :class:`SingularDesignWarning` naming the columns; designs with
@@ -33,8 +37,9 @@ from torch import Tensor
 
 from gradfit.problem.objective import Objective
 from gradfit.solvers.history import History
-from gradfit.numerics.compensated import compensated_gradient_pass
-from gradfit.numerics.moments import F64, moments, orthonormal_columns, reshift, streaming_r
+from gradfit.numerics.compensated import compensated_gradient_pass, residual_minus, transpose_product
+from gradfit.data.batches import Batches
+from gradfit.numerics.moments import F64, is_sparse_rows, moments, orthonormal_columns, reshift, streaming_r
 from gradfit.solvers import register
 from gradfit.solvers.base import FitResult, Settings, Solver
 
@@ -43,6 +48,7 @@ COND_GRAM = 1e13    # cond(A) above which the Gram matrix is not factored at all
 RANK_RTOL = 1e-13   # singular values of Z below this fraction of the largest count as zero
 COND_WARN = 1e8     # cond(Z) above which fewer than ~8 digits can be trusted: warn
 MAX_REFINE = 8
+AUGMENTED_MAX = 1 << 24  # rows x columns up to which the ill-conditioned fit keeps Q (128 MB) for refinement
 EIGEN_MAX_K = 1500  # above this many columns cond(A) is estimated from the Cholesky factor, not eigvalsh
 
 
@@ -113,10 +119,28 @@ class _System:
         tb = theta[nk] if self.intercept else torch.zeros((), dtype=F64, device=theta.device)
         return w, tb + self.cy - self.cx @ w
 
-    def residual_gradient(self, data, theta: Tensor) -> tuple[Tensor, float]:
-        """One pass: the negative gradient ``(Z'S r)/sw - lam*theta`` and the mean weighted r^2."""
+    def standardized(self, w: Tensor, b: Tensor) -> Tensor:
+        """theta from (w, b) in original units (the inverse of :meth:`coefficients`)."""
         nk = self.keep.numel()
-        w, b = self.coefficients(theta)
+        theta = torch.empty(self.k, dtype=F64, device=w.device)
+        theta[:nk] = w[self.keep] * self.D
+        if self.intercept:
+            theta[nk] = b - self.cy + self.cx @ w
+        return theta
+
+    def moved(self, w: Tensor, b: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        """(w, b) plus a standardized correction ``d``, mapped on its own: the iterate stays in
+        original units, so an intercept that is small next to ``cx @ w`` keeps its digits."""
+        nk = self.keep.numel()
+        dw = torch.zeros(self.p, dtype=F64, device=d.device)
+        dw[self.keep] = d[:nk] / self.D
+        db = d[nk] - self.cx @ dw if self.intercept else torch.zeros((), dtype=F64, device=d.device)
+        return w + dw, b + db
+
+    def residual_gradient(self, data, w: Tensor, b: Tensor) -> tuple[Tensor, float]:
+        """One pass: the negative gradient ``(Z'S r)/sw - lam*theta`` at (w, b) and the mean weighted r^2."""
+        nk = self.keep.numel()
+        theta = self.standardized(w, b)
         gx, g1, rss = compensated_gradient_pass(data, w, float(b) if self.intercept else 0.0)
         gx, g1, rss = (data.allreduce(t) for t in (gx, g1, rss))
         g = torch.empty(self.k, dtype=F64, device=theta.device)
@@ -127,19 +151,65 @@ class _System:
         return g / self.sw - self.lam * theta, float(rss) / self.sw
 
 
-def _refine(system: _System, data, theta: Tensor, solve) -> tuple[Tensor, int, float | None]:
-    """Corrected semi-normal equations: theta += A^-1 (Z'S r/sw - lam*theta) until the step stalls."""
+def _refine(system: _System, data, theta: Tensor, solve) -> tuple[Tensor, Tensor, int, float | None]:
+    """Corrected semi-normal equations from ``theta``: (w, b) += A^-1 (Z'S r/sw - lam*theta) until
+    the step stalls; returns (w, b) in original units, the passes and the mean weighted r^2."""
+    w, b = system.coefficients(theta)
     mean_rss, last = None, float("inf")
     for it in range(1, MAX_REFINE + 1):
-        g, mean_rss = system.residual_gradient(data, theta)
+        g, mean_rss = system.residual_gradient(data, w, b)
         d = solve(g)
         size = float(d.norm())
-        if not math.isfinite(size) or size > 0.5 * last:  # stalled at rounding level: keep theta
-            return theta, it, mean_rss
-        theta, last = theta + d, size
-        if size <= 1e-16 * float(theta.norm()):
-            return theta, it, mean_rss
-    return theta, MAX_REFINE, mean_rss
+        if not math.isfinite(size) or size > 0.5 * last:  # stalled at rounding level: keep (w, b)
+            return w, b, it, mean_rss
+        (w, b), last = system.moved(w, b, d), size
+        if size <= 1e-17 * float(system.standardized(w, b).norm()):
+            return w, b, it, mean_rss
+    return w, b, MAX_REFINE, mean_rss
+
+
+def _augmented_refine(system: _System, objective: Objective, theta: Tensor, cond_z: float):
+    """Björck's iterative refinement of the augmented system ``r + Z theta = y - cy, Z'r = 0`` with a
+    Householder QR ``Z = QR`` kept in memory and both residuals in double-double arithmetic. It
+    contracts by about cond(Z) * eps per step (the semi-normal equations: cond(Z)^2 * eps), so it
+    reaches the least-squares solution of the float64 data to ~1e-16 up to cond(Z) ~ 1e13.
+    In-memory, unweighted, unpenalized rows only; None otherwise."""
+    data = objective.data
+    full = data.full_batch()
+    if (full is None or full.weight is not None or objective.penalty.l2 > 0 or is_sparse_rows(full.X)
+            or type(data).allreduce is not Batches.allreduce or cond_z * 2.2e-16 * 100 > 0.1
+            or full.X.shape[0] * system.k > AUGMENTED_MAX):
+        return None
+    nk = system.keep.numel()
+    X, y = full.X.to(F64)[:, system.keep], full.y.to(F64)
+    Z = torch.empty(X.shape[0], system.k, dtype=F64, device=X.device)
+    Z[:, :nk] = (X - system.cx[system.keep]) / system.D
+    if system.intercept:
+        Z[:, nk] = 1.0
+    Q, R = torch.linalg.qr(Z)
+    del Z
+    w, b = system.coefficients(theta)
+    b = b if system.intercept else torch.zeros((), dtype=F64, device=X.device)
+    r = residual_minus(X, y, w[system.keep], float(b), torch.zeros_like(y))
+    last, passes = float("inf"), 0
+    for passes in range(1, MAX_REFINE + 1):
+        f = residual_minus(X, y, w[system.keep], float(b), r)
+        g_raw = transpose_product(X, r)  # [X_keep, 1]'r
+        g = torch.empty(system.k, dtype=F64, device=X.device)
+        g[:nk] = -(g_raw[:nk] - system.cx[system.keep] * g_raw[nk]) / system.D
+        if system.intercept:
+            g[nk] = -g_raw[nk]
+        h = torch.linalg.solve_triangular(R.T, g[:, None], upper=False)[:, 0]
+        u = Q.T @ f - h
+        d = torch.linalg.solve_triangular(R, u[:, None], upper=True)[:, 0]
+        size = float(d.norm())
+        if not math.isfinite(size) or size > 0.5 * last:
+            break
+        r = r + (f - Q @ u)
+        (w, b), last = system.moved(w, b, d), size
+        if size <= 1e-17 * float(system.standardized(w, b).norm()):
+            break
+    return w, b, passes, float(r @ r) / system.sw
 
 
 def _estimated_condition(A: Tensor) -> tuple[float, Tensor | None]:
@@ -178,9 +248,9 @@ def _solve_gram(system: _System, data, cond_a: float, L: Tensor | None = None):
     solve = lambda g: torch.cholesky_solve(g[:, None], L)[:, 0]  # noqa: E731
     theta = solve(system.c)
     if cond_a < COND_DIRECT:
-        return theta, "cholesky", 0, None
-    theta, passes, mean_rss = _refine(system, data, theta, solve)
-    return theta, "cholesky+refinement", passes, mean_rss
+        return theta, None, "cholesky", 0, None
+    w, b, passes, mean_rss = _refine(system, data, theta, solve)
+    return theta, (w, b), "cholesky+refinement", passes, mean_rss
 
 
 def _solve_qr(system: _System, objective: Objective):
@@ -198,15 +268,19 @@ def _solve_qr(system: _System, objective: Objective):
     rank = int((S > S[0] * RANK_RTOL).sum()) if S.numel() and S[0] > 0 else 0
     theta = Vh[:rank].T @ ((U[:, :rank].T @ q) / S[:rank])
     cond_z = float(S[0] / S[-1]) if S.numel() and S[-1] > 0 else float("inf")
-    passes, method, null = 0, "qr", Vh[rank:].T
+    passes, method, null, wb, mean_rss = 0, "qr", Vh[rank:].T, None, None
     if rank == k and cond_z ** 2 * 2.2e-16 < 0.05:
         solve = lambda g: torch.linalg.solve_triangular(  # noqa: E731  R'R d = g
             R11, torch.linalg.solve_triangular(R11.T, g[:, None], upper=False), upper=True)[:, 0]
-        theta, passes, _ = _refine(system, data, theta, solve)
-        method = "qr+refinement"
+        w, b, passes, mean_rss = _refine(system, data, theta, solve)
+        wb, method = (w, b), "qr+refinement"
+    elif rank == k:
+        out = _augmented_refine(system, objective, theta, cond_z)
+        if out is not None:
+            wb, passes, mean_rss, method = out[:2], out[2], out[3], "qr+augmented-refinement"
     elif rank < k:
         method = "svd-minimum-norm"
-    return theta, method, passes, cond_z, rank, null, Vh[-1]
+    return theta, wb, method, passes, mean_rss, cond_z, rank, null, Vh[-1]
 
 
 def _diagnose(objective: Objective, system: _System, cond_z: float, rank: int, null: Tensor | None,
@@ -248,7 +322,7 @@ class Exact(Solver):
         data = objective.data
         system = _System(objective)
         k, nk = system.k, system.keep.numel()
-        null = smallest = mean_rss = None
+        null = smallest = mean_rss = wb = None
         if k == 0:
             theta_s = torch.zeros(0, dtype=F64, device=objective.device)
             method, passes, cond_z, rank = "trivial", 0, 1.0, 0
@@ -261,11 +335,11 @@ class Exact(Solver):
                 cond_a, L = _estimated_condition(system.A + torch.diag(system.lam))
             out = _solve_gram(system, data, cond_a, L) if cond_a < COND_GRAM else None
             if out is not None:
-                theta_s, method, passes, mean_rss = out
+                theta_s, wb, method, passes, mean_rss = out
                 cond_z, rank = math.sqrt(cond_a), k
             else:
-                theta_s, method, passes, cond_z, rank, null, smallest = _solve_qr(system, objective)
-        w, b = system.coefficients(theta_s)
+                theta_s, wb, method, passes, mean_rss, cond_z, rank, null, smallest = _solve_qr(system, objective)
+        w, b = system.coefficients(theta_s) if wb is None else wb
         if null is not None and null.shape[1]:  # minimum norm in original units: drop w's null-space part
             null_w = torch.zeros(objective.n_features, null.shape[1], dtype=F64, device=null.device)
             null_w[system.keep] = null[:nk] / system.D[:, None]
