@@ -94,9 +94,17 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         Call ``on_log(epoch, loss)`` every ``log_every`` epochs and ``on_epoch(epoch, loss, theta)``
         every epoch.
 
-    record_path, warn, options
-        Keep theta per epoch in ``history_.path``; emit :class:`ConvergenceWarning`; solver-specific
-        options.
+    record_path, warn
+        Keep theta per epoch in ``history_.path``; emit :class:`ConvergenceWarning`.
+    options : dict or the solver's ``Options``
+        The chosen solver's own options (``gradfit.solvers.REGISTRY[name].Options`` lists them);
+        an unknown name raises ValueError listing the known ones. ``certify=False`` skips the
+        comparison with an exact solver that bounds ``gap_`` of an iterative fit.
+
+    Raises
+    ------
+    ValueError
+        A setting out of range, named as above (e.g. ``lr must be a positive finite number, got -1``).
 
     Returns
     -------
@@ -135,32 +143,32 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     loss_obj = get_loss(loss, delta=delta, tau=quantile)
     pen = get_penalty(penalty, alpha, l1_ratio)
     chosen = get_solver(optimizer or solver, loss_obj, pen)
-    if hasattr(data, "check_solver"):  # a distributed source refuses what would differ from one process
-        data.check_solver(chosen.name, batch_size)
+    settings = Settings(lr=lr, epochs=epochs, batch_size=batch_size, tol=tol, seed=seed, log_every=log_every,
+                        on_log=on_log, on_epoch=on_epoch, record_path=record_path,
+                        options=chosen.Options.parse(options, chosen.name))
+    chosen.check_data(data, settings.batch_size)
     if not chosen.checks_finite:
         data.validate()
     objective = Objective(loss_obj, pen, data, fit_intercept)
-    settings = Settings(lr=lr, epochs=int(epochs), batch_size=batch_size, tol=float(tol), seed=int(seed),
-                        log_every=int(log_every), on_log=on_log, on_epoch=on_epoch, record_path=record_path,
-                        options=dict(options or {}))
-    theta0 = initial_theta(init, data.n_features, data.dtype, data.device, seed)
+    theta0 = initial_theta(init, data.n_features, data.dtype, data.device, settings.seed)
     t0 = time.perf_counter()
     result = chosen.solve(objective, settings, theta0)
     elapsed = time.perf_counter() - t0
-    if settings.options.get("certify", True):  # options={"certify": False} skips the external certificate
+    if settings.options.certify:  # options={"certify": False} skips the external certificate
         from gradfit.solvers.certificate import certify, certify_in_float64
         if data.dtype != torch.float64 and chosen.name != "exact":  # exact certifies its rounding itself
             result.gap = certify_in_float64(objective, result)
         elif math.isnan(result.gap):
             result.gap = certify(objective, result)
-    model = to_model(result, data, loss_obj, pen, elapsed, settings, warn)
-    model.info["fit_intercept"] = bool(fit_intercept)  # read by gradfit.inference.summary
+    model = to_model(result, objective, elapsed, settings, warn)
     model.formula_ = design
     return model
 
 
-def to_model(result: FitResult, data: Batches, loss: Loss, pen: Penalty, elapsed: float,
-             settings: Settings, warn: bool = True) -> LinearModel:
+def to_model(result: FitResult, objective: Objective, elapsed: float, settings: Settings,
+             warn: bool = True) -> LinearModel:
+    """The fitted model of ``result``: coefficients in float64, the problem's description, timings."""
+    data = objective.data
     theta = result.theta.detach().to("cpu", torch.float64).numpy()
     final = result.history.loss[-1] if result.history.loss else float("nan")
     info = {"n_rows": float(data.total_rows()) if data.full_batch() is None else float(data.n_rows),
@@ -170,9 +178,13 @@ def to_model(result: FitResult, data: Batches, loss: Loss, pen: Penalty, elapsed
     info["stop_reason"] = result.message
     gap = float(result.gap)
     result.converged = converged = math.isfinite(gap) and gap <= settings.tol  # the certificate decides
-    model = LinearModel(np.array(theta[:-1]), float(theta[-1]), list(data.feature_names), data.target_name,
-                        loss.spec(), pen.spec(), result.solver, converged, gap,
-                        int(result.n_iter), float(final), result.history, info)
+    joint = getattr(settings.options, "scale", False)  # newton's joint Huber scale (HuberRegressor)
+    model = LinearModel(np.array(theta[:-1]), float(theta[-1]), list(data.feature_names),
+                        target_name=data.target_name, loss=objective.loss.spec(), penalty=objective.penalty.spec(),
+                        solver=result.solver, converged_=converged, gap_=gap, n_iter_=int(result.n_iter),
+                        final_loss_=float(final), history_=result.history, fit_intercept=bool(objective.fit_intercept),
+                        scale_mode="joint" if joint else "fixed",
+                        scale_=float(result.info["scale"]) if joint else None, info=info)
     if warn and not converged:
         warnings.warn(not_converged_message(result.solver, result.message, gap, settings.tol),
                       ConvergenceWarning, stacklevel=3)

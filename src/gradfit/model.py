@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,14 @@ class LinearModel:
         Objective at the solution.
     history_ : History or None
         Objective per epoch (:class:`gradfit.solvers.history.History`).
+    fit_intercept : bool
+        Whether ``intercept_`` was fitted (False: fixed at 0).
+    scale_mode : {"fixed", "joint"}
+        ``fixed``: the loss has no scale (``delta`` in the units of ``y``); ``joint``: a Huber fit that
+        estimated the scale sigma with the coefficients (scikit-learn's HuberRegressor), whose value is
+        ``scale_``.
+    scale_ : float or None
+        The jointly fitted scale (None when ``scale_mode`` is ``fixed``).
     info : dict
         Timings, rows, condition number and other solver facts.
     formula_ : FormulaDesign or None
@@ -73,9 +81,12 @@ class LinearModel:
     ([2.0], 1.0)
     """
 
+    SCALE_MODES = ("fixed", "joint")
+
     coef_: np.ndarray
     intercept_: float
     feature_names_in_: list[str]
+    _: KW_ONLY  # everything after the coefficients is named
     target_name: str | None = None
     loss: dict = field(default_factory=lambda: {"name": "squared"})
     penalty: dict = field(default_factory=lambda: {"name": "none", "alpha": 0.0, "l1_ratio": 0.0})
@@ -85,9 +96,16 @@ class LinearModel:
     n_iter_: int = 0
     final_loss_: float = float("nan")
     history_: History | None = None
+    fit_intercept: bool = True
+    scale_mode: str = "fixed"
+    scale_: float | None = None
     info: dict = field(default_factory=dict)
     inference_: dict | None = None  # covariances for intervals, stored by summary() (see inference/intervals.py)
     formula_: Any = None  # a FormulaDesign (gradfit.data.formula) when fitted from a formula
+
+    def __post_init__(self) -> None:
+        if self.scale_mode not in self.SCALE_MODES:
+            raise ValueError(f"scale_mode must be one of {', '.join(self.SCALE_MODES)}, got {self.scale_mode!r}")
 
     @property
     def n_features_in_(self) -> int:
@@ -116,7 +134,7 @@ class LinearModel:
     def coefficients(self) -> dict[str, float]:
         """Feature name -> coefficient, then ``"intercept"`` (when the model was fitted with one)."""
         out = dict(zip(self.feature_names_in_, map(float, self.coef_)))
-        if self.info.get("fit_intercept", True):
+        if self.fit_intercept:
             out["intercept"] = float(self.intercept_)
         return out
 
@@ -182,12 +200,15 @@ class LinearModel:
             "coef": [float(c) for c in self.coef_], "intercept": float(self.intercept_),
             "loss": self.loss, "penalty": self.penalty, "solver": self.solver,
             "training": {"converged": bool(self.converged_), "gap": _num(self.gap_), "n_iter": int(self.n_iter_),
-                         "final_loss": _num(self.final_loss_), **{k: _num(v) for k, v in self.info.items()}},
+                         "final_loss": _num(self.final_loss_), "fit_intercept": bool(self.fit_intercept),
+                         **{k: _num(v) for k, v in self.info.items()}},
         }
         if self.formula_ is not None:
             d["formula"] = self.formula_.to_dict()
         if self.inference_:
             d["inference"] = self.inference_
+        if self.scale_mode != "fixed":
+            d["training"].update(scale_mode=self.scale_mode, scale=_num(self.scale_))  # info["scale"] too
         if with_history and self.history_ is not None:
             d["history"] = {"loss": [_num(v) for v in self.history_.loss]}
         return d
@@ -228,7 +249,10 @@ class LinearModel:
         tr = d.get("training", {}) if isinstance(d.get("training"), dict) else {}
         hist = d.get("history")
         history = History(loss=[_float(v) for v in hist.get("loss", [])]) if isinstance(hist, dict) else None
-        known = {"converged", "gap", "n_iter", "final_loss"}
+        scale_mode = tr.get("scale_mode", "fixed")
+        if scale_mode not in cls.SCALE_MODES:
+            raise ModelFileError(f"{source} has an unknown scale_mode {scale_mode!r}; the file is damaged")
+        known = {"converged", "gap", "n_iter", "final_loss", "fit_intercept", "scale_mode"}
         from gradfit.inference.intervals import check_stored
         inference = check_stored(d.get("inference"), len(coef), source)
         design = None
@@ -237,11 +261,16 @@ class LinearModel:
             design = FormulaDesign.from_dict(d["formula"], source)
             if design.columns != names:
                 raise ModelFileError(f"{source}: its formula gives columns {design.columns}, not its features")
-        return cls(coef, intercept, names, d.get("target"), d.get("loss") or {"name": "squared"},
-                   d.get("penalty") or {"name": "none", "alpha": 0.0, "l1_ratio": 0.0}, str(d.get("solver", "")),
-                   bool(tr.get("converged", True)), _float(tr.get("gap")), int(tr.get("n_iter", 0) or 0),
-                   _float(tr.get("final_loss")), history, {k: v for k, v in tr.items() if k not in known},
-                   inference_=inference, formula_=design)
+        return cls(coef_=coef, intercept_=intercept, feature_names_in_=names, target_name=d.get("target"),
+                   loss=d.get("loss") or {"name": "squared"},
+                   penalty=d.get("penalty") or {"name": "none", "alpha": 0.0, "l1_ratio": 0.0},
+                   solver=str(d.get("solver", "")), converged_=bool(tr.get("converged", True)),
+                   gap_=_float(tr.get("gap")), n_iter_=int(tr.get("n_iter", 0) or 0),
+                   final_loss_=_float(tr.get("final_loss")), history_=history,
+                   fit_intercept=bool(tr.get("fit_intercept", True)), scale_mode=scale_mode,
+                   scale_=None if scale_mode == "fixed" else _float(tr.get("scale")),
+                   info={k: v for k, v in tr.items() if k not in known}, inference_=inference,
+                   formula_=design)
 
     def plot(self, X: Any = None, y: Any = None, *, kind: str = "all", ax: Any = None, sample_weight: Any = None,
              max_rows: int = 5000):

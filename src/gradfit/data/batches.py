@@ -90,6 +90,11 @@ class Batches:
         """Sum ``t`` over all processes; a single process returns it unchanged."""
         return t
 
+    @property
+    def distributed(self) -> bool:
+        """True for a shard of data spread over several processes (its :meth:`allreduce` sums them)."""
+        return False
+
     def validate(self) -> None:
         """Raise DataError if a value is missing or infinite (sources that check as they read: no-op,
         unless they served an :meth:`unchecked_columns` pass)."""

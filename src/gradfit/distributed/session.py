@@ -31,11 +31,8 @@ from torch import Tensor
 from gradfit.data.batches import Batch, Batches, DataError
 
 DEFAULT_TIMEOUT = 60.0
-# Solvers whose every pass goes through ``allreduce`` (so every process takes the same decisions),
-# checked against one process in tests/test_distributed.py (lbfgs and adam by hand: their first step
-# imports torch._dynamo, seconds per process); the torch.optim methods in full batch only.
-DISTRIBUTED_SOLVERS = ("exact", "gd", "sgd", "momentum", "nesterov", "adam", "newton", "lbfgs", "prox", "cd",
-                       "ipm")
+# Which solvers run on a sharded source is declared on each solver (``Solver.runs_distributed``) and
+# checked by ``Solver.check_data``.
 # Test hook: "RANK:WHEN" makes process RANK exit with code 3 (WHEN = "start", or the number of the
 # all-reduce call it dies in) or stop answering (WHEN = "hang": before connecting; "3h": in all-reduce 3).
 CRASH_ENV = "GRADFIT_TEST_CRASH"
@@ -243,18 +240,12 @@ class ShardedBatches(Batches):
         return None
 
     @property
+    def distributed(self) -> bool:
+        return True
+
+    @property
     def has_weight(self) -> bool:
         return self.local.has_weight
-
-    def check_solver(self, solver: str, batch_size: int | None) -> None:
-        """Refuse, identically on every process, what would not give the single-process answer."""
-        from gradfit.exceptions import SolverMismatch
-        if solver not in DISTRIBUTED_SOLVERS:
-            raise SolverMismatch(f"solver '{solver}' cannot run across processes yet; use one of "
-                                 f"{', '.join(DISTRIBUTED_SOLVERS)} (full batch), or run one process")
-        if batch_size is not None and batch_size < self.total_rows():
-            raise SolverMismatch("mini-batch steps (--batch-size) cannot run across processes: each process "
-                                 "would step on its own rows; leave --batch-size unset, or run one process")
 
 
 def shard(data: Batches, session: Session | None = None) -> ShardedBatches:

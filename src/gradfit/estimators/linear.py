@@ -191,7 +191,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 self._stream = StochasticState(X.shape[1], Y.shape[1], str(self.solver).lower(), loss,
                                                kwargs["penalty"], self.lr, kwargs["seed"], api.resolve_dtype(self.dtype))
             self._stream.step(X, Y, w, loss, kwargs["penalty"], self.fit_intercept, self.batch_size)
-            models = stochastic_models(self._stream, loss, kwargs["penalty"], X.shape[1])
+            models = stochastic_models(self._stream, loss, kwargs["penalty"], X.shape[1], self.fit_intercept)
         self._set_fitted(models, self._stream_ndim, None)
         return self
 

@@ -167,14 +167,17 @@ def solve_moments(m: Moments, fit_intercept: bool, fit_kwargs: dict) -> list[Lin
         A, z = reduced_problem(Sxx, Sxy[:, j], Syy[j], m.weight)
         model = api.fit(A, z, fit_intercept=False, **fit_kwargs)
         model.intercept_ = float(m.mean_y[j] - m.mean_x @ model.coef_) if fit_intercept else 0.0
+        model.fit_intercept = fit_intercept
         model.info["n_rows"] = m.weight
         models.append(model)
     return models
 
 
-def stochastic_models(state: StochasticState, loss: Loss, penalty: Penalty, p: int) -> list[LinearModel]:
+def stochastic_models(state: StochasticState, loss: Loss, penalty: Penalty, p: int,
+                      fit_intercept: bool) -> list[LinearModel]:
     """The current parameters of a streamed stochastic fit as models (not converged: no certificate)."""
     coef, intercept = state.coefficients()
-    return [LinearModel(coef[j], float(intercept[j]), [f"x{i}" for i in range(p)], None, loss.spec(),
-                        penalty.spec(), state.solver, False, float("nan"), state.steps,
-                        state.histories[j].loss[-1], state.histories[j]) for j in range(len(coef))]
+    return [LinearModel(coef[j], float(intercept[j]), [f"x{i}" for i in range(p)], loss=loss.spec(),
+                        penalty=penalty.spec(), solver=state.solver, converged_=False, gap_=float("nan"),
+                        n_iter_=state.steps, final_loss_=state.histories[j].loss[-1],
+                        history_=state.histories[j], fit_intercept=fit_intercept) for j in range(len(coef))]

@@ -160,7 +160,7 @@ def numpy_batches(data: Batches) -> Iterator[tuple[np.ndarray, np.ndarray, np.nd
 def _intercept_of(model, fit_intercept: bool | None) -> bool:
     if fit_intercept is not None:
         return bool(fit_intercept)
-    return bool(model.info.get("fit_intercept", True))
+    return bool(model.fit_intercept)
 
 
 def inference(coef: np.ndarray, cov: np.ndarray, level: float, use_t: bool, df_resid: float):

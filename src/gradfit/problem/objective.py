@@ -27,8 +27,7 @@ class Objective:
         self.dtype, self.device = data.dtype, data.device
         self._weight_sum: Tensor | None = None
         self._zero_value: float | None = None
-        # a source that does not override allreduce is one process: skip packing sums for it
-        self._distributed = type(data).allreduce is not Batches.allreduce
+        self._distributed = data.distributed  # one process: skip packing sums for allreduce
 
     # -- parameters -------------------------------------------------------------------
     def zeros(self) -> Tensor:

@@ -11,8 +11,6 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
-
 import torch
 from torch import Tensor
 
@@ -21,24 +19,8 @@ from gradfit.problem.objective import Objective, relative_gap
 from gradfit.problem.penalties import Penalty
 from gradfit.exceptions import ConvergenceWarning, DivergenceError, SolverMismatch  # noqa: F401
 from gradfit.solvers.history import History
-
-
-@dataclass
-class Settings:
-    """Knobs shared by solvers; each solver reads the ones it uses."""
-
-    lr: float | None = None
-    epochs: int = 1000
-    batch_size: int | None = None
-    tol: float = 1e-8
-    seed: int = 0
-    momentum: float = 0.9
-    log_every: int = 0
-    on_log: Callable[[int, float], None] | None = None
-    on_epoch: Callable[[int, float, Tensor], None] | None = None
-    record_path: bool = True
-    divergence_patience: int = 20
-    options: dict = field(default_factory=dict)
+from gradfit.solvers.registry import distributed_solvers
+from gradfit.solvers.settings import Options, Settings, ThreadedOptions  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -54,13 +36,25 @@ class FitResult:
 
 
 class Solver:
-    """Base class. ``losses`` lists the loss names it accepts (None: any); ``needs_smooth_loss``
-    and ``penalties`` (penalty names accepted) complete the declaration."""
+    """Base class: a solver declares what it minimizes, what it can do, and its options.
+
+    ``losses`` lists the loss names it accepts (None: any); ``needs_smooth_loss`` and ``penalties``
+    (penalty names accepted) complete what it minimizes. The capabilities below are read by
+    :meth:`check_data` and by callers; ``Options`` is its frozen dataclass of options.
+    """
 
     name: str = ""
     losses: tuple[str, ...] | None = None
     needs_smooth_loss: bool = False
     penalties: tuple[str, ...] = ("none", "l2")
+    Options: type[Options] = Options
+    #: every pass reads the data through the batch interface, so a streamed source is never held
+    #: whole (False: the rows are read into memory once)
+    streams: bool = True
+    #: every sum goes through ``data.allreduce``, so a sharded source gives the one-process answer
+    runs_distributed: bool = False
+    #: steps on mini-batches when ``batch_size`` is set; across processes it needs full-batch steps
+    minibatch: bool = False
     #: True when the solver's own pass notices NaN/inf and calls ``data.validate()`` for the message,
     #: so the fit can skip a separate scan of the data
     checks_finite: bool = False
@@ -76,8 +70,22 @@ class Solver:
             raise SolverMismatch(f"solver '{self.name}' does not handle the {penalty.name} penalty; "
                                  "use 'prox' or leave the solver on 'auto'")
 
+    def check_data(self, data, batch_size: int | None) -> None:
+        """Refuse, identically on every process, a distributed run that would not give the
+        single-process answer."""
+        if not data.distributed:
+            return
+        if not self.runs_distributed:
+            raise SolverMismatch(f"solver '{self.name}' cannot run across processes yet; use one of "
+                                 f"{', '.join(distributed_solvers())} (full batch), or run one process")
+        if batch_size is not None and batch_size < data.total_rows():
+            raise SolverMismatch("mini-batch steps (--batch-size) cannot run across processes: each process "
+                                 "would step on its own rows; leave --batch-size unset, or run one process")
+
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         raise NotImplementedError
+
+
 
 
 @contextmanager
@@ -96,11 +104,11 @@ def torch_threads(n: int):
 
 def single_threaded(solve):
     """Decorate a ``solve`` whose passes are long chains of small ops: it runs on one torch thread
-    (``options["threads"]`` overrides), since intra-op thread hand-offs cost more than a second
+    (the ``threads`` option of :class:`ThreadedOptions` overrides), since intra-op thread hand-offs cost more than a second
     thread saves on such kernels, and many times more on a busy machine."""
     @functools.wraps(solve)
     def wrapper(self, objective, settings, theta0):
-        with torch_threads(int(settings.options.get("threads", 1))):
+        with torch_threads(settings.options.threads):
             return solve(self, objective, settings, theta0)
     return wrapper
 

@@ -15,11 +15,12 @@ Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + l1 ||w||_1 + 
 Coordinate steps do not depend on column scales, so no standardization is needed. Stopping rule:
 the duality gap of :mod:`.duality`, relative to the objective, below ``min(tol, 1e-14)`` or no longer
 improving once below ``tol`` (:class:`.duality.GapProgress`). Runs with one torch
-thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
+thread unless the ``threads`` option says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,9 +28,9 @@ from torch import Tensor
 
 from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import Objective
-from gradfit.solvers import register
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, ThreadedOptions, single_threaded
 from gradfit.solvers.duality import GapProgress, data_pass, dual_gap, gap_from_pass, moments
+from gradfit.solvers.registry import register
 from gradfit.solvers.ipm.solver import materialize
 
 
@@ -65,7 +66,7 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
     progress = GapProgress(settings.tol)
     threshold, exact_gap, it = progress.target / 10.0, math.inf, 0
     theta = theta0
-    k_anderson = int(settings.options.get("anderson", 5))
+    k_anderson = settings.options.anderson
     recent: list[np.ndarray] = []
 
     def value(v, Gv):
@@ -207,11 +208,20 @@ class CoordinateDescent(Solver):
     losses = ("squared", "huber")
     needs_smooth_loss = True
     penalties = ("l2", "l1", "elasticnet")
+    runs_distributed = True  # the Gram path; the residual path refuses a sharded source (materialize)
+
+    @dataclass(frozen=True)
+    class Options(ThreadedOptions):
+        """``gram_max``: most columns for the Gram path (default 2000); ``anderson``: epochs between
+        Anderson extrapolations (default 5, 0: off); ``threads`` (default 1)."""
+
+        gram_max: int = 2000
+        anderson: int = 5
 
     @single_threaded
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         loop = EpochLoop(settings, self.name)
-        gram_max = int(settings.options.get("gram_max", 2000))
+        gram_max = settings.options.gram_max
         if objective.loss.name == "squared" and objective.n_features <= gram_max:
             theta, gap, it, info = gram_cd(objective, settings, theta0, loop)
         else:

@@ -44,7 +44,7 @@ def _solve_reference(objective: Objective, exclude: str) -> tuple[float, float, 
     if name == exclude or name not in REGISTRY:
         return None
     solver = REGISTRY[name]
-    settings = Settings(tol=1e-12, epochs=10_000, record_path=False)
+    settings = Settings(tol=1e-12, epochs=10_000, record_path=False, options=solver.Options())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = solver.solve(objective, settings, objective.zeros())

@@ -40,8 +40,8 @@ from gradfit.solvers.history import History
 from gradfit.numerics.compensated import compensated_gradient_pass, residual_minus, transpose_product
 from gradfit.data.batches import Batches
 from gradfit.numerics.moments import F64, is_sparse_rows, moments, orthonormal_columns, reshift, streaming_r
-from gradfit.solvers import register
 from gradfit.solvers.base import FitResult, Settings, Solver
+from gradfit.solvers.registry import register
 
 COND_DIRECT = 1e6   # cond(A) below which one Cholesky solve is accurate to about 1e-10
 COND_GRAM = 1e13    # cond(A) above which the Gram matrix is not factored at all (streaming QR instead)
@@ -314,6 +314,7 @@ class Exact(Solver):
 
     name = "exact"
     checks_finite = True
+    runs_distributed = True
     losses = ("squared",)
     penalties = ("none", "l2")
 

@@ -21,14 +21,15 @@ never copied) and reports the result in original units. Its step:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 from torch.optim.sgd import sgd as sgd_update
 
 from gradfit.problem.objective import Objective
-from gradfit.solvers import register
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
+from gradfit.solvers.base import EpochLoop, FitResult, Options, Settings, Solver
+from gradfit.solvers.registry import register
 from gradfit.solvers.coordinates import Coordinates, top_eigenvalue
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.01}
@@ -37,6 +38,14 @@ DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.01}
 class TorchOptimizer(Solver):
     losses = None
     penalties = ("none", "l2", "l1", "elasticnet")  # the L1 part enters as a subgradient
+    runs_distributed = True  # in full batch (check_data refuses mini-batches across processes)
+    minibatch = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        """``standardize``: step in standardized coordinates (default False: the PyTorch loop's)."""
+
+        standardize: bool = False
     momentum = False
     nesterov = False
 
@@ -51,10 +60,8 @@ class TorchOptimizer(Solver):
         return step
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
-        s = settings
-        if s.lr is None:
-            s.lr = DEFAULT_LR[self.name]
-        coords = Coordinates.standardized(objective) if s.options.get("standardize") else Coordinates.raw(objective)
+        s = settings if settings.lr is not None else replace(settings, lr=DEFAULT_LR[self.name])
+        coords = Coordinates.standardized(objective) if s.options.standardize else Coordinates.raw(objective)
         z = coords.to_working(theta0.detach())
         step = self.stepper(z, s)
         loop = EpochLoop(s, self.name, objective)
@@ -167,12 +174,25 @@ class GradientDescent(Solver):
     name = "gd"
     losses = None
     penalties = ("none", "l2")
+    runs_distributed = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        """``standardize`` (default True), ``step`` (lipschitz, armijo, smoothing, subgradient; default
+        by the loss and ``lr``), ``accelerate`` (Nesterov momentum; default with the lipschitz step),
+        ``lr0`` (first subgradient step), ``final_width`` (last smoothing width relative to the first)."""
+
+        standardize: bool = True
+        step: str | None = None
+        accelerate: bool | None = None
+        lr0: float | None = None
+        final_width: float = 1e-9
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         s, opts = settings, settings.options
-        coords = Coordinates.standardized(objective) if opts.get("standardize", True) else Coordinates.raw(objective)
+        coords = Coordinates.standardized(objective) if opts.standardize else Coordinates.raw(objective)
         smooth = objective.loss.smooth and objective.loss.curvature_bound is not None
-        rule = opts.get("step") or ("fixed" if s.lr is not None else "lipschitz" if smooth
+        rule = opts.step or ("fixed" if s.lr is not None else "lipschitz" if smooth
                                     else "armijo" if objective.loss.smooth else "smoothing")
         loop = EpochLoop(s, self.name, objective)
         run = _Run(objective, coords, loop, s)
@@ -184,7 +204,7 @@ class GradientDescent(Solver):
             def done(value: float, g: Tensor) -> bool:  # one more step could gain at most this
                 # a heuristic, so only without a certificate; with one, the loop stops at gap <= tol
                 return not loop.certifies and float(g @ g) * step / 2 <= s.tol * max(abs(value), 1e-300)
-            run.accelerated(z, step, opts.get("accelerate", rule == "lipschitz"), s.epochs, done, final=True)
+            run.accelerated(z, step, rule == "lipschitz" if opts.accelerate is None else opts.accelerate, s.epochs, done, final=True)
             run.info.update(step=step, lipschitz=1.0 / step)
         elif rule == "smoothing":
             if objective.loss.name not in ("absolute", "quantile"):
@@ -193,7 +213,7 @@ class GradientDescent(Solver):
         elif rule == "armijo":
             run.armijo(z, s.epochs)
         elif rule == "subgradient":
-            run.subgradient(z, s.epochs, opts.get("lr0"))
+            run.subgradient(z, s.epochs, opts.lr0)
         else:
             raise ValueError(f"unknown gd step rule {rule!r}; choose lipschitz, armijo, smoothing, "
                              "subgradient, or give lr for a fixed step")
@@ -211,7 +231,7 @@ class GradientDescent(Solver):
         lam = top_eigenvalue(objective, coords)
         value0 = float(objective.value(coords.to_original(z)))
         width = max(value0, 1e-12)
-        final_width = width * float(s.options.get("final_width", 1e-9))
+        final_width = width * s.options.final_width
         true_loss = objective.loss
         full = objective.data.full_batch()
         if full is not None and full.weight is not None:  # rows of the smallest weight that count

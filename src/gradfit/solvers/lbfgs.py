@@ -12,13 +12,15 @@ standardized gradient entry is below ``tol * max(|F|, 1e-12)``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from gradfit.problem.objective import Objective
 from gradfit.numerics.moments import column_scales
-from gradfit.solvers import register
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
+from gradfit.solvers.base import EpochLoop, FitResult, Options, Settings, Solver
+from gradfit.solvers.registry import register
 
 
 class Standardized:
@@ -71,6 +73,13 @@ class LBFGS(Solver):
     losses = ("squared", "huber")
     needs_smooth_loss = True
     penalties = ("none", "l2")
+    runs_distributed = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        """``history_size``: curvature pairs L-BFGS keeps (default 20)."""
+
+        history_size: int = 20
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         s = settings
@@ -97,7 +106,7 @@ class LBFGS(Solver):
             return hit[0]
 
         opt = torch.optim.LBFGS([phi], lr=1.0 if s.lr is None else s.lr, max_iter=1,
-                                history_size=int(s.options.get("history_size", 20)),
+                                history_size=s.options.history_size,
                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
         loop = EpochLoop(s, self.name, objective)
         value = closure()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,8 +37,8 @@ from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty
 from gradfit.numerics.moments import F64, chunk_rows, column_scales, is_sparse_rows, padded_width, run_parts
 from gradfit.numerics.sparse_gram import add_gram
-from gradfit.solvers import REGISTRY, register
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver
+from gradfit.solvers.base import EpochLoop, FitResult, Options, Settings, Solver
+from gradfit.solvers.registry import REGISTRY, register
 
 
 class _HuberPass:
@@ -183,10 +184,17 @@ class Newton(Solver):
     name = "newton"
     losses = ("huber",)
     penalties = ("none", "l2")
+    runs_distributed = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        """``scale``: fit scikit-learn's HuberRegressor objective, the scale sigma jointly (default False)."""
+
+        scale: bool = False
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         s = settings
-        scale = bool(s.options.get("scale", False))
+        scale = s.options.scale
         f = _HuberPass(objective, objective.loss.delta, scale)
         p, m = f.p, f.center
         start, mean_sq = self._start(objective, theta0)
@@ -237,7 +245,7 @@ class Newton(Solver):
                        objective.fit_intercept)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = exact.solve(ls, Settings(), theta0)
+            out = exact.solve(ls, Settings(options=exact.Options()), theta0)
         return out.theta.to(F64), out.history.loss[-1]
 
 

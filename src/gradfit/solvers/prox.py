@@ -15,7 +15,7 @@ so streamed data works. Details:
 * Stopping rule: the duality gap (:mod:`.duality`) at the evaluated point, relative to the
   objective, below ``min(tol, 1e-14)`` or no longer improving once below ``tol``
   (:class:`.duality.GapProgress`).
-* One torch thread unless ``options["threads"]`` says otherwise (see :func:`.base.single_threaded`).
+* One torch thread unless the ``threads`` option says otherwise (see :func:`.base.single_threaded`).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ import torch
 from torch import Tensor
 
 from gradfit.problem.objective import Objective
-from gradfit.solvers import register
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, single_threaded
+from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, ThreadedOptions, single_threaded
 from gradfit.solvers.duality import GapProgress, data_pass, gap_from_pass, moments
+from gradfit.solvers.registry import register
 
 
 class Standardizer:
@@ -73,6 +73,8 @@ class ProximalGradient(Solver):
     losses = ("squared", "huber")
     needs_smooth_loss = True
     penalties = ("l2", "l1", "elasticnet")
+    runs_distributed = True
+    Options = ThreadedOptions
 
     @single_threaded
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:

@@ -21,6 +21,7 @@ scheme in passes over the data (memory: the sample and the kept rows, not n). On
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -28,8 +29,8 @@ from torch import Tensor
 from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import GAP_FLOOR, Objective, relative_gap
 from gradfit.solvers.history import History
-from gradfit.solvers import register
-from gradfit.solvers.base import FitResult, Settings, Solver, SolverMismatch, single_threaded
+from gradfit.solvers.base import FitResult, Settings, Solver, SolverMismatch, ThreadedOptions, single_threaded
+from gradfit.solvers.registry import register
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.preprocessing import pfn
 from gradfit.solvers.ipm.lp import pinball_sum
@@ -210,14 +211,26 @@ class InteriorPoint(Solver):
     Options: ``subsample`` (m, default ((p+2) n)^(2/3)), ``mm_factor`` (middle rows kept per
     subsample row, 0.8), ``ipm_tol`` (interior-point stop, default 1e-11), ``max_iter`` (per LP,
     default 100), ``polish`` (default True), ``preprocess`` (default True; False solves the full
-    LP), ``min_rows`` (smallest n that is preprocessed, 20000), ``threads`` (torch intra-op
-    threads while solving, default 1). Data not in memory (a streamed file, the shards of many
+    LP), ``min_rows`` (smallest n that is preprocessed, 20000), ``whiten`` (whiten an ill-conditioned
+    design, default True), ``threads`` (torch intra-op threads while solving, default 1). Data not in memory (a streamed file, the shards of many
     processes) is fitted by :func:`~gradfit.solvers.ipm.streamed.solve_streamed` with the same options.
     """
 
     name = "ipm"
     losses = ("absolute", "quantile")
     penalties = ("none", "l1")
+    runs_distributed = True  # data not in one process goes to solve_streamed
+
+    @dataclass(frozen=True)
+    class Options(ThreadedOptions):
+        subsample: int | None = None
+        mm_factor: float = 0.8
+        ipm_tol: float = 1e-11
+        max_iter: int = 100
+        polish: bool = True
+        preprocess: bool = True
+        min_rows: int = 20000
+        whiten: bool = True
 
     def check(self, loss, penalty) -> None:
         if loss.name in ("absolute", "quantile") and penalty.name not in self.penalties:
@@ -244,21 +257,20 @@ class InteriorPoint(Solver):
             raise SolverMismatch("solver 'ipm' got no rows with positive weight; check sample_weight")
         mu, sd_u, used = column_scales(X, s, objective.fit_intercept)
         Z = Design(X, mu, sd_u, used, objective.fit_intercept)
-        T = whitening(Z) if opts.get("whiten", True) else None
+        T = whitening(Z) if opts.whiten else None
         if T is not None:
             Z.whiten(T)
         extra = l1_rows(Z, objective.penalty.l1, weight_sum, scale)
         gen = torch.Generator().manual_seed(settings.seed)
-        res = pfn(Z, y, s, tau, extra, generator=gen, tol=float(opts.get("ipm_tol", 1e-11)),
-                  max_iter=int(opts.get("max_iter", 100)), m=opts.get("subsample"),
-                  mm_factor=float(opts.get("mm_factor", 0.8)),
-                  min_rows=int(opts.get("min_rows", 20000)) if opts.get("preprocess", True) else 1 << 62)
+        res = pfn(Z, y, s, tau, extra, generator=gen, tol=opts.ipm_tol,
+                  max_iter=opts.max_iter, m=opts.subsample, mm_factor=opts.mm_factor,
+                  min_rows=opts.min_rows if opts.preprocess else 1 << 62)
         # polish and certify on the last (reduced) LP; then evaluate the objective on every row
         zero_sum = float(pinball_sum(y, s, tau))
         if Z.shape[1] == 0:  # nothing to fit (all columns zero, no intercept): y = 0 is the optimum
             beta, lower = res.beta, zero_sum
         else:
-            beta, _, lower = vertex(res.Z, res.y, res.u, tau, res.beta, res.dual, opts.get("polish", True))
+            beta, _, lower = vertex(res.Z, res.y, res.u, tau, res.beta, res.dual, opts.polish)
         if T is None:
             p_val = float(pinball_sum(y - Z.matvec(beta), s, tau))
         else:  # ill-conditioned: X @ w cancels digits, evaluate through the whitened rows instead

@@ -153,13 +153,10 @@ class _Streamed:
         opts = settings.options
         self.data, self.objective, self.tau, self.scale = objective.data, objective, tau, scale
         self.p = objective.n_features
-        self.tol = float(opts.get("ipm_tol", 1e-11))
-        self.max_iter = int(opts.get("max_iter", 100))
-        self.polish = opts.get("polish", True)
-        self.mm_factor = float(opts.get("mm_factor", 0.8))
-        self.min_rows = int(opts.get("min_rows", 20000)) if opts.get("preprocess", True) else 1 << 62
-        self.m = opts.get("subsample")
-        self.whiten = opts.get("whiten", True)
+        self.tol, self.max_iter, self.polish = opts.ipm_tol, opts.max_iter, opts.polish
+        self.mm_factor = opts.mm_factor
+        self.min_rows = opts.min_rows if opts.preprocess else 1 << 62
+        self.m, self.whiten = opts.subsample, opts.whiten
         self.gen = torch.Generator().manual_seed(settings.seed + 7919 * getattr(self.data, "rank", 0))
         self.n_iter = self.lp_solves = self.fixups = self.reduced_rows = 0
         self.passes, self.proof, self.extra = 0, "direct", None
