@@ -130,8 +130,7 @@ def keep_inference(model, data, summary) -> None:
     when one was computed, else from the data when it is in memory (a streamed file is not read again)."""
     if model.inference_ or model.loss.get("name") != "squared" or model.penalty.get("alpha"):
         return
-    from gradfit.data.batches import Batches
-    if data.full_batch() is None or type(data).allreduce is not Batches.allreduce:
+    if data.full_batch() is None or data.distributed:
         return
     try:
         model.summary(data)

@@ -16,7 +16,7 @@ from gradfit.data.batches import Batches
 
 
 def is_distributed(data: Batches) -> bool:
-    return type(data).allreduce is not Batches.allreduce
+    return data.distributed
 
 
 def allreduce(data: Batches, *values):

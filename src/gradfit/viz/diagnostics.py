@@ -82,7 +82,7 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
             keep = tuple(a[idx] for a in keep)
     if keep is None or n == 0:
         raise ValueError("the data has no rows to plot")
-    if type(data).allreduce is not Batches.allreduce:  # sums of every process; its share of the sample
+    if data.distributed:  # sums of every process; its share of the sample
         from gradfit.inference import reduce
         if intercept:
             common = reduce.common(data, shift, n)

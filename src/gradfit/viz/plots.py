@@ -62,7 +62,7 @@ def sample_rows(data: Batches, max_rows: int = MAX_PLOT_ROWS, seed: int = 0):
         if len(keep_y) > max_rows:
             idx = np.argpartition(keep_k, max_rows)[:max_rows]
             keep_X, keep_y, keep_k = keep_X[idx], keep_y[idx], keep_k[idx]
-    if type(data).allreduce is not Batches.allreduce:  # a distributed source: every process's share
+    if data.distributed:  # a distributed source: every process's share
         p = data.n_features
         X = np.empty((0, p)) if keep_X is None else keep_X
         y = np.empty(0) if keep_y is None else keep_y

@@ -66,7 +66,7 @@ def column_summary(data: Batches) -> list[dict]:
         s2 += (D * D).sum(0)
         lo, hi = np.minimum(lo, M.min(0)), np.maximum(hi, M.max(0))
         n += len(M)
-    if type(data).allreduce is not Batches.allreduce:  # every process's rows: sums moved to one shift
+    if data.distributed:  # every process's rows: sums moved to one shift
         from gradfit.inference import reduce
         k = len(names)
         local = shift if shift is not None else np.zeros(k)

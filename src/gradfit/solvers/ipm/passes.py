@@ -39,7 +39,7 @@ def combine(data: Batches, t: Tensor) -> Tensor:
 
 def gather(data: Batches, t: Tensor) -> Tensor:
     """Every process's rows of the (r, c) tensor ``t``, in rank order (one process: ``t``)."""
-    if not hasattr(data, "allgather_rows"):
+    if not data.distributed:
         return t
     flagged = torch.cat([t, torch.ones(t.shape[0], 1, dtype=t.dtype, device=t.device)], 1)
     rows = data.allgather_rows(flagged)
@@ -49,7 +49,7 @@ def gather(data: Batches, t: Tensor) -> Tensor:
 def known_rows(data: Batches) -> int | None:
     """Rows of the whole source when the source knows them without a pass (Parquet metadata), else None."""
     n = data.rows_known()
-    if not hasattr(data, "allgather_rows"):
+    if not data.distributed:
         return n
     got = combine(data, torch.tensor([float(n or 0), float(n is None)], dtype=F64))
     return None if got[1] > 0 else int(got[0])
