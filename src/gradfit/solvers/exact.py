@@ -177,7 +177,7 @@ def _augmented_refine(system: _System, objective: Objective, theta: Tensor, cond
     data = objective.data
     full = data.full_batch()
     if (full is None or full.weight is not None or objective.penalty.l2 > 0 or is_sparse_rows(full.X)
-            or type(data).allreduce is not Batches.allreduce or cond_z * 2.2e-16 * 100 > 0.1
+            or data.distributed or cond_z * 2.2e-16 * 100 > 0.1
             or full.X.shape[0] * system.k > AUGMENTED_MAX):
         return None
     nk = system.keep.numel()
