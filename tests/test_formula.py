@@ -115,6 +115,8 @@ def test_cli_formula_fit_save_predict_and_the_unseen_level(tmp_path, capsys):
     r = smf.ols(FORMULA, df).fit()
     model = gradfit.load(tmp_path / "m.json")
     assert abs(model.coefficients()["sqft:age"] - r.params["sqft:age"]) < 1e-8 * abs(r.params["sqft:age"])
+    assert main(["plot", str(tmp_path / "m.json"), str(tmp_path / "homes.csv"), "--summary"]) == 0
+    assert "C(hood)[T.North]" in capsys.readouterr().out  # gradfit plot encodes the file by the saved formula
     new = homes(4, seed=9).drop(columns=["price", "w"])
     new.to_csv(tmp_path / "new.csv", index=False)
     assert main(["predict", str(tmp_path / "m.json"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv")]) == 0
@@ -137,3 +139,13 @@ def test_bad_formulas_are_one_line_errors(tmp_path, capsys):
     code = main(["fit", str(tmp_path / "homes.csv"), "--formula", "price ~ sqft + rooms", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "rooms" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_declared_levels_choose_the_base(tmp_path, capsys):
+    homes(120).drop(columns=["w"]).to_csv(tmp_path / "homes.csv", index=False)
+    code = main(["fit", str(tmp_path / "homes.csv"), "--formula", FORMULA, "--levels", "hood=South,East,North",
+                 "--save", str(tmp_path / "m.json"), "-q"])
+    assert code == 0 and "C(hood)[T.East]" in capsys.readouterr().out
+    assert gradfit.load(tmp_path / "m.json").formula_.categorical == {"C(hood)": ["South", "East", "North"]}
+    code = main(["fit", str(tmp_path / "homes.csv"), "--formula", FORMULA, "--levels", "hood", "-q"])
+    assert code == 2 and "COLUMN=LEVEL1" in capsys.readouterr().err

@@ -275,7 +275,7 @@ class LinearModel:
     def plot(self, X: Any = None, y: Any = None, *, kind: str = "all", ax: Any = None, sample_weight: Any = None,
              max_rows: int = 5000):
         """A matplotlib Figure: ``kind`` ``all`` (R's four ``plot(lm)`` diagnostics), ``residuals``, ``qq``,
-        ``scale_location``, ``leverage`` (with Cook's distance), ``partial`` (per feature), or ``loss``.
+        ``scale_location``, ``leverage`` (with Cook's distance), ``partial`` (per feature), ``fit`` or ``loss``.
 
         Diagnostics draw the model on its data ``X, y`` (at most ``max_rows`` sampled rows, stated on
         the picture); ``ax`` draws one kind into an existing Axes. See :mod:`gradfit.viz.diagnostics`.

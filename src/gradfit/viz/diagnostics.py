@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy import special
 
 from gradfit.data.batches import Batches
-from gradfit.viz.plots import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure
+from gradfit.viz.plots import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure, plot_fit, sample_rows
 
 KINDS = ("residuals", "qq", "scale_location", "leverage", "partial")
 
@@ -196,11 +196,14 @@ def plot_leverage(d: DiagnosticSample, ax=None):
     hi = max(float(d.leverage.max()) * 1.05, 1e-3)
     h = np.linspace(hi / 200, hi, 200)
     lo_r, hi_r = float(d.standardized.min()), float(d.standardized.max())
+    pad = 0.1 * (hi_r - lo_r + 1)
+    reach = max(abs(lo_r), abs(hi_r)) + pad
     for level, style in ((0.5, "--"), (1.0, "-.")):
         r = np.sqrt(level * d.n_params * (1 - h) / h)
+        where = "" if r.min() <= reach else " (beyond these leverages)"
         for sign in (1, -1):
-            ax.plot(h, sign * r, color="#d62728", lw=1, ls=style, label=f"Cook's distance {level:g}" if sign > 0 else None)
-    pad = 0.1 * (hi_r - lo_r + 1)
+            ax.plot(h, sign * r, color="#d62728", lw=1, ls=style,
+                    label=f"Cook's distance {level:g}{where}" if sign > 0 else None)
     ax.set_ylim(lo_r - pad, hi_r + pad)
     ax.set_xlim(0, hi)
     worst = np.argsort(d.cooks)[-3:]
@@ -275,11 +278,13 @@ DRAW = {"residuals": plot_residuals_fitted, "qq": plot_qq, "scale_location": plo
 
 def plot_model(model, X=None, y=None, *, kind: str = "all", ax=None, sample_weight=None,
                max_rows: int = MAX_PLOT_ROWS):
-    """:meth:`gradfit.model.LinearModel.plot`: ``loss`` (the loss per epoch, no data needed) or a
-    diagnostic ``kind`` of the model on ``X, y`` (a Batches source, arrays, or a DataFrame that a
+    """:meth:`gradfit.model.LinearModel.plot`: ``loss`` (the loss per epoch, no data needed), ``fit``
+    (the data and the line, or predicted vs actual) or a diagnostic ``kind`` of the model on ``X, y`` (a Batches source, arrays, or a DataFrame that a
     formula model encodes, target included). Returns the Figure."""
     if kind == "loss":
         return _loss_figure(model, ax)
+    if kind not in ("fit", "all", *KINDS):
+        raise ValueError(f"unknown plot kind {kind!r}; choose all, {', '.join(KINDS)}, fit or loss")
     from gradfit.data.arrays import as_batches
     if X is None:
         raise ValueError(f"plot(kind={kind!r}) draws the model on data: pass X, y (or a Batches source)")
@@ -292,6 +297,10 @@ def plot_model(model, X=None, y=None, *, kind: str = "all", ax=None, sample_weig
         if y is None:
             raise ValueError("plot(X, y): y is required unless X is a Batches source")
         data = as_batches(model._design(X), y, sample_weight)
+    if kind == "fit":
+        Xs, ys = sample_rows(data, max_rows)
+        return plot_fit(None, Xs, ys, {"fit": model}, feature=model.feature_names_in_[0],
+                        target=model.target_name or "y", ax=ax)
     return plot_diagnostics(diagnostic_sample(model, data, max_rows), kind, ax)
 
 

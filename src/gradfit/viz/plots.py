@@ -5,6 +5,10 @@
 - :func:`plot_residuals`: residuals vs fitted and their histogram;
 - :func:`plot_lr_comparison`: loss curves of SGD at several learning rates, divergent ones until they blow up;
 - :func:`plot_l1_vs_l2`: the L1 and the L2 line on data with outliers;
+- regression diagnostics (R's ``plot(lm)``): :mod:`gradfit.viz.diagnostics`.
+
+Each writes a file and returns its path, or, with ``path=None``, returns the matplotlib Figure (and
+the one-panel pictures draw into ``ax=`` when given one), for notebooks.
 - the loss surface with the optimizer's path and the animation: :mod:`gradfit.viz.surface`.
 
 :func:`write_plots` makes the set for one fitted model (``gradfit plot``, ``gradfit fit --plot``).
@@ -139,12 +143,13 @@ def _epoch_axis(ax, n: int) -> None:
 
 
 def plot_fit(path, X: np.ndarray, y: np.ndarray, lines: dict[str, Any], feature: str = "x",
-             target: str = "y", title: str | None = None, colors: dict[str, str] | None = None) -> Path:
+             target: str = "y", title: str | None = None, colors: dict[str, str] | None = None, ax=None):
     """Data and the fitted line(s) for one feature; predicted vs actual for several.
 
-    ``lines``: label -> fitted model (``coef_``, ``intercept_``) or ``(w, b)`` pairs."""
+    ``lines``: label -> fitted model (``coef_``, ``intercept_``) or ``(w, b)`` pairs. Written to
+    ``path`` (returns the path), or with ``path`` None returned as a Figure (drawn into ``ax`` if given)."""
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
-    fig, ax = new_figure()
+    fig, ax = (ax.figure, ax) if ax is not None else new_figure()
     if X.shape[1] == 1:
         ax.scatter(X[:, 0], y, s=6, alpha=0.35, color=COLORS["data"], label=f"data ({len(y)} rows)")
         xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 2)
@@ -216,8 +221,9 @@ def lr_curves(X, y, lrs: Sequence[float], *, loss: str = "l2", epochs: int = 200
 
 
 def plot_lr_comparison(path, curves: dict[float, tuple[list[float], bool]], optimum_loss: float | None = None,
-                       title: str = "Learning rates compared") -> Path:
-    fig, ax = new_figure()
+                       title: str = "Learning rates compared", ax=None):
+    """Loss curves per learning rate (``path`` None: the Figure, drawn into ``ax`` if given)."""
+    fig, ax = (ax.figure, ax) if ax is not None else new_figure()
     cmap = matplotlib.colormaps["viridis"]
     for i, (lr, (v, diverged)) in enumerate(sorted(curves.items())):
         label = f"lr {lr:g}" + (" - diverged" if diverged else "")
@@ -236,10 +242,10 @@ def plot_lr_comparison(path, curves: dict[float, tuple[list[float], bool]], opti
     return save(fig, path)
 
 
-def plot_l1_vs_l2(path, x: np.ndarray, y: np.ndarray, l1, l2, outliers: np.ndarray | None = None) -> Path:
-    """One feature: the L1 (median) and L2 (mean) lines; outliers marked."""
+def plot_l1_vs_l2(path, x: np.ndarray, y: np.ndarray, l1, l2, outliers: np.ndarray | None = None, ax=None):
+    """One feature: the L1 (median) and L2 (mean) lines; outliers marked (``path`` None: the Figure)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    fig, ax = new_figure()
+    fig, ax = (ax.figure, ax) if ax is not None else new_figure()
     mask = np.zeros(len(y), bool) if outliers is None else outliers
     ax.scatter(x[~mask], y[~mask], s=6, alpha=0.35, color=COLORS["data"], label="data")
     if mask.any():
