@@ -149,3 +149,16 @@ def test_cli_declared_levels_choose_the_base(tmp_path, capsys):
     assert gradfit.load(tmp_path / "m.json").formula_.categorical == {"C(hood)": ["South", "East", "North"]}
     code = main(["fit", str(tmp_path / "homes.csv"), "--formula", FORMULA, "--levels", "hood", "-q"])
     assert code == 2 and "COLUMN=LEVEL1" in capsys.readouterr().err
+
+
+def test_without_intercept_every_level_gets_a_column_as_in_statsmodels():
+    df = homes()
+    f = "price ~ sqft + C(hood) - 1"
+    model = gradfit.fit(formula=f, data=df)
+    r = smf.ols(f, df).fit()
+    assert set(model.coefficients()) == set(r.params.index) and model.fit_intercept is False
+    s = model.summary(df)
+    se = dict(zip(s.names, s.std_err))
+    assert all(abs(se[k] - v) <= 1e-8 * v for k, v in r.bse.items())
+    d = model.plot(df, kind="leverage")  # leverage without an intercept column
+    assert d.axes

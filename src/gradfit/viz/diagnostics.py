@@ -56,7 +56,7 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
     """One pass: ``Z'SZ`` over all rows and a uniform sample of ``max_rows`` rows (a distributed source
     sums ``Z'SZ`` over every process and gathers each process's share of the sample)."""
     if intercept is None:
-        intercept = bool(model.info.get("fit_intercept", True))
+        intercept = bool(getattr(model, "fit_intercept", True))
     rng = np.random.default_rng(seed)
     w = np.asarray(model.coef_, dtype=np.float64)
     b = float(model.intercept_) if intercept else 0.0
