@@ -107,7 +107,9 @@ def cmd_fit(args) -> int:
         finally:
             bar.close()
     from gradfit.data.files import DataWarning
-    notes = [str(w.message) for w in caught if issubclass(w.category, (ConvergenceWarning, DataWarning))]
+    from gradfit.solvers.exact import SingularDesignWarning
+    kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
     summary, written = look(args, model, data, args.plot)
     if args.save:
         keep_inference(model, data, summary)

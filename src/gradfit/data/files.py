@@ -22,7 +22,8 @@ import torch
 
 from gradfit.data import storage
 from gradfit.data.batches import Batch, Batches, DataError
-from gradfit.data.columns import check_weights, redundant_columns, select_features, to_float, to_matrix
+from gradfit.data.columns import (check_weights, left_out_column, redundant_columns, select_features, to_float,
+                                  to_matrix)
 from gradfit.data.sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
                       units_of, where)
 from gradfit.data.stream import drain, estimate_rows, read_ahead
@@ -64,6 +65,7 @@ class FileBatches(Batches):
         self._warned = False
         self._passes = 0
         self._unchecked = False
+        self._dropped, self._loading = 0, False
         if not drop_na and all(u.n_rows is not None for u in units):
             self._n_rows = sum(u.n_rows for u in units)
             self._check_rows(self._n_rows)
@@ -91,7 +93,7 @@ class FileBatches(Batches):
         """Converted blocks of ``units``, read ahead in a thread (up to ``READ_AHEAD_BYTES``) while the
         caller computes on the last one; count rows; Ctrl-C reports the count."""
         bar = self._bar() if self._passes == 0 else None
-        rows = 0
+        rows, self._dropped = 0, 0
         block_bytes = 8 * len(self.columns)  # per row, as float64
         try:
             for item, n in read_ahead(lambda: self._converted(units, convert), limit=READ_AHEAD_BYTES,
@@ -111,11 +113,19 @@ class FileBatches(Batches):
         if units is self.units:
             if self._n_rows is None:
                 self._n_rows = rows
+            if self._passes == 1 and self.drop_na and not self.sharded:
+                self._notes.append(f"--drop-na skipped {self._dropped:,} of {rows + self._dropped:,} rows "
+                                   "(a missing, NaN or infinite value in a selected column)")
             self._check_rows(rows)
+            if not self._loading:  # streamed: the notes of the first pass now (cached: at first use)
+                self._warn_notes()
 
     def _matrix(self, rb: pa.RecordBatch, at) -> np.ndarray:
         """The (k, n) float64 matrix of the selected columns, NaN/inf and weights checked."""
-        return to_matrix(rb, self.columns, at, self.drop_na, self.weight_name)[0]
+        M, keep = to_matrix(rb, self.columns, at, self.drop_na, self.weight_name)
+        if keep is not None:
+            self._dropped += int(len(keep) - keep.sum())
+        return M
 
     def _raw_columns(self, rb: pa.RecordBatch, at) -> list[np.ndarray]:
         """The selected columns as float64 arrays (no copy when stored as float64), NaN/inf not checked."""
@@ -182,11 +192,19 @@ class FileBatches(Batches):
             yield from drain(buffer, batch_size, generator, keep_tail=False)
 
     def full_batch(self) -> Batch | None:
-        if self._full is not None and not self._warned:
+        if self._full is not None:
+            self._warn_notes()
+        return self._full
+
+    def add_notes(self, notes: Sequence[str]) -> None:
+        """Sentences to warn with (DataWarning) when the rows are first used."""
+        self._notes = list(notes) + self._notes
+
+    def _warn_notes(self) -> None:
+        if not self._warned:
             self._warned = True
             for note in self._notes:
-                warnings.warn(note, DataWarning, stacklevel=3)
-        return self._full
+                warnings.warn(note, DataWarning, stacklevel=4)
 
     # -- checks --------------------------------------------------------------------------------------
     def _check_rows(self, rows: int) -> None:
@@ -201,7 +219,11 @@ class FileBatches(Batches):
 
     def load(self) -> None:
         """Read every row into memory now (what a small source does at open)."""
-        parts = list(self._blocks(self.units))
+        self._loading = True
+        try:
+            parts = list(self._blocks(self.units))
+        finally:
+            self._loading = False
         p = len(self.feature_names)
         if parts:
             X = torch.cat([b.X for b in parts]).contiguous()
@@ -214,7 +236,7 @@ class FileBatches(Batches):
         self._full = Batch(X, y, w)
         self._n_rows = len(y)
         if not self.sharded:
-            self._notes = redundant_columns(X, self.feature_names)
+            self._notes += redundant_columns(X, self.feature_names)
 
 
 def _dtype(dtype) -> torch.dtype:
@@ -266,7 +288,13 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
         if others != names:
             raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; "
                             "every file must have the same columns")
+    notes = [] if features is not None else _left_out(files, kinds, names, numeric, target, weight, delimiter, header)
     features = select_features(files[0], names, numeric, target, features, weight, header)
+    if notes:
+        how = f"--formula '{target} ~ {' + '.join(features + [f'C({c})' for c, _ in notes])}'"
+        notes = [f"column '{c}' holds text (e.g. {v!r}) and was left out of the features; to use it as "
+                 f"categories fit with {how} (Python: gradfit.fit(formula=..., data=...)), or name the "
+                 "features with --features" for c, v in notes]
     p = len(features)
     batch_rows = int(batch_rows or min(max((16 << 20) // (8 * (p + 2)), 8192), 1 << 20))
     units = units_of(files, kinds)
@@ -276,9 +304,27 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
                        drop_na=drop_na, delimiter=delimiter, header=header, dtype=_dtype(dtype),
                        device=_device(device), batch_rows=batch_rows, progress=progress,
                        min_rows=p + 1 if min_rows is None else int(min_rows), sharded=shard is not None)
+    data.add_notes(notes)
     if cache or (cache is None and _size(units, p) <= cache_bytes):
         data.load()
     return data
+
+
+def _left_out(files, kinds, names, numeric, target, weight, delimiter, header) -> list[tuple[str, str]]:
+    """(name, a value) of each non-numeric column the default features leave out; DataError for one
+    that is numbers but for a few cells (read from the first block of the first file)."""
+    others = [c for c in names if c not in numeric and c not in (target, weight)]
+    if not others or names.count(target) != 1:
+        return []
+    unit = units_of(files[:1], kinds[:1])[0]
+    types = {c: pa.string() for c in others}
+    rb, _, row0 = next(read_units([unit], types, names=names, delimiter=delimiter, header=header,
+                                  batch_rows=65536), (None, None, 0))
+    if rb is None:
+        return []
+    at = lambda i: f"{where(unit, row0 + i, header)} of {unit.path}"  # noqa: E731
+    found = [(c, left_out_column(rb.column(c), c, at)) for c in others]
+    return [(c, v) for c, v in found if v is not None]
 
 
 def _size(units: Sequence[Unit], p: int) -> float:

@@ -249,6 +249,10 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
         use_t = cov_key == "nonrobust"
     params = np.append(w, b) if intercept else w
     se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
+    names = list(model.feature_names_in_) + (["intercept"] if intercept else [])
+    lost = unidentified(B, B.shape[0] - rank, m["shift"], intercept) if rank < B.shape[0] else []
+    for j in lost:  # the data cannot tell these apart: no standard error, t or p-value is printed
+        se[j] = stat[j] = p[j] = lo[j] = hi[j] = float("nan")
     tss = m["centered_tss"] if intercept else m["uncentered_tss"]
     r2 = 1 - rss / tss if tss > 0 else float("nan")
     adj = 1 - (n - k_const) / df_resid * (1 - r2)
@@ -262,10 +266,13 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
     llf = -n / 2 * (math.log(2 * math.pi) + math.log(rss / n) + 1) + (0.5 * m["sum_log_w"] if weighted else 0.0)
     k = df_model + k_const
     notes = [] if rank == B.shape[0] else [f"the design has rank {rank} < {B.shape[0]}: collinear columns"]
+    if lost:
+        notes.append(f"coefficients {', '.join(repr(names[j]) for j in lost)} are not identified (their columns are "
+                     "collinear): any mix of them fits equally well, so no standard errors, t or p-values are "
+                     "given; drop or combine the columns")
     if not math.isnan(model.gap_) and model.gap_ > 1e-6:
         notes.append(f"the model is {model.gap_:.1e} (relative) above the least-squares optimum; "
                      "the statistics describe its coefficients")
-    names = list(model.feature_names_in_) + (["intercept"] if intercept else [])
     diag = residual_tests(residual_moments(numpy_batches(data), w, b, data))
     cond, smallest = condition(B, m["shift"], intercept)
     diag["condition_number"] = cond
@@ -275,6 +282,19 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
                    int(n), df_model, df_resid, model.target_name or "y", float(r2), float(adj), float(f), fp,
                    math.sqrt(sigma2), llf, -2 * llf + 2 * k, -2 * llf + math.log(n) * k, cov, notes,
                    diagnostics=diag, vif=vifs)
+
+
+def unidentified(B: np.ndarray, nullity: int, shift: np.ndarray, intercept: bool) -> list[int]:
+    """Indices of the coefficients (slopes, then the intercept in original units) that move along the
+    null space of the moment matrix ``B`` of ``[x - shift, 1]``: not estimable from the data."""
+    d = np.sqrt(np.diag(B)).clip(1e-300)
+    _, vecs = np.linalg.eigh(B / np.outer(d, d))
+    N = vecs[:, :nullity] / d[:, None]  # null directions of B itself
+    N /= np.linalg.norm(N, axis=0).clip(1e-300)
+    p = len(shift)
+    rows = N[:p] if not intercept else np.vstack([N[:p], N[p] - shift @ N[:p]])
+    scale = np.abs(rows).max() or 1.0
+    return [j for j in range(rows.shape[0]) if np.abs(rows[j]).max() > 1e-6 * scale]
 
 
 def _moments(data: Batches, intercept: bool) -> dict:
