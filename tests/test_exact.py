@@ -106,7 +106,7 @@ def test_minimum_norm_is_in_original_units(data):
 def test_nearly_singular_design_is_reported():
     x = np.linspace(1, 2, 300)
     X = np.vander(x, 11, increasing=True)[:, 1:]
-    with pytest.warns(SingularDesignWarning, match="nearly singular.*reliable digits"):
+    with pytest.warns(SingularDesignWarning, match="nearly singular.*after about .* digits"):
         m = gradfit.fit(X, np.sin(x), solver="exact")
     assert m.info["condition_number"] > 1e8 and m.info["method"].startswith("qr")
 

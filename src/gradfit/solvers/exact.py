@@ -303,8 +303,8 @@ def _diagnose(objective: Objective, system: _System, cond_z: float, rank: int, n
         digits = max(0, int(15.6 - math.log10(cond_z)))
         cols += dep
         parts.append(f"the design is nearly singular (condition number {cond_z:.2g} after standardizing): "
-                     f"coefficients have only about {digits} reliable digits; columns {_names(objective, dep)} "
-                     "are nearly collinear, drop or combine them")
+                     f"a change in the data's last digit can change the coefficients after about {digits} digits; "
+                     f"columns {_names(objective, dep)} are nearly collinear, drop or combine them")
     return sorted(set(cols)), "; ".join(parts)
 
 
