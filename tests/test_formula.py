@@ -77,6 +77,8 @@ def test_an_unseen_level_names_the_column_and_the_value():
     new.loc[3, "hood"] = "West"
     with pytest.raises(DataError, match=r"row 4: column hood has the value 'West'.*levels East, North, South"):
         model.predict(new)
+    with pytest.raises(DataError, match="missing column.s. age that the formula"):
+        model.predict(new.drop(columns=["age"]))
 
 
 def test_declared_levels_set_the_base_and_refuse_other_values():
@@ -139,6 +141,8 @@ def test_bad_formulas_are_one_line_errors(tmp_path, capsys):
     code = main(["fit", str(tmp_path / "homes.csv"), "--formula", "price ~ sqft + rooms", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "rooms" in err and len(err.strip().splitlines()) == 1
+    code = main(["fit", str(tmp_path / "homes.csv"), "--formula", FORMULA, "--drop-na", "-q"])
+    assert code == 2 and "--drop-na does not apply" in capsys.readouterr().err  # never silently ignored
 
 
 def test_cli_declared_levels_choose_the_base(tmp_path, capsys):

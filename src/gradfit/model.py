@@ -140,8 +140,14 @@ class LinearModel:
 
     # -- prediction ---------------------------------------------------------------------------
     def _design(self, X: Any) -> np.ndarray:
-        if self.formula_ is not None and _has_columns(X, self.formula_.variables(_columns(X))):
-            return self.formula_.matrix(X)
+        if self.formula_ is not None and _columns(X):
+            raw, have = self.formula_.rhs_variables(), _columns(X)
+            if all(n in have for n in raw):
+                return self.formula_.matrix(X)
+            if not all(n in have for n in self.feature_names_in_):  # neither the raw columns nor the design's
+                missing = [n for n in raw if n not in have]
+                raise DataError(f"data is missing column(s) {', '.join(missing)} that the formula "
+                                f"{self.formula_.formula!r} uses; it has {', '.join(have)}")
         names = feature_names_of(X)
         if names is not None:
             missing = [f for f in self.feature_names_in_ if f not in names]

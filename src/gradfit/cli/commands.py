@@ -67,6 +67,9 @@ def open_data(args, **extra):
             raise CLIError("--formula runs in one process: drop --nproc (or encode the columns before the fit)")
         if args.features:
             raise CLIError("give either --formula or --features, not both")
+        if args.drop_na:
+            raise CLIError("--drop-na does not apply to a formula: a missing value is an error naming its row; "
+                           "drop those rows from the file first")
         from gradfit.data.formula import open_formula
         return open_formula(args.data, design.formula if design is not None else args.formula, weight=args.weight,
                             levels=parse_levels(getattr(args, "levels", None)), design=design,

@@ -253,6 +253,9 @@ class FormulaBatches(Batches):
         for rb, _, _ in read_units(self.units, {col: pa.string()}, names=self.names, delimiter=self.delimiter,
                                    header=self.header, batch_rows=self.batch_rows):
             seen.update(v for v in rb.column(0).unique().to_pylist() if v is not None)
+        if "" in seen:
+            raise DataError(f"{self.files[0]}: column {col} has an empty value; give every row a level (or drop "
+                            "those rows) before fitting a formula")
         return sorted(seen)
 
     def _frames(self) -> Iterator:

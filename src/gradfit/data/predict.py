@@ -53,6 +53,9 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
     kinds = [kind_of(f) for f in files]
     names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
     design = getattr(model, "formula_", None)
+    if design is not None and drop_na:
+        raise DataError("--drop-na does not apply to a formula model: a missing value is an error naming its row; "
+                        "drop those rows from the file first")
     features = list(model.feature_names_in_) if design is None else design.rhs_variables()
     missing = [f for f in features if f not in names]
     if missing:
