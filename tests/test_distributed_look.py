@@ -37,3 +37,26 @@ def test_nproc_2_summary_plots_and_report_equal_one_process(tmp_path, capsys):
     html = (tmp_path / "r.html").read_text()
     assert "Durbin-Watson" in html and html.count("data:image/png;base64,") == 5
     assert html.count("<td>1001</td>") == 4  # the column summary counts every process's rows (a, b, c, y)
+
+
+def test_nproc_2_formula_fit_equals_one_process(tmp_path, capsys):
+    pytest.importorskip("formulaic")
+    rng = np.random.default_rng(1)
+    n = 600
+    df = pd.DataFrame({"sqft": rng.uniform(500, 3000, n), "age": rng.uniform(0, 60, n),
+                       "hood": rng.choice(["East", "North", "South"], n)})
+    df["price"] = 50 + 0.1 * df.sqft - 0.8 * df.age + np.where(df.hood == "North", 30, 0) + rng.normal(0, 15, n)
+    df.to_csv(tmp_path / "homes.csv", index=False)
+    args = ["fit", str(tmp_path / "homes.csv"), "--formula", "price ~ sqft + age + C(hood) + sqft:age", "--summary",
+            "--json", "-q"]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)
+    code = main([*args, "--nproc", "2", "--save", str(tmp_path / "m.json")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    two = json.loads(out.out)
+    assert two["feature_names"] == one["feature_names"]  # levels from every row, not one shard's
+    assert np.allclose(two["coef"], one["coef"], rtol=1e-10)
+    assert two["summary"]["durbin_watson"] == pytest.approx(one["summary"]["durbin_watson"], rel=1e-10)
+    assert json.loads((tmp_path / "m.json").read_text())["formula"]["encoder"]["C(hood)"]["categories"] == \
+        ["East", "North", "South"]

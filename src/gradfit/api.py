@@ -129,9 +129,12 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         X = as_batches(X, y, sample_weight, dtype=dt, device=dev, validate=False, feature_names=design.columns,
                        target_name=design.target)
         fit_intercept = fit_intercept and design.intercept
-    elif hasattr(X, "design") and hasattr(X, "feature_names"):  # a FormulaBatches source
-        design = X.design
-        fit_intercept = fit_intercept and design.intercept
+    elif isinstance(X, Batches):
+        from gradfit.data.formula import FormulaBatches
+        source = getattr(X, "local", X)  # a distributed source wraps this process's shard
+        if isinstance(source, FormulaBatches):  # a file encoded by a formula: the model keeps the encoding
+            design = source.design
+            fit_intercept = fit_intercept and design.intercept
     if X is None:
         raise ValueError("fit needs X and y, or formula= and data=")
     if isinstance(X, Batches):

@@ -63,17 +63,17 @@ def open_data(args, **extra):
     dist = getattr(args, "dist", None)  # a process of a distributed fit reads only its shard
     design = getattr(args, "design", None)
     if getattr(args, "formula", None) or design is not None:
-        if dist is not None:
-            raise CLIError("--formula runs in one process: drop --nproc (or encode the columns before the fit)")
         if args.features:
             raise CLIError("give either --formula or --features, not both")
         if args.drop_na:
             raise CLIError("--drop-na does not apply to a formula: a missing value is an error naming its row; "
                            "drop those rows from the file first")
         from gradfit.data.formula import open_formula
-        return open_formula(args.data, design.formula if design is not None else args.formula, weight=args.weight,
+        data = open_formula(args.data, design.formula if design is not None else args.formula, weight=args.weight,
                             levels=parse_levels(getattr(args, "levels", None)), design=design,
-                            delimiter=args.delimiter, header=not args.no_header)
+                            delimiter=args.delimiter, header=not args.no_header,
+                            shard=dist.shard if dist is not None else None)
+        return dist.wrap(data) if dist is not None else data
     if not args.target:
         raise CLIError("give --target COLUMN (or a --formula 'target ~ ...')")
     if dist is not None:

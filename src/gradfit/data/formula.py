@@ -216,9 +216,11 @@ class FormulaBatches(Batches):
 
     def __init__(self, files: list[str], units, names: list[str], numeric: list[str], formula: str, *,
                  weight: str | None = None, levels: dict | None = None, design: FormulaDesign | None = None,
-                 delimiter: str = ",", header: bool = True, batch_rows: int = 1 << 16, dtype=torch.float64):
+                 delimiter: str = ",", header: bool = True, batch_rows: int = 1 << 16, dtype=torch.float64,
+                 all_units=None):
         from formulaic import Formula
         self.files, self.units, self.names = files, units, names
+        self.all_units = units if all_units is None else all_units  # levels come from every row, not a shard
         self.delimiter, self.header, self.batch_rows, self.dtype = delimiter, header, batch_rows, dtype
         self.weight_name = weight
         parsed = Formula(formula)
@@ -250,7 +252,7 @@ class FormulaBatches(Batches):
     def _levels_of(self, col: str) -> list[str]:
         from gradfit.data.sources import read_units
         seen: set = set()
-        for rb, _, _ in read_units(self.units, {col: pa.string()}, names=self.names, delimiter=self.delimiter,
+        for rb, _, _ in read_units(self.all_units, {col: pa.string()}, names=self.names, delimiter=self.delimiter,
                                    header=self.header, batch_rows=self.batch_rows):
             seen.update(v for v in rb.column(0).unique().to_pylist() if v is not None)
         if "" in seen:
@@ -285,11 +287,16 @@ class FormulaBatches(Batches):
 
 def open_formula(source, formula: str, *, weight: str | None = None, levels: dict | None = None,
                  design: FormulaDesign | None = None, delimiter: str = ",", header: bool = True,
-                 batch_rows: int = 1 << 16) -> FormulaBatches:
-    """CSV/Parquet file(s) encoded by ``formula`` (or by a fitted model's ``design``), streamed."""
-    from gradfit.data.sources import csv_names, kind_of, parquet_names, resolve, units_of
+                 batch_rows: int = 1 << 16, shard: tuple[int, int] | None = None) -> FormulaBatches:
+    """CSV/Parquet file(s) encoded by ``formula`` (or by a fitted model's ``design``), streamed.
+
+    ``shard=(rank, world_size)``: iterate this process's share (as :func:`gradfit.data.files.open_table`);
+    the levels of text columns are still read from every row, so every process encodes alike."""
+    from gradfit.data.sources import csv_names, kind_of, parquet_names, resolve, shard_units, units_of
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
     names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
-    return FormulaBatches(files, units_of(files, kinds), names, numeric, formula, weight=weight, levels=levels,
-                          design=design, delimiter=delimiter, header=header, batch_rows=batch_rows)
+    every = units_of(files, kinds)
+    mine = shard_units(every, *shard) if shard is not None else every
+    return FormulaBatches(files, mine, names, numeric, formula, weight=weight, levels=levels, design=design,
+                          delimiter=delimiter, header=header, batch_rows=batch_rows, all_units=every)
