@@ -136,7 +136,7 @@ class EpochLoop:
         self.converged = False
         self.stop_reason = ""
         self.reference = None
-        if objective is not None:
+        if objective is not None and getattr(settings.options, "certify", True):  # certify=False: no reference
             from gradfit.solvers.certificate import reference_solution
             self.reference = reference_solution(objective, exclude=solver)
             if self.reference is not None:
