@@ -11,10 +11,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .peers import numpy_peer, sklearn_peer, statsmodels_peer
+from .peers import numpy_peer, r_peer, sklearn_peer, statsmodels_peer
 from .peers.base import Peer
 from .peers.gradfit_peer import Gradfit
-from .problems import Problem
+from .problems import Problem, human
 
 
 @dataclass
@@ -76,18 +76,28 @@ def l1_targets(rows: dict, n_rows: int = 100_000) -> list[dict]:
     return out
 
 
+def rq_targets(rows: dict) -> list[dict]:
+    """Issue 15: >= 3x R quantreg's pfn (Portnoy-Koenker), the same optimum to 1e-12."""
+    g = _gradfit(rows)
+    gap = g.get("info", {}).get("gap")
+    return [_speedup(rows, "R quantreg pfn", 3.0), _speedup(rows, "R quantreg fn", 3.0),
+            target("certified relative gap (gap_)", gap, "<= 1e-8", None if gap is None else gap <= 1e-8),
+            _objective_target(g, 1e-12)]
+
+
 def huber_targets(rows: dict) -> list[dict]:
     g = _gradfit(rows)
     return [_speedup(rows, sklearn_peer.HuberRegressor.name, 3.0),
             _objective_target(g, 1e-8)]
 
 
-SIZES = {  # squared (n, p) pairs, L1 row counts, Huber rows, SGD rows
+SIZES = {  # squared (n, p) pairs, L1 row counts, Huber rows, SGD rows, quantile rows against R
     "full": {"squared": [(10_000_000, 10), (1_000_000, 100)], "l1": [10_000, 100_000, 1_000_000],
+             "rq": [100_000, 1_000_000, 10_000_000],
              "huber": 1_000_000, "sgd": 1_000_000, "seed_repeats": 9, "sgd_epochs": 2, "seed_epochs": 500},
-    "quick": {"squared": [(200_000, 10), (50_000, 50)], "l1": [2_000, 5_000], "huber": 50_000,
+    "quick": {"squared": [(200_000, 10), (50_000, 50)], "l1": [2_000, 5_000], "huber": 50_000, "rq": [20_000],
               "sgd": 100_000, "seed_repeats": 3, "sgd_epochs": 2, "seed_epochs": 500},
-    "tiny": {"squared": [(2_000, 5)], "l1": [300], "huber": 1_000, "sgd": 3_000, "seed_repeats": 1,
+    "tiny": {"squared": [(2_000, 5)], "l1": [300], "huber": 1_000, "rq": [300], "sgd": 3_000, "seed_repeats": 1,
              "sgd_epochs": 1, "seed_epochs": 50},
 }
 
@@ -106,6 +116,12 @@ def fit_cases(size: str) -> list[Case]:
         cases.append(Case(prob.key, f"L1 (least absolute deviations) {prob.size}", prob,
                           [Gradfit("auto"), statsmodels_peer.QuantReg(), sklearn_peer.QuantileRegressor()],
                           functools.partial(l1_targets, n_rows=n)))
+    for n in S["rq"]:
+        for tau in (0.1, 0.5, 0.9):
+            prob = Problem(f"rq-{human(n)}-10-q{tau:g}", "quantile", n, 10, tau=tau)
+            cases.append(Case(prob.key, f"Quantile {tau:g} against R {prob.size}", prob,
+                              [Gradfit("auto")] + [r_peer.RQuantile(m) for m in ("pfn", "fn", "br", "conquer")],
+                              rq_targets))
     prob = Problem(f"huber-{S['huber']}-10", "huber_scale", S["huber"], 10)
     cases.append(Case(prob.key, f"Huber with a jointly estimated scale {prob.size}", prob,
                       [Gradfit("newton", label="gradfit (newton, joint scale)", options={"scale": True}),

@@ -51,6 +51,8 @@ def time_peer(peer: Peer, X, y, problem, repeats: int, budget: float):
         t0 = time.perf_counter()
         answer = peer.fit(X, y, problem)
         took = time.perf_counter() - t0
+        if getattr(peer, "timed_inside", False):  # an external program timing its own fit call (R)
+            took = peer.seconds
         best, total, runs = min(best, took), total + took, runs + 1
         if best > budget / 4 or total > budget / 2:  # enough runs of a slow peer
             break
