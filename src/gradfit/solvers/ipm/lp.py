@@ -50,8 +50,9 @@ def _cholesky_solve(M: Tensor, rhs: Tensor) -> Tensor:
 
 def _step(v: Tensor, dv: Tensor) -> float:
     """Largest t <= 1 with v + t*dv >= 0, times the step fraction."""
-    ratio = torch.where(dv < 0, -v / dv, torch.full_like(v, float("inf")))
-    return min(1.0, STEP_FRACTION * float(ratio.min()))
+    # 1 / max(-dv / v): rows moving away from the boundary (dv >= 0) give ratios <= 0 and never bind
+    worst = float(torch.div(dv, v).neg_().max())
+    return min(1.0, STEP_FRACTION / worst) if worst > 0 else 1.0
 
 
 def weighted_gram(Z: Tensor, q: Tensor, block: int = 8192) -> Tensor:
