@@ -117,3 +117,22 @@ def test_bigfile_bench_runs_every_streaming_route_on_a_tiny_file(tmp_path, capsy
     assert all(0 < r["peak_rss"] < 4 << 30 for r in results.values())
     out = capsys.readouterr().out
     assert "| gradfit |" in out and "x the fastest pyarrow read" in out
+
+
+def test_r_quantreg_peer_same_optimum_or_one_line_skip():
+    """R's quantreg pfn on the same rows: the same LP optimum as gradfit, or skipped with one line."""
+    from bench.peers.r_peer import RQuantile
+    from bench.problems import Problem, make_data, objective
+    import gradfit
+    prob = Problem("rq-tiny", "quantile", 400, 3, tau=0.9)
+    X, y = make_data(prob)
+    peer = RQuantile("pfn")
+    why = peer.supports(prob)
+    if why is not None:
+        assert why.startswith("skipped: ") and "\n" not in why
+        return
+    coef, b = peer.fit(X, y, prob)
+    assert peer.seconds is not None and peer.seconds >= 0
+    m = gradfit.fit(X, y, loss="quantile", quantile=0.9)
+    ours = objective(prob, X, y, m.coef_, m.intercept_)
+    assert abs(objective(prob, X, y, coef, b) - ours) <= 1e-9 * ours
