@@ -192,6 +192,7 @@ class _Streamed:
             m = m or min(self.m_for(n), sample.shape[0])
             if n < max(self.min_rows, 3 * m):
                 return self._direct(sample if sample.shape[0] == n else None)
+            sample = sample[:m]  # sorted by key: its first m rows are a uniform sample too
             self.subsample = sample.shape[0]
             self.passes += 1
             found = _Round(self, sample).run()
