@@ -34,6 +34,7 @@ th:first-child,td:first-child{text-align:left}
 thead th{background:#eef1f4}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
 dl.kv dt{font-weight:600}dl.kv dd{margin:0;overflow-wrap:anywhere}
+.gradfit-summary dl.kv{grid-template-columns:max-content 1fr}
 .ok{color:#1a7f37;font-weight:700}.bad{color:#cf222e;font-weight:700}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;display:block;margin:0 auto;border:1px solid #e3e6ea}
 figcaption{font-size:.85rem;color:#57606a;text-align:center;margin-top:.3rem}
