@@ -170,4 +170,5 @@ def test_exact_wide_design_estimates_condition_from_cholesky(monkeypatch):
     monkeypatch.setattr(exact.torch.linalg, "eigvalsh", None)  # would raise if called
     est = gradfit.fit(X, y, penalty="l2", alpha=1e-3)
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-12)
-    assert est.info["condition_number"] == pytest.approx(ref.info["condition_number"], rel=0.05)
+    # power iteration approaches both extreme eigenvalues from inside: a slight underestimate
+    assert 0.8 * ref.info["condition_number"] <= est.info["condition_number"] <= ref.info["condition_number"] * 1.001
