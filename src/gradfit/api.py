@@ -52,8 +52,9 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
 
     Parameters
     ----------
-    X : array-like (n, p) or (n,), DataFrame, tensor, or :class:`~gradfit.data.batches.Batches`
-        Features; a Batches source (e.g. a streamed file) carries ``y`` itself.
+    X : array-like (n, p) or (n,), DataFrame, tensor, scipy.sparse matrix/array, or :class:`~gradfit.data.batches.Batches`
+        Features; a Batches source (e.g. a streamed file) carries ``y`` itself. A sparse X (any
+        format) is kept sparse by every solver (:mod:`gradfit.data.sparse`).
     y : array-like (n,)
         Targets.
     formula, data, levels
