@@ -158,6 +158,7 @@ def test_cli_demo_writes_every_tutorial_output(tmp_path, capsys):
                      "learning_rates.png", "l1_vs_l2.png", "report.html"}
     for p in out.glob("*.png"):
         not_blank(p)
-    assert Image.open(out / "animation.gif").n_frames == 40
+    gif = Image.open(out / "animation.gif")
+    assert gif.n_frames == 40 and gif.size[0] >= 800  # readable: 800 px or wider
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "data:image/gif;base64," in html

@@ -16,7 +16,7 @@ from gradfit.model import LinearModel
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty, get_penalty
 from gradfit.numerics.device import resolve_device, resolve_dtype  # noqa: F401  (re-exported)
-from gradfit.solvers import ConvergenceWarning, FitResult, Settings, get_solver
+from gradfit.solvers import ConvergenceWarning, DivergenceError, FitResult, Settings, get_solver
 
 def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
     """``zeros``; ``torch`` (nn.Linear's default: U(-1/sqrt(p), 1/sqrt(p)) for w and b); or values."""
@@ -43,7 +43,8 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         dtype: Any = "float64", device: Any = "cpu", log_every: int = 0,
         on_log: Callable[[int, float], None] | None = None,
         on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
-        record_path: bool = True, warn: bool = True, options: dict | None = None) -> LinearModel:
+        record_path: bool = True, warn: bool = True, standardize: bool | None = None,
+        options: dict | None = None) -> LinearModel:
     """Fit ``y ~ X @ w + b`` by minimizing a loss plus a penalty.
 
     The objective is ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` where ``rho`` is
@@ -102,8 +103,17 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         an unknown name raises ValueError listing the known ones. ``certify=False`` skips the
         comparison with an exact solver that bounds ``gap_`` of an iterative fit.
 
+    standardize : bool or None
+        Gradient methods (sgd, momentum, nesterov, adam, gd) step in standardized coordinates
+        (each feature scaled to mean 0, std 1; the data is not copied) and report the coefficients in
+        the original units. None: the solver's default (on for ``gd``, off for the torch.optim
+        methods, whose trajectory is then a hand-written PyTorch loop's).
+
     Raises
     ------
+    DivergenceError
+        The loss blew up; the message gives the stable learning rate computed from the data and the
+        column whose scale limits it, and the error carries the history until then.
     ValueError
         A setting out of range, named as above (e.g. ``lr must be a positive finite number, got -1``).
 
@@ -147,6 +157,11 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     loss_obj = get_loss(loss, delta=delta, tau=quantile)
     pen = get_penalty(penalty, alpha, l1_ratio)
     chosen = get_solver(optimizer or solver, loss_obj, pen)
+    if standardize is not None:
+        if "standardize" not in chosen.Options.known():
+            raise ValueError(f"standardize applies to the gradient methods (sgd, momentum, nesterov, adam, gd), "
+                             f"not to solver '{chosen.name}'; leave it out or pick one of them")
+        options = {**(dict(options) if isinstance(options, dict) else {}), "standardize": bool(standardize)}
     settings = Settings(lr=lr, epochs=epochs, batch_size=batch_size, tol=tol, seed=seed, log_every=log_every,
                         on_log=on_log, on_epoch=on_epoch, record_path=record_path,
                         options=chosen.Options.parse(options, chosen.name))
@@ -156,7 +171,14 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     objective = Objective(loss_obj, pen, data, fit_intercept)
     theta0 = initial_theta(init, data.n_features, data.dtype, data.device, settings.seed)
     t0 = time.perf_counter()
-    result = chosen.solve(objective, settings, theta0)
+    try:
+        result = chosen.solve(objective, settings, theta0)
+    except DivergenceError as exc:
+        if exc.stability is None:
+            from gradfit.solvers.stability import learning_rate_limit
+            exc.stability = learning_rate_limit(objective, chosen.name, momentum=settings.momentum,
+                                                standardized=bool(getattr(settings.options, "standardize", False)))
+        raise
     elapsed = time.perf_counter() - t0
     if settings.options.certify:  # options={"certify": False} skips the external certificate
         from gradfit.solvers.certificate import certify, certify_in_float64

@@ -20,21 +20,36 @@ def run_command(args: argparse.Namespace) -> int:
 
 def cmd_grad(args) -> int:
     from gradfit.tutorial.seed import autograd_walkthrough
-    autograd_walkthrough(args.x, args.target, args.loss)
+    autograd_walkthrough(args.x, args.target, args.loss, lang=args.lang)
     return 0
 
 
 def cmd_demo(args) -> int:
-    from gradfit.tutorial.seed import demo
+    from gradfit.tutorial.code import OPTIMIZERS
+    from gradfit.tutorial.demo import demo
+    from gradfit.tutorial.i18n import translator
     if args.n < 2:
         raise CLIError("--n must be at least 2 points")
+    if args.optimizer not in OPTIMIZERS:
+        raise CLIError(f"--optimizer {args.optimizer} is not a gradient method of the tutorial; choose "
+                       f"{', '.join(OPTIMIZERS)}")
+    if not args.lr or args.lr <= 0 or args.epochs < 1:
+        raise CLIError("--lr must be a positive number and --epochs at least 1")
     result = demo(n=args.n, epochs=args.epochs, lr=args.lr, loss=args.loss, optimizer=args.optimizer,
-                  log_every=args.log_every, seed=args.seed, noise_std=args.noise_std)
+                  log_every=args.log_every, seed=args.seed, noise_std=args.noise_std,
+                  standardize=bool(args.standardize), show_code=args.show_code, lang=args.lang)
     if args.out:
         from gradfit.viz.report import write_demo
         written = write_demo(result, args.out)
-        print(f"\nwrote {', '.join(p.name for p in written.values())} to {args.out}")
+        _ = translator(args.lang)
+        print("\n" + _("wrote {files} to {folder}").format(
+            files=", ".join(p.name for p in written.values()), folder=args.out))
     return 0
+
+
+def cmd_playground(args) -> int:
+    from gradfit.tutorial.playground.server import serve
+    return serve(host="127.0.0.1", port=args.port, open_browser=not args.no_browser, lang=args.lang)
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -105,7 +120,7 @@ def cmd_fit(args) -> int:
                         l1_ratio=args.l1_ratio, delta=args.delta, quantile=args.quantile, lr=args.lr,
                         epochs=args.epochs, batch_size=args.batch_size, tol=args.tol, seed=args.seed,
                         fit_intercept=not args.no_intercept, dtype=args.dtype, device=args.device,
-                        log_every=args.log_every, on_log=on_log,
+                        log_every=args.log_every, on_log=on_log, standardize=args.standardize,
                         on_epoch=lambda e, v, t: bar.update(e, v))
         finally:
             bar.close()
@@ -295,5 +310,5 @@ def cmd_completion(args) -> int:
     return 0
 
 
-COMMANDS = {"grad": cmd_grad, "demo": cmd_demo, "fit": cmd_fit, "predict": cmd_predict,
+COMMANDS = {"grad": cmd_grad, "demo": cmd_demo, "playground": cmd_playground, "fit": cmd_fit, "predict": cmd_predict,
             "completion": cmd_completion, "plot": cmd_plot}

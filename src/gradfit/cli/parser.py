@@ -40,6 +40,10 @@ def _add_train_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     g.add_argument("--log-every", type=int, default=10 if demo else 0, metavar="N",
                    help="print the loss every N epochs (default: %(default)s; 0 = never)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient methods step on standardized features (mean 0, std 1) and report the "
+                        "coefficients in the original units (default: on for gd, off for sgd/momentum/"
+                        "nesterov/adam, as a plain PyTorch loop)")
     if not demo:
         g.add_argument("--batch-size", type=int, default=None, metavar="ROWS",
                        help="rows per gradient step (default: all rows, full batch)")
@@ -66,20 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("grad", help="the seed's autograd walkthrough: y = 2x, z = 2y + 3, loss, backward",
-                       description="Build the seed's tiny graph, call loss.backward() and show every node and x.grad.")
+    p = sub.add_parser("grad", help="the tutorial's autograd walkthrough: y = 2x, z = 2y + 3, loss, backward",
+                       description="Build the tutorial's tiny graph, call loss.backward() and show every node, "
+                                   "matched to what it computes, and x.grad.")
+    _add_lang(p)
     p.add_argument("--x", type=_floats, default=[2.0, 3.0], help="leaf values (default: 2,3)")
     p.add_argument("--target", type=_floats, default=[3.0, 4.0], help="target values (default: 3,4)")
     p.add_argument("--loss", choices=["l1", "l2"], default="l1",
-                   help="l1: sum |z - target| (the seed's), l2: sum of squares (default: %(default)s)")
+                   help="l1: sum |z - target| (the tutorial's), l2: sum of squares (default: %(default)s)")
 
-    p = sub.add_parser("demo", help="the seed's training program, then the exact answer beside it",
+    p = sub.add_parser("demo", help="the tutorial's training program, then the exact answer beside it",
                        description="1000 points, x ~ U(-10, 10), y = 2(x + noise) + 3, nn.Linear(1, 1), L1 loss, "
                                    "SGD lr 0.001, 500 epochs; then the exact optimum and a fit that reaches it.")
     p.add_argument("--n", type=int, default=1000, help="number of points (default: %(default)s)")
     p.add_argument("--noise-std", type=float, default=1.0, help="std of the noise (default: %(default)s)")
     p.add_argument("--out", default=None, metavar="DIR", help="also write the tutorial's plots and report here")
+    p.add_argument("--show-code", action="store_true", help="print the plain PyTorch program of these settings")
+    _add_lang(p)
     _add_train_arguments(p, demo=True)
+
+    p = sub.add_parser("playground", help="gradient descent you can play with, in the browser (local)",
+                       description="Serve the learner's playground on 127.0.0.1 and open it in the browser: move the "
+                                   "learning rate, the loss, the optimizer and the data, watch PyTorch descend, "
+                                   "compare with the exact optimum and copy the program. Nothing leaves this machine.")
+    p.add_argument("--port", type=int, default=0, help="port to serve on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address but do not open a browser")
+    _add_lang(p)
 
     p = sub.add_parser("fit", help="fit a CSV or Parquet file", description="Fit y = Xw + b on a CSV/Parquet "
                        "file, a folder or a glob of them, and print the coefficients.")
@@ -146,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXAMPLES = {  # the epilog of each subcommand's --help
     "grad": "gradfit grad\ngradfit grad --x 1,2,3 --target 0,0,0 --loss l2",
-    "demo": "gradfit demo\ngradfit demo --optimizer adam --lr 0.05 --epochs 200 --log-every 50",
+    "demo": "gradfit demo\ngradfit demo --optimizer adam --lr 0.05 --epochs 200 --log-every 50\n"
+            "gradfit demo --show-code --lang ko",
+    "playground": "gradfit playground\ngradfit playground --port 8765 --no-browser --lang ko",
     "fit": "gradfit fit data.csv --target price\n"
            "gradfit fit data.parquet --target y --features x1,x2 --loss huber --save model.json\n"
            "gradfit fit 'logs/*.csv' --target y --optimizer sgd --batch-size 256 --epochs 5 --json\n"
@@ -175,6 +193,11 @@ def _add_examples(sub) -> None:
         parser.formatter_class = _ExamplesFormatter
         if parser.epilog is None and name in EXAMPLES:
             parser.epilog = "examples:\n" + "\n".join("  " + line for line in EXAMPLES[name].splitlines())
+
+
+def _add_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", choices=["en", "ko"], default=None,
+                   help="language of the text: en or ko (default: from the locale, LANG)")
 
 
 def _add_read_arguments(p: argparse.ArgumentParser) -> None:
@@ -229,7 +252,9 @@ def _is_user_error(exc: Exception) -> bool:
 
 
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or exc.__class__.__name__
+    from gradfit.exceptions import DivergenceError
+    text = exc.advice("cli") if isinstance(exc, DivergenceError) else str(exc)  # flags, not keywords
+    return " ".join(text.split()) or exc.__class__.__name__
 
 
 def print_json(obj) -> None:

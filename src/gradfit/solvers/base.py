@@ -160,11 +160,13 @@ class EpochLoop:
         ``estimate``: the value is not F(theta) (a mean over mini-batches): no gap is derived from it."""
         h, s = self.history, self.s
         if not math.isfinite(value):
-            raise DivergenceError(self._diverged_message(epoch, value))
+            raise self._diverged(epoch, value)
         if h.loss and value > h.loss[-1] * (1 + 1e-12) + 1e-300:
             self.grew += 1
             if self.grew >= s.divergence_patience and value > h.loss[0]:
-                raise DivergenceError(self._diverged_message(epoch, value))
+                h.append(value, theta.detach().cpu().tolist() if (s.record_path and theta is not None) else None,
+                         gap, time.perf_counter() - self.t0)
+                raise self._diverged(epoch, value)
         else:
             self.grew = 0
         if math.isnan(gap) and not estimate:
@@ -188,9 +190,10 @@ class EpochLoop:
         """The stop reason when the budget ran out."""
         return self.stop_reason or f"stopped at the {what} limit ({limit})"
 
-    def _diverged_message(self, epoch: int, value: float) -> str:
-        lr = self.s.lr
-        hint = f"try a smaller learning rate such as --lr {lr / 10:g}" if lr else "try a smaller learning rate"
+    def _diverged(self, epoch: int, value: float) -> DivergenceError:
+        """The error, carrying the history so far (a caller can still show what happened); the
+        learning-rate advice is added by :func:`gradfit.api.fit`, which knows the data."""
         what = "became " + str(value) if not math.isfinite(value) else \
             f"grew for {self.s.divergence_patience} epochs in a row (now {value:.4g})"
-        return f"{self.solver} diverged at epoch {epoch}: the loss {what}; {hint}"
+        return DivergenceError(f"{self.solver} diverged at epoch {epoch}: the loss {what}", epoch=epoch,
+                               lr=self.s.lr, history=self.history)

@@ -281,7 +281,25 @@ def write_plots(model, data: Batches, out_dir: str | os.PathLike, *, optimum_los
     paths["partial_residuals"] = save(plot_diagnostics(diag, "partial"), out / "partial_residuals.png")
     hist = model.history_
     path = hist.path_array if hist is not None and len(hist.path) > 1 else None
-    paths["loss_surface"] = plot_loss_surface(out / "loss_surface.png", X, y, model.loss, model,
+    optimum, label = exact_optimum_of(model, data)
+    paths["loss_surface"] = plot_loss_surface(out / "loss_surface.png", X, y, model.loss, optimum,
                                               paths={model.solver: path} if path is not None else {},
-                                              coefs=coefs, names=model.feature_names_in_)
+                                              coefs=coefs, names=model.feature_names_in_, optimum_label=label)
     return paths
+
+
+def exact_optimum_of(model, data: Batches):
+    """The exact optimum of the model's objective on ``data`` and its label for the star: the model
+    itself when its certificate says it is there, else a fresh exact fit (never the end of a path)."""
+    import math
+
+    from gradfit.api import fit
+    from gradfit.problem.losses import loss_from_spec
+    certified = model.converged_ and not math.isnan(model.gap_) and model.gap_ <= 1e-6
+    if certified:
+        return model, f"optimum (gap {model.gap_:.1e})"
+    pen = dict(model.penalty)
+    exact = fit(data, loss=loss_from_spec(model.loss), penalty=pen.get("name", "none"), alpha=pen.get("alpha", 0.0),
+                l1_ratio=pen.get("l1_ratio", 0.5), fit_intercept=bool(model.info.get("fit_intercept", True)),
+                warn=False)
+    return exact, f"exact optimum ({exact.solver}, gap {exact.gap_:.1e})"

@@ -209,30 +209,60 @@ def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | Non
 
 
 # -- the tutorial's outputs (gradfit demo --out DIR) -------------------------------------------------
+SURFACE_TITLES = {  # English: matplotlib has no Hangul font here
+    "crawling": "{loss} loss over (w, b): the tutorial's {opt} crawls toward the star (the exact optimum)",
+    "reached": "{loss} loss over (w, b): the tutorial's {opt} reaches the star (the exact optimum)",
+    "stopped": "{loss} loss over (w, b): the tutorial's {opt} stops short of the star (the exact optimum)",
+    "diverged": "{loss} loss over (w, b): the tutorial's {opt} diverges away from the star (the exact optimum)",
+}
+
+
+def shown_part(model, limit: float = 100.0) -> tuple[np.ndarray, list[float]]:
+    """The path and losses of a run to draw: all of it, or for a diverged run the epochs before its
+    loss passed ``limit`` times the first (at least two points), so the picture keeps its scale."""
+    h = model.history_
+    path, losses = h.path_array, list(h.loss)
+    if not model.info.get("diverged") or len(losses) < 3:
+        return path, losses
+    keep = 2
+    while keep < len(losses) and np.isfinite(losses[keep]) and abs(losses[keep]) <= limit * abs(losses[0]):
+        keep += 1
+    return path[:keep], losses[:keep]
+
+
 def write_demo(result, out_dir: str | os.PathLike, *, lrs=(0.0005, 0.005, 0.02, 0.032)) -> dict[str, Path]:
-    """Every plot of the tutorial and its report, from :func:`gradfit.tutorial.seed.demo`'s result."""
+    """Every plot of the tutorial and its report, from :func:`gradfit.tutorial.demo.demo`'s result;
+    the titles and the words follow what the run did (``result.explanation``)."""
     from gradfit.api import fit
     from gradfit.data.arrays import as_batches
+    from gradfit.tutorial.explain import pct
+    from gradfit.tutorial.i18n import translator
     from gradfit.viz.plots import COLORS, lr_curves, plot_fit, plot_l1_vs_l2, plot_loss_curve, plot_lr_comparison, plot_residuals
     from gradfit.viz.surface import animate_line, plot_loss_surface
+    _ = translator(getattr(result, "lang", "en"))
     out = Path(out_dir)
-    d, seed, opt, good = result.data, result.seed_model, result.optimum, result.descent
+    d, run, opt, good = result.data, result.seed_model, result.optimum, result.descent
+    why = result.explanation
     x, y = d.x[:, 0].double().numpy(), d.y.double().numpy()
-    seed_label = f"the seed's {seed.solver}, lr {seed.info.get('lr', float('nan')):g}"
+    path, losses = shown_part(run)
+    run_label = f"the tutorial's {run.solver}, lr {run.info.get('lr', float('nan')):g}" + \
+        (f" - diverged at epoch {run.n_iter_}" if why.kind == "diverged" else "")
     good_label = f"{good.solver}" + (f", lr {good.info['lr']:g}" if "lr" in good.info else "") + " (reaches it)"
-    colors = {seed_label: COLORS["seed"], good_label: COLORS["descent"], "optimum": COLORS["optimum"]}
+    opt_label = f"exact optimum ({opt.solver}, gap {opt.gap_:.1e})"
+    colors = {run_label: COLORS["seed"], good_label: COLORS["descent"], opt_label: COLORS["optimum"]}
     p: dict[str, Path] = {}
-    p["loss_curve"] = plot_loss_curve(out / "loss_curve.png", {seed_label: seed.history_, good_label: good.history_},
+    p["loss_curve"] = plot_loss_curve(out / "loss_curve.png", {run_label: losses, good_label: good.history_},
                                       opt.final_loss_, title=f"{opt.loss['name']} loss per epoch", colors=colors)
+    title = SURFACE_TITLES[why.kind].format(loss=opt.loss["name"], opt=run.solver)
     p["loss_surface"] = plot_loss_surface(out / "loss_surface.png", x, y, opt.loss, opt, colors=colors,
-                                          paths={seed_label: seed.history_.path_array,
-                                                 good_label: good.history_.path_array},
-                                          title=f"{opt.loss['name']} loss over (w, b): the seed's SGD crawls, "
-                                                "the optimum is the star")
-    p["fit"] = plot_fit(out / "fit.png", x, y, {seed_label: seed, "optimum": opt}, colors=colors)
+                                          paths={run_label: path, good_label: good.history_.path_array},
+                                          title=title, optimum_label=opt_label)
+    lines = {opt_label: opt} if why.kind == "diverged" else {run_label: run, opt_label: opt}
+    p["fit"] = plot_fit(out / "fit.png", x, y, lines, colors=colors)
     p["residuals"] = plot_residuals(out / "residuals.png", x, y, opt)
-    p["animation"] = animate_line(out / "animation.gif", x, y, seed.history_.path_array, losses=seed.history_.loss,
-                                  optimum=opt, label=seed_label)
+    p["animation"] = animate_line(out / "animation.gif", x, y, {run_label: path, good_label: good.history_.path_array},
+                                  losses={run_label: losses, good_label: good.history_.loss}, optimum=opt,
+                                  colors=colors)
     l2_opt = fit(x, y, loss="l2")
     curves = lr_curves(x, y, lrs, loss="l2", epochs=200, init=[d.w0, d.b0])
     p["learning_rates"] = plot_lr_comparison(out / "learning_rates.png", curves, l2_opt.final_loss_,
@@ -244,24 +274,26 @@ def write_demo(result, out_dir: str | os.PathLike, *, lrs=(0.0005, 0.005, 0.02, 
     p["l1_vs_l2"] = plot_l1_vs_l2(out / "l1_vs_l2.png", x, y_out, l1, l2, bad)
     summary = opt.summary(x, y)
     rows = [{"fit": name, "w": float(m.coef_[0]), "b": float(m.intercept_), "loss": float(m.final_loss_),
-             "epochs": int(m.n_iter_)} for name, m in ((seed_label, seed), (good_label, good), ("exact optimum", opt))]
-    diverged = [f"{lr:g}" for lr, (_, dv) in curves.items() if dv]
-    intro = (f"<p>The seed's program fits y = w x + b to {len(x)} points with the {opt.loss['name']} loss by "
-             f"full-batch SGD. Its settings stop <b>{result.gap:.1%}</b> above the exact optimum: the plots show "
-             "why (the loss surface) and what reaches it.</p>"
+             "epochs": int(m.n_iter_)} for name, m in ((run_label, run), (good_label, good), ("exact optimum", opt))]
+    diverged = [f"{lr:g}" for lr, (_lr, dv) in curves.items() if dv]
+    intro = (f"<p>{_e(_('The tutorial fits y = w x + b to {n} points with the {loss} loss by {opt}.')).format(n=len(x), loss=opt.loss['name'], opt=run.solver)} "
+             f"<b>{_e(why.text)}</b></p>"
              f"<p class=note>Learning rates that diverged on the squared loss: {', '.join(diverged) or 'none'}.</p>")
-    images = {"Loss per epoch: the seed's SGD against a descent that reaches the optimum": p["loss_curve"],
-              "The loss surface over (w, b) with both paths": p["loss_surface"],
-              "The seed's SGD line moving over the epochs": p["animation"],
-              "Data, the seed's line and the optimum": p["fit"], "Residuals at the optimum": p["residuals"],
+    images = {"Loss per epoch: the tutorial's run against a descent that reaches the optimum": p["loss_curve"],
+              "The loss surface over (w, b) with both paths; the star is the exact optimum": p["loss_surface"],
+              "Both lines moving over the epochs": p["animation"],
+              "Data, the tutorial's line and the optimum": p["fit"], "Residuals at the optimum": p["residuals"],
               "Learning rates compared (a red dotted curve diverged)": p["learning_rates"],
               "L1 vs L2 on data with outliers": p["l1_vs_l2"]}
-    p["report"] = write_report(out / "report.html", opt, title="gradfit tutorial: the seed's program and the optimum",
+    p["report"] = write_report(out / "report.html", opt, title="gradfit tutorial: the tutorial's program and the optimum",
                                columns=column_summary(as_batches(x, y, target_name="y",
                                                                  feature_names=opt.feature_names_in_)),
-                               settings={"rows": len(x), "seed lr": seed.info.get("lr"), "seed epochs": seed.n_iter_,
-                                         "seed init (w, b)": f"({d.w0:.4f}, {d.b0:.4f})",
-                                         "seed gap to optimum": f"{result.gap:.2%}"},
+                               settings={"rows": len(x), "tutorial lr": run.info.get("lr"),
+                                         "tutorial epochs (asked / run)": f"{result.settings.epochs} / {run.n_iter_}",
+                                         "tutorial init (w, b)": f"({d.w0:.4f}, {d.b0:.4f})",
+                                         "what happened": why.kind,
+                                         "tutorial run above the optimum": "diverged" if why.kind == "diverged"
+                                         else pct(result.gap)},
                                summary=summary, images=images, intro=intro,
                                extra_sections={"The three fits": table(rows)})
     return p

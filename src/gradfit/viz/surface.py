@@ -76,9 +76,13 @@ def _label(k: int, p: int, names: Sequence[str] | None) -> str:
 def plot_loss_surface(path, X: np.ndarray, y: np.ndarray, loss, center, *,
                       paths: dict[str, np.ndarray | None] | None = None, coefs: tuple[int, int] | None = None,
                       names: Sequence[str] | None = None, optimum=None, grid: int = 70,
-                      title: str | None = None, colors: dict[str, str] | None = None) -> Path:
+                      title: str | None = None, colors: dict[str, str] | None = None,
+                      optimum_label: str | None = None) -> Path:
     """Contours of the mean loss over two parameters, the optimizers' ``paths`` (label -> array
-    (k, p+1) of theta per epoch) drawn on it, and the optimum (default: ``center``) starred."""
+    (k, p+1) of theta per epoch) drawn on it, and the optimum (default: ``center``) starred.
+
+    Give the exact optimum as ``optimum`` (or ``center``) and say so in ``optimum_label``: the star
+    must never be the end of an unconverged path (:func:`gradfit.viz.plots.write_plots` computes it)."""
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
     p = X.shape[1]
     center = _theta(center)
@@ -108,7 +112,7 @@ def plot_loss_surface(path, X: np.ndarray, y: np.ndarray, loss, center, *,
         ax.plot(v[0, i], v[0, j], "o", color=c, ms=7, mec="white")
         ax.plot(v[-1, i], v[-1, j], "s", color=c, ms=7, mec="white")
     ax.plot(opt[i], opt[j], "*", color="white", ms=18, mec=COLORS["optimum"], mew=1.5,
-            label=f"optimum ({opt[i]:.4g}, {opt[j]:.4g})")
+            label=f"{optimum_label or 'optimum'} ({opt[i]:.4g}, {opt[j]:.4g})")
     ax.set_xlim(a_lo, a_hi)
     ax.set_ylim(c_lo, c_hi)
     ax.set_xlabel(_label(i, p, names))
@@ -120,48 +124,72 @@ def plot_loss_surface(path, X: np.ndarray, y: np.ndarray, loss, center, *,
     return save(fig, path)
 
 
-def animate_line(path, x: np.ndarray, y: np.ndarray, theta_path: np.ndarray, *, losses: Sequence[float] = (),
-                 optimum=None, frames: int = 40, fps: int = 8, label: str = "SGD",
-                 max_points: int = 600) -> Path:
-    """GIF of the fitted line moving over the epochs (one feature): ``frames`` frames, small.
+def animate_line(path, x: np.ndarray, y: np.ndarray, theta_paths, *, losses=None, optimum=None,
+                 frames: int = 40, fps: int = 8, label: str = "SGD", colors: dict[str, str] | None = None,
+                 max_points: int = 600, size: tuple[float, float] = (9.0, 5.6), dpi: int = 100,
+                 xlabel: str = "x", ylabel: str = "y") -> Path:
+    """GIF of the fitted lines moving over the epochs (one feature), ``size`` inches at ``dpi``
+    (default 900 x 560 px), with axis labels and one caption line per path.
 
-    The static part is drawn once and each frame only redraws the line and its caption (blitting),
+    ``theta_paths``: an array (k, 2) of (w, b) per epoch, or label -> such array for several paths
+    (each frame shows the same epoch of every path; a path that ended stays at its end).
+    ``losses``: a list, or label -> list, of the loss per epoch for the captions.
+    The static part is drawn once and each frame only redraws the lines and captions (blitting),
     then Pillow (matplotlib's own dependency) writes the GIF."""
     from PIL import Image
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    theta_path = np.asarray(theta_path, dtype=np.float64)
-    if theta_path.ndim != 2 or theta_path.shape[1] != 2 or not len(theta_path):
-        raise ValueError("the animation needs a one-feature path of (w, b) per epoch")
-    pick = np.unique(np.linspace(0, len(theta_path) - 1, min(frames, len(theta_path))).round().astype(int))
+    if not isinstance(theta_paths, dict):
+        theta_paths = {label: theta_paths}
+        losses = {label: losses} if losses is not None else None
+    paths = {k: np.asarray(v, dtype=np.float64) for k, v in theta_paths.items()}
+    losses = losses or {}
+    for v in paths.values():
+        if v.ndim != 2 or v.shape[1] != 2 or not len(v):
+            raise ValueError("the animation needs a one-feature path of (w, b) per epoch")
+    longest = max(len(v) for v in paths.values())
+    pick = np.unique(np.linspace(0, longest - 1, min(frames, longest)).round().astype(int))
     show = np.random.default_rng(0).choice(len(x), min(len(x), max_points), replace=False)
-    fig, ax = new_figure(figsize=(5, 3.6), dpi=72)
-    ax.scatter(x[show], y[show], s=5, alpha=0.35, color=COLORS["data"])
+    fig, ax = new_figure(figsize=size, dpi=dpi)
+    ax.scatter(x[show], y[show], s=9, alpha=0.35, color=COLORS["data"], label=f"data ({len(x)} points)")
     xs = np.array([x.min(), x.max()])
     if optimum is not None:
         w, b = _wb(optimum)
-        ax.plot(xs, w[0] * xs + b, ls="--", color=COLORS["optimum"], lw=1.3, label="optimum")
-    (line,) = ax.plot(xs, xs * 0, color=COLORS["seed"], lw=2.4, label=label, animated=True)
-    caption = ax.text(0.98, 0.04, "", transform=ax.transAxes, ha="right", fontsize=8, animated=True,
-                      bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
-    ax.set_ylim(float(y.min()) - 1, float(y.max()) + 1)
-    ax.set_title("The fitted line over the epochs", fontsize=10)
+        ax.plot(xs, w[0] * xs + b, ls="--", color=COLORS["optimum"], lw=1.6,
+                label=f"exact optimum: y = {w[0]:.3f} x + {b:.3f}")
+    drawn = []
+    for n, (name, v) in enumerate(paths.items()):
+        c = (colors or {}).get(name, PATH_COLORS[n % len(PATH_COLORS)])
+        (line,) = ax.plot(xs, xs * 0, color=c, lw=2.8, label=name, animated=True)
+        caption = ax.text(0.99, 0.03 + 0.075 * (len(paths) - 1 - n), "", transform=ax.transAxes, ha="right",
+                          fontsize=12, color=c, animated=True,
+                          bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+        drawn.append((name, v, line, caption))
+    pad = 0.1 * float(np.ptp(y) or 1.0)
+    ax.set_ylim(float(y.min()) - pad, float(y.max()) + pad)
+    ax.set_xlabel(xlabel, fontsize=13)
+    ax.set_ylabel(ylabel, fontsize=13)
+    ax.tick_params(labelsize=11)
+    ax.set_title("The fitted lines over the epochs", fontsize=14)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=11, loc="upper left")
     fig.tight_layout()
     fig.canvas.draw()
     background = fig.canvas.copy_from_bbox(fig.bbox)
     images = []
     for k in pick:
         fig.canvas.restore_region(background)
-        w, b = theta_path[k]
-        line.set_ydata(w * xs + b)
-        loss = f", loss {losses[k]:.4g}" if k < len(losses) else ""
-        caption.set_text(f"epoch {k}: y = {w:.3f} x + {b:.3f}{loss}")
-        ax.draw_artist(line)
-        ax.draw_artist(caption)
+        for name, v, line, caption in drawn:
+            e = min(int(k), len(v) - 1)
+            w, b = v[e]
+            line.set_ydata(w * xs + b)
+            seen = losses.get(name)
+            loss = f", loss {seen[e]:.4g}" if seen is not None and e < len(seen) else ""
+            caption.set_text(f"epoch {e}: y = {w:.3f} x + {b:.3f}{loss}")
+            ax.draw_artist(line)
+            ax.draw_artist(caption)
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
         images.append(Image.fromarray(np.ascontiguousarray(rgb)).quantize(colors=64))
-    durations = [int(1000 / fps)] * (len(images) - 1) + [1500]  # hold the last frame
+    durations = [int(1000 / fps)] * (len(images) - 1) + [2000]  # hold the last frame
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return Path(path)
