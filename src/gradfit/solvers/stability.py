@@ -48,10 +48,10 @@ class LearningRateLimit:
                 f"lr < {self._formula()} = {self.lr_max:.3g}")
         safe = flag[0].format(0.9 * self.lr_max)
         if self.standardized or self.column is None or self.lr_max_standardized is None:
-            return f"{head}; use {safe}"
+            return f"{head}; use a smaller learning rate such as {safe}"
         return (f"{head}, set by the scale of column '{self.column}' (mean square {self.column_mean_square:.3g}); "
                 f"standardize the features ({flag[1]}, then lr < {self.lr_max_standardized:.3g} is stable) "
-                f"or use {safe}")
+                f"or use a smaller learning rate such as {safe}")
 
     def _formula(self) -> str:
         L = f"L (L = {self.lipschitz:.3g})"

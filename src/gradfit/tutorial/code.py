@@ -48,15 +48,25 @@ class RunSettings:
     tau: float = 0.5
     added: list[tuple[float, float]] = field(default_factory=list)
     moved: dict[int, tuple[float, float]] = field(default_factory=dict)
+    upload: str | None = None      # an uploaded CSV (the playground) instead of the generated data
+    upload_name: str = "data.csv"
+    upload_header: bool = True
 
 
 def pytorch_program(s: RunSettings) -> str:
     """The program, as text; it ends by printing ``w`` and ``b``."""
-    lines = ["import torch", "import torch.nn as nn", "import torch.optim as optim", "import torch.nn.init as init",
-             "", "# 1. the data: y = 2(x + noise) + 3", f"torch.manual_seed({s.seed})",
-             f"x = init.uniform_(torch.Tensor({s.n}, 1), -10, 10)",
-             f"noise = init.normal_(torch.Tensor({s.n}, 1), std={float(s.noise)!r})",
-             "y_noise = 2 * (x + noise) + 3"]
+    lines = ["import torch", "import torch.nn as nn", "import torch.optim as optim", "import torch.nn.init as init"]
+    if s.upload:
+        lines += ["import numpy as np", "", "# 1. the data: the first two columns of your file",
+                  f"xy = np.loadtxt({s.upload_name!r}, delimiter=\",\", skiprows={int(s.upload_header)}, usecols=(0, 1), "
+                  "dtype=np.float32, ndmin=2)",
+                  "x, y_noise = torch.from_numpy(xy[:, :1].copy()), torch.from_numpy(xy[:, 1:2].copy())",
+                  f"torch.manual_seed({s.seed})"]
+    else:
+        lines += ["", "# 1. the data: y = 2(x + noise) + 3", f"torch.manual_seed({s.seed})",
+                  f"x = init.uniform_(torch.Tensor({s.n}, 1), -10, 10)",
+                  f"noise = init.normal_(torch.Tensor({s.n}, 1), std={float(s.noise)!r})",
+                  "y_noise = 2 * (x + noise) + 3"]
     for i, (px, py) in sorted(s.moved.items()):
         lines.append(f"x[{i}, 0], y_noise[{i}, 0] = {px!r}, {py!r}  # a point you moved")
     if s.added:

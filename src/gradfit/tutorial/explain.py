@@ -18,6 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from gradfit.tutorial.i18n import N_
+
+LOSS_WORDS = {"absolute": N_("absolute"), "squared": N_("squared"), "huber": N_("Huber"), "quantile": N_("quantile")}
 REACHED = 1e-3  # relative excess loss that counts as "at the optimum" on a plot or in words
 KINDS = ("diverged", "reached", "stopped", "crawling")
 
@@ -86,7 +89,7 @@ def explain(f: RunFacts, gettext: Callable[[str], str] = _identity) -> Explanati
                  "the optimum").format(run=f.epochs_run, epochs=f.epochs, excess=pct(gap))
         if f.loss in ("absolute", "quantile"):
             text += _("; the {loss} loss's gradient keeps its size near the optimum, so a fixed lr {lr} "
-                      "bounces around it instead of settling").format(loss=f.loss, lr=_g(f.lr))
+                      "bounces around it instead of settling").format(loss=_word(f, _), lr=_g(f.lr))
         return Explanation("stopped", text, nums)
     return Explanation("crawling", _crawling(f, _, start, end, gap), nums)
 
@@ -99,7 +102,7 @@ def _diverged(f: RunFacts, _, start) -> str:
     if f.loss in ("absolute", "quantile"):
         step = _step_bound(f)
         return _("diverged: the loss rose instead of falling; with the {loss} loss each step moves w by up to "
-                 "lr x mean|x| = {step}, which jumps far past the optimum").format(loss=f.loss, step=_g(step))
+                 "lr x mean|x| = {step}, which jumps far past the optimum").format(loss=_word(f, _), step=_g(step))
     return _("diverged: the loss rose instead of falling; lr {lr} is too large for this data").format(lr=_g(f.lr))
 
 
@@ -118,7 +121,7 @@ def _crawling(f: RunFacts, _, start, end, gap) -> str:
         need = abs(f.optimum[-1] - start[-1])
         return head + "; " + _("the {loss} gradient of b is the mean of sign(residual), at most 1 in size, so lr "
                                "{lr} moves b at most {step} per step, {reach} in {epochs} steps; b had to travel "
-                               "{need}").format(loss=f.loss, lr=_g(f.lr), step=_g(f.lr * boost), reach=_g(reach),
+                               "{need}").format(loss=_word(f, _), lr=_g(f.lr), step=_g(f.lr * boost), reach=_g(reach),
                                                 epochs=f.epochs, need=f"{need:.2f}")
     if f.optimizer == "adam" and start:
         dist = max(abs(a - b) for a, b in zip(start, f.optimum))
@@ -130,6 +133,11 @@ def _crawling(f: RunFacts, _, start, end, gap) -> str:
                                "standardized features) would get there sooner").format(
             lr=_g(f.lr), ratio=_g(f.lr_max / f.lr), limit=_g(f.lr_max))
     return head + "; " + _("more epochs or a larger lr would get closer")
+
+
+def _word(f: RunFacts, _) -> str:
+    """The loss's name in the reader's language."""
+    return _(LOSS_WORDS.get(f.loss, f.loss))
 
 
 def pct(v: float) -> str:

@@ -276,7 +276,9 @@ def write_demo(result, out_dir: str | os.PathLike, *, lrs=(0.0005, 0.005, 0.02, 
     rows = [{"fit": name, "w": float(m.coef_[0]), "b": float(m.intercept_), "loss": float(m.final_loss_),
              "epochs": int(m.n_iter_)} for name, m in ((run_label, run), (good_label, good), ("exact optimum", opt))]
     diverged = [f"{lr:g}" for lr, (_lr, dv) in curves.items() if dv]
-    intro = (f"<p>{_e(_('The tutorial fits y = w x + b to {n} points with the {loss} loss by {opt}.')).format(n=len(x), loss=opt.loss['name'], opt=run.solver)} "
+    lead = _("The tutorial fits y = w x + b to {n} points with the {loss} loss by {opt}.").format(
+        n=len(x), loss=opt.loss["name"], opt=run.solver)
+    intro = (f"<p>{_e(lead)} "
              f"<b>{_e(why.text)}</b></p>"
              f"<p class=note>Learning rates that diverged on the squared loss: {', '.join(diverged) or 'none'}.</p>")
     images = {"Loss per epoch: the tutorial's run against a descent that reaches the optimum": p["loss_curve"],

@@ -1,0 +1,1 @@
+"""The learner's playground: a local web app (Starlette) over gradfit's solvers; see :mod:`.server`."""
