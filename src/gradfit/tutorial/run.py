@@ -65,7 +65,7 @@ def train(s: RunSettings, d: TutorialData, *, on_epoch: Callable | None = None, 
     kwargs = dict(loss=s.loss, delta=s.delta, quantile=s.tau, optimizer=s.optimizer, lr=s.lr, epochs=s.epochs,
                   batch_size=None if s.optimizer == "gd" else s.batch_size, init=start, dtype="float32",
                   standardize=s.standardize, warn=False, tol=tol, seed=s.seed, on_epoch=on_epoch,
-                  on_log=on_log, log_every=log_every, options={"certify": False})
+                  on_log=on_log, log_every=log_every, options={"certify": tol > 0})
     if s.optimizer == "gd":
         kwargs["options"]["accelerate"] = False  # plain steps of size lr: optim.SGD on the full batch
     try:
