@@ -78,9 +78,9 @@ def _partial_model(h: History, s: RunSettings) -> LinearModel:
     path = h.path_array if len(h.path) else np.array([[math.nan, math.nan]])
     w, b = path[-1]
     loss = get_loss(s.loss, delta=s.delta, tau=s.tau)
-    return LinearModel(np.array([w]), float(b), ["x"], None, loss.spec(), get_penalty(None, 0.0).spec(), s.optimizer,
-                       False, math.nan, max(len(h.loss) - 1, 0), h.loss[-1] if h.loss else math.nan, h,
-                       {"lr": s.lr, "diverged": 1})
+    return LinearModel(np.array([w]), float(b), ["x"], loss=loss.spec(), penalty=get_penalty(None, 0.0).spec(),
+                       solver=s.optimizer, converged_=False, gap_=math.nan, n_iter_=max(len(h.loss) - 1, 0),
+                       final_loss_=h.loss[-1] if h.loss else math.nan, history_=h, info={"lr": s.lr, "diverged": 1})
 
 
 def exact_optimum(d: TutorialData, s: RunSettings) -> LinearModel:
