@@ -52,13 +52,13 @@ def test_certificate_can_be_turned_off():
 
 def test_exact_solvers_certify_themselves():
     assert fit(solver="exact").gap_ == 0.0
-    n = fit(loss="huber", solver="newton")
+    n = fit(loss="huber", huber_scale="absolute", solver="newton")
     assert 0 <= n.gap_ < 1e-12 and "certificate" not in n.info
 
 
 def test_huber_gap_bounds_the_true_gap():
-    best = fit(loss="huber", solver="newton", tol=1e-15)
-    m = fit(loss="huber", solver="adam", lr=0.05, epochs=60)
+    best = fit(loss="huber", huber_scale="absolute", solver="newton", tol=1e-15)
+    m = fit(loss="huber", huber_scale="absolute", solver="adam", lr=0.05, epochs=60)
     assert m.gap_ >= true_gap(m, best.final_loss_) - 1e-12
     assert m.gap_ > 1e-6 and "newton" in m.info["certificate"]
 

@@ -42,7 +42,7 @@ def compute(make):
     runs = {"exact": (dw, dict(solver="exact")),
             "exact_ridge_noint": (d, dict(solver="exact", penalty="l2", alpha=0.3, fit_intercept=False)),
             "gd": (dw, dict(solver="gd")),
-            "gd_huber": (d, dict(solver="gd", loss="huber", delta=0.5)),
+            "gd_huber": (d, dict(solver="gd", loss="huber", huber_scale="absolute", delta=0.5)),
             "sgd": (dw, dict(solver="sgd", lr=0.01, epochs=60, tol=0)),
             "momentum": (d, dict(solver="momentum", lr=0.005, epochs=60, tol=0)),
             "nesterov": (dw, dict(solver="nesterov", lr=0.005, epochs=60, tol=0, penalty="l2", alpha=0.01)),

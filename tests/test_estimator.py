@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import gradfit  # noqa: E402
-from gradfit.estimators.linear import EstimatorConvergenceWarning, HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
+from gradfit.estimators import EstimatorConvergenceWarning, HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
 from gradfit.solvers import available  # noqa: E402
 
 REL = 1e-8
@@ -125,8 +125,8 @@ def test_partial_fit_stochastic_huber_approaches_fit():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(2000, 3))
     y = X @ np.array([1.0, -1.0, 2.0]) + 0.5 + 0.1 * rng.normal(size=2000)
-    exact = HuberRegressor().fit(X, y)
-    est = HuberRegressor(batch_size=50, lr=0.02, random_state=0)
+    exact = LinearRegressor(loss="huber", huber_scale="absolute").fit(X, y)
+    est = LinearRegressor(loss="huber", huber_scale="absolute", batch_size=50, lr=0.02, random_state=0)
     for _ in range(4):
         for i in range(0, 2000, 500):
             est.partial_fit(X[i:i + 500], y[i:i + 500])
@@ -134,7 +134,7 @@ def test_partial_fit_stochastic_huber_approaches_fit():
     assert not est.converged_ and est.n_iter_ == 4 * 4 * 10
     assert len(est.history_.loss) == 16 and est.history_.loss[-1] < est.history_.loss[0]
     with pytest.raises(ValueError, match="stochastic solver"):
-        HuberRegressor(solver="exact").partial_fit(X, y)
+        LinearRegressor(loss="huber", huber_scale="absolute", solver="exact").partial_fit(X, y)
 
 
 def test_multioutput_fits_each_column(problem):
@@ -194,7 +194,7 @@ def test_convergence_warning_is_both_kinds(problem):
     X, y, _ = problem
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = LinearRegressor(loss="huber", solver="sgd", lr=1e-4, epochs=3).fit(X, y)
+        est = LinearRegressor(loss="huber", huber_scale="absolute", solver="sgd", lr=1e-4, epochs=3).fit(X, y)
     kinds = [w.category for w in caught]
     assert EstimatorConvergenceWarning in kinds and not est.converged_ and est.n_iter_ == 3
     assert issubclass(EstimatorConvergenceWarning, SkConvergenceWarning)
@@ -203,7 +203,7 @@ def test_convergence_warning_is_both_kinds(problem):
 
 def test_warm_start_starts_from_previous_fit(problem):
     X, y, _ = problem
-    est = LinearRegressor(loss="huber", solver="adam", lr=0.05, epochs=200, warm_start=True, tol=0)
+    est = LinearRegressor(loss="huber", huber_scale="absolute", solver="adam", lr=0.05, epochs=200, warm_start=True, tol=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = est.fit(X, y).history_.loss[-1]
@@ -222,9 +222,9 @@ def test_penalty_names_and_quantile_defaults():
     assert LinearRegressor(alpha=0.2)._penalty_object().name == "l2"
     with pytest.raises(ValueError, match="contradicts"):  # a name and numbers that disagree: never silent
         LinearRegressor(penalty="none", alpha=3.0)._penalty_object()
-    assert QuantileRegressor(alpha=0.2)._penalty_object().name == "l1"
-    assert QuantileRegressor(quantile=0.9)._loss_object().spec() == {"name": "quantile", "tau": 0.9}
-    assert "loss" not in QuantileRegressor().get_params() and "quantile" not in HuberRegressor().get_params()
+    # scikit-learn's classes take exactly scikit-learn's parameters (HuberRegressor adds gradfit's scale)
+    assert QuantileRegressor().get_params() == sk.QuantileRegressor().get_params()
+    assert {**sk.HuberRegressor().get_params(), "scale": "joint"} == HuberRegressor().get_params()
 
 
 def test_import_gradfit_does_not_need_sklearn():
@@ -245,13 +245,14 @@ def test_public_api_has_numpydoc_and_working_examples():
 
     from gradfit import api, model
     from gradfit.estimators import linear as est_mod
+    from gradfit.estimators import robust as robust_mod
     for obj in (gradfit.fit, gradfit.load, gradfit.LinearModel, gradfit.LinearModel.predict, LinearRegressor,
                 LinearRegressor.fit, LinearRegressor.partial_fit, LinearRegressor.predict, QuantileRegressor,
                 HuberRegressor):
         doc = inspect.getdoc(obj) or ""
         assert "Parameters\n----------" in doc or "Attributes\n----------" in doc, obj
     assert "F(w, b) = sum_i s_i rho" in inspect.getdoc(LinearRegressor)
-    for mod in (api, model, est_mod):
+    for mod in (api, model, est_mod, robust_mod):
         result = doctest.testmod(mod)
         assert result.attempted > 0 and result.failed == 0, mod.__name__
 

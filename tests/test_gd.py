@@ -67,7 +67,7 @@ def test_follows_the_torch_loop_on_the_seed_program(name, make_opt):
 def test_gd_lipschitz_reaches_the_optimum_on_badly_scaled_columns(loss):
     X, y = problem()
     ref = gradfit.fit(X, y, loss="l2")
-    m = gradfit.fit(X, y, loss=loss, solver="gd", epochs=3000, tol=1e-12, delta=1e9)
+    m = gradfit.fit(X, y, loss=loss, solver="gd", epochs=3000, tol=1e-12, delta=1e9, huber_scale="absolute")
     assert m.converged_ and m.info["step_rule"] == "lipschitz"
     # huge delta: Huber is half the squared loss
     scale = 1.0 if loss == "l2" else 0.5
@@ -87,8 +87,8 @@ def test_gd_with_sample_weights_ridge_and_no_intercept_matches_exact():
 def test_gd_huber_matches_scipy():
     scipy_optimize = pytest.importorskip("scipy.optimize")
     X, y = problem(n=300, p=3, seed=3)
-    m = gradfit.fit(X, y, loss="huber", delta=1.0, solver="gd", epochs=5000, tol=1e-14)
-    loss = get_loss("huber", delta=1.0)
+    m = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver="gd", epochs=5000, tol=1e-14)
+    loss = get_loss("huber", delta=1.0, scale="absolute")
     Xt, yt = torch.tensor(X), torch.tensor(y)
 
     def f(t):

@@ -4,7 +4,8 @@ Layers, top to bottom (a module may import its own layer's modules and any lower
 
     cli                                   the command line and the process launcher
     viz, tutorial                         pictures, report, the tutorial
-    api, model, estimators, inference     fit(), the fitted model, scikit-learn classes, summaries
+    api, model, estimators, inference,    fit(), the fitted model, scikit-learn classes, summaries
+    sklearn                               (gradfit.sklearn: the drop-ins' public entry)
     solvers                               one file per algorithm, the registry, certificates
     data, distributed                     the batch interface: arrays, files, shards, all-reduce
     problem, numerics                     pure math: losses, penalties, objective; moments, QR, kernel
@@ -24,7 +25,7 @@ LAYERS = [
     {"problem", "numerics"},
     {"data", "distributed"},
     {"solvers"},
-    {"api", "model", "estimators", "inference"},
+    {"api", "model", "estimators", "inference", "sklearn"},
     {"viz", "tutorial"},
     {"cli", "__main__"},
 ]

@@ -59,10 +59,17 @@ def test_soft_threshold_is_the_prox_of_abs():
     assert torch.allclose(F.soft_threshold(z, 0.7), brute, atol=2e-4)
 
 
-@pytest.mark.parametrize("spec", [{"name": "squared"}, {"name": "huber", "delta": 0.7},
+@pytest.mark.parametrize("spec", [{"name": "squared"}, {"name": "huber", "delta": 0.7, "scale": "absolute"},
+                                  {"name": "huber", "delta": 1.35, "scale": "joint"},
+                                  {"name": "huber", "delta": 1.345, "scale": "mad"},
                                   {"name": "quantile", "tau": 0.9}, {"name": "absolute"}])
 def test_spec_round_trip(spec):
     assert loss_from_spec(spec).spec() == spec
+
+
+def test_a_huber_file_from_before_the_scale_modes_loads_with_its_old_meaning():
+    assert loss_from_spec({"name": "huber", "delta": 0.7}).scale == "absolute"
+    assert get_loss("huber").scale == "joint"  # what the name means now: scikit-learn's epsilon
 
 
 def test_bad_loss_settings_are_refused():

@@ -79,12 +79,12 @@ def test_huber_lasso_gap_is_a_certificate(solver):
     X, y, _ = data(300, 6, seed=4)
     X = X / X.std(0)
     ref = huber_reference(X, y, 0.1, 0.7, 1.0)
-    m = gradfit.fit(X, y, loss="huber", delta=1.0, solver=solver, penalty="elasticnet", alpha=0.1,
+    m = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver=solver, penalty="elasticnet", alpha=0.1,
                     l1_ratio=0.7, epochs=20000)
     assert m.converged_ and m.gap_ <= 1e-8
     assert m.final_loss_ <= ref * (1 + 1e-8)  # at least as good as L-BFGS-B
     # an early stop: the reported gap still bounds the distance to the optimum
-    early = gradfit.fit(X, y, loss="huber", delta=1.0, solver=solver, penalty="elasticnet", alpha=0.1,
+    early = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver=solver, penalty="elasticnet", alpha=0.1,
                         l1_ratio=0.7, epochs=3, warn=False)
     assert not early.converged_
     assert early.final_loss_ - m.final_loss_ <= early.gap_ * early.final_loss_
@@ -116,7 +116,7 @@ def test_large_alpha_gives_zero_and_ridge_agrees_with_exact():
 def test_registry():
     l1 = get_penalty("l1", 0.1)
     assert auto_name(get_loss("l2"), l1) == "cd"
-    assert get_solver("prox", get_loss("huber"), l1).name == "prox"
+    assert get_solver("prox", get_loss("huber", scale="absolute"), l1).name == "prox"
     with pytest.raises(SolverMismatch, match="minimizes only"):
         get_solver("cd", get_loss("l1"), l1)
     with pytest.raises(SolverMismatch):

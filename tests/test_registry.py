@@ -48,7 +48,7 @@ def reference(loss, pen):
 def accepted_pair(name):
     for loss, pen in PAIRS:
         try:
-            get_solver(name, get_loss(loss), get_penalty(pen, 0.0 if pen == "none" else ALPHA, 1.0))
+            get_solver(name, get_loss(loss, scale="absolute"), get_penalty(pen, 0.0 if pen == "none" else ALPHA, 1.0))
             return loss, pen
         except SolverMismatch:
             continue
@@ -63,7 +63,7 @@ def test_solver_reaches_the_reference_optimum(name):
     ref = reference(loss, pen)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = gradfit.fit(X, Y, loss=loss, penalty=None if pen == "none" else pen, alpha=ALPHA if pen != "none" else 0,
+        m = gradfit.fit(X, Y, loss=loss, huber_scale="absolute", penalty=None if pen == "none" else pen, alpha=ALPHA if pen != "none" else 0,
                         solver=name, lr=LR.get(name), epochs=4000, tol=1e-12)
     theta = np.r_[m.coef_, m.intercept_]
     f, f_ref = objective(loss, pen, theta), objective(loss, pen, ref)

@@ -1,7 +1,6 @@
 """scikit-learn's own estimator checks (``check_estimator``) on gradfit's estimators.
 
-All of them pass for LinearRegressor (plain and ridge) and HuberRegressor. The one exception, for
-QuantileRegressor, is listed below with its reason. Time: about 15 s of CPU for the 4 estimators,
+All of them pass for LinearRegressor (plain and ridge), QuantileRegressor and HuberRegressor. Time: about 15 s of CPU for the 4 estimators,
 the slowest single check (HuberRegressor check_fit_score_takes_y) about 2 s.
 """
 import pytest
@@ -9,19 +8,12 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from gradfit.estimators.linear import HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
+from gradfit.estimators import HuberRegressor, LinearRegressor, QuantileRegressor  # noqa: E402
 
 
 def expected_failed_checks(estimator):
-    if isinstance(estimator, QuantileRegressor):
-        return {
-            # The check fits 15 rows x 30 columns: p > n, so every interpolating w is optimal (zero
-            # pinball loss) and the LP has infinitely many solutions; the weighted and the repeated
-            # problem legitimately return different optimal vertices, with different predictions.
-            # (The least-squares fit passes it: it returns the unique minimum-norm solution.)
-            "check_sample_weight_equivalence_on_dense_data": "the LP optimum is not unique when p > n",
-            "check_sample_weight_equivalence_on_sparse_data": "the LP optimum is not unique when p > n",
-        }
+    # QuantileRegressor's check_sample_weight_equivalence_on_dense_data (15 rows x 30 columns, p > n:
+    # infinitely many optimal w) failed before the crossover; both problems now end on the same vertex
     return {}
 
 
@@ -52,8 +44,8 @@ def test_non_unique_quantile_solutions_are_both_optimal():
     rng = np.random.RandomState(42)
     X, y = rng.rand(15, 30), rng.randint(0, 3, size=15).astype(float)
     sw = rng.randint(0, 5, size=15)
-    weighted = QuantileRegressor().fit(X, y, sample_weight=sw)
-    repeated = QuantileRegressor().fit(np.repeat(X, sw, axis=0), np.repeat(y, sw))
+    weighted = QuantileRegressor(alpha=0.0).fit(X, y, sample_weight=sw)
+    repeated = QuantileRegressor(alpha=0.0).fit(np.repeat(X, sw, axis=0), np.repeat(y, sw))
     for est in (weighted, repeated):
         resid = (y - est.predict(X))[sw > 0]
         assert np.abs(resid).max() < 1e-8

@@ -38,7 +38,7 @@ def coef(m):
 def test_newton_reaches_the_huber_optimum(data, l2):
     X, y = data
     f = huber_objective(X, y, 1.0, l2)
-    m = gradfit.fit(X, y, loss="huber", delta=1.0, solver="newton", penalty="l2", alpha=l2, tol=1e-14)
+    m = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver="newton", penalty="l2", alpha=l2, tol=1e-14)
     x0 = coef(gradfit.fit(X, y, solver="exact"))
     ref = scipy.optimize.minimize(f, x0, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 10000})
     assert f(coef(m))[0] <= ref.fun * (1 + 1e-12)
@@ -48,8 +48,8 @@ def test_newton_reaches_the_huber_optimum(data, l2):
 
 def test_lbfgs_matches_newton_on_huber(data):
     X, y = data
-    n = gradfit.fit(X, y, loss="huber", delta=1.0, solver="newton")
-    l = gradfit.fit(X, y, loss="huber", delta=1.0, solver="lbfgs", tol=1e-12)
+    n = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver="newton")
+    l = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver="lbfgs", tol=1e-12)
     assert abs(l.final_loss_ - n.final_loss_) <= 1e-9 * n.final_loss_
     assert np.allclose(coef(l), coef(n), rtol=1e-4, atol=1e-6)
 
@@ -74,8 +74,8 @@ def test_lbfgs_ridge_and_no_intercept(data):
 def test_sample_weights_equal_repeated_rows(data, solver):
     X, y = data
     counts = np.random.default_rng(2).integers(0, 3, size=len(y))
-    a = gradfit.fit(X, y, sample_weight=counts.astype(float), loss="huber", solver=solver, tol=1e-12)
-    b = gradfit.fit(np.repeat(X, counts, 0), np.repeat(y, counts), loss="huber", solver=solver, tol=1e-12)
+    a = gradfit.fit(X, y, sample_weight=counts.astype(float), loss="huber", huber_scale="absolute", solver=solver, tol=1e-12)
+    b = gradfit.fit(np.repeat(X, counts, 0), np.repeat(y, counts), loss="huber", huber_scale="absolute", solver=solver, tol=1e-12)
     assert np.allclose(coef(a), coef(b), rtol=1e-6, atol=1e-8)
 
 
@@ -83,14 +83,14 @@ def test_sample_weights_equal_repeated_rows(data, solver):
 def test_huber_with_huge_delta_is_least_squares(data, solver):
     X, y = data
     e = gradfit.fit(X, y, solver="exact")
-    h = gradfit.fit(X, y, loss="huber", delta=1e9, solver=solver, tol=1e-14)
+    h = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1e9, solver=solver, tol=1e-14)
     assert np.allclose(coef(h), coef(e), rtol=1e-6, atol=1e-9)
 
 
 def test_newton_without_intercept(data):
     X, y = data
     f = huber_objective(X, y, 1.0)
-    m = gradfit.fit(X, y, loss="huber", delta=1.0, solver="newton", fit_intercept=False)
+    m = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.0, solver="newton", fit_intercept=False)
     assert m.intercept_ == 0.0
     g = f(coef(m))[1]
     assert np.abs(g[:-1]).max() < 1e-9
@@ -106,7 +106,7 @@ def test_scale_option_is_sklearn_huber_formulation(data):
     X, y = data
     Xs = (X - X.mean(0)) / X.std(0)  # keep sklearn's L-BFGS-B well conditioned
     h = HuberRegressor(epsilon=1.35, alpha=0.0, tol=1e-10, max_iter=5000).fit(Xs, y)
-    m = gradfit.fit(Xs, y, loss="huber", delta=1.35, solver="newton", options={"scale": True})
+    m = gradfit.fit(Xs, y, loss="huber", delta=1.35, solver="newton")  # huber_scale="joint", the default
     ours = sklearn_objective(Xs, y, m.coef_, m.intercept_, m.info["scale"], 1.35)
     theirs = sklearn_objective(Xs, y, h.coef_, h.intercept_, h.scale_, 1.35)
     assert ours <= theirs * (1 + 1e-10)
@@ -124,12 +124,12 @@ def test_mismatches_are_refused():
 
 def test_auto_picks_newton_for_huber_and_exact_for_squared(data):
     X, y = data
-    assert gradfit.fit(X, y, loss="huber").solver == "newton"
+    assert gradfit.fit(X, y, loss="huber", huber_scale="absolute").solver == "newton"
     assert gradfit.fit(X, y).solver == "exact"
 
 
 def test_newton_float32_data(data):
     X, y = data
-    m32 = gradfit.fit(X.astype(np.float32), y.astype(np.float32), loss="huber", dtype="float32")
-    m64 = gradfit.fit(X.astype(np.float32).astype(float), y.astype(np.float32).astype(float), loss="huber")
+    m32 = gradfit.fit(X.astype(np.float32), y.astype(np.float32), loss="huber", huber_scale="absolute", dtype="float32")
+    m64 = gradfit.fit(X.astype(np.float32).astype(float), y.astype(np.float32).astype(float), loss="huber", huber_scale="absolute")
     assert np.allclose(coef(m32), coef(m64), rtol=1e-4, atol=1e-5)

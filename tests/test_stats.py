@@ -136,7 +136,7 @@ def test_huber_matches_statsmodels_rlm_with_unit_scale(cov):
     for ours, theirs in [(s.std_err, r.bse), (s.stat, r.tvalues), (s.p_value, r.pvalues),
                          (s.ci_high, r.conf_int()[:, 1])]:
         assert rel(ours, theirs) < RTOL
-    ours = gradfit.fit(X, y, loss="huber", delta=1.35, tol=1e-12, warn=False)  # the same estimator
+    ours = gradfit.fit(X, y, loss="huber", huber_scale="absolute", delta=1.35, tol=1e-12, warn=False)  # the same estimator
     assert rel(np.append(ours.coef_, ours.intercept_), r.params) < 1e-5
 
 

@@ -11,4 +11,7 @@ def __getattr__(name):  # the estimator imports scikit-learn conventions lazily
     if name in ("LinearRegressor", "QuantileRegressor", "HuberRegressor"):
         from gradfit import estimators
         return getattr(estimators, name)
+    if name in ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "sklearn"):
+        import gradfit.sklearn as drop_ins
+        return drop_ins if name == "sklearn" else getattr(drop_ins, name)
     raise AttributeError(f"module 'gradfit' has no attribute {name!r}")

@@ -37,7 +37,8 @@ def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, s
 def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any = None,
         levels: dict | None = None, loss: str | Loss = "l2", solver: str = "auto",
         optimizer: str | None = None, penalty: str | Penalty | None = None, alpha: float = 0.0,
-        l1_ratio: float | None = None, delta: float = 1.35, quantile: float = 0.5, lr: float | None = None,
+        l1_ratio: float | None = None, delta: float = 1.35, huber_scale: str = "joint",
+        quantile: float = 0.5, lr: float | None = None,
         epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8, seed: int = 0,
         fit_intercept: bool = True, sample_weight: Any = None, init: Any = "zeros",
         dtype: Any = "float64", device: Any = "cpu", log_every: int = 0,
@@ -70,6 +71,10 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         a mix. The rule, shared by the estimators and the CLI: :data:`gradfit.problem.penalties.PENALTY_RULE`.
     delta, quantile : float
         Huber threshold; level of the quantile loss in (0, 1).
+    huber_scale : {"joint", "mad", "absolute"}
+        What ``delta`` is relative to: ``joint`` (default) a scale fitted with the coefficients, as
+        scikit-learn's HuberRegressor (``delta`` = its ``epsilon``); ``mad`` the residuals' MAD scale,
+        as statsmodels' RLM with HuberT; ``absolute`` the units of ``y``. See :class:`gradfit.problem.losses.Huber`.
     solver, optimizer : str
         ``auto`` (fastest exact method for the loss), ``exact``, ``sgd``, ``momentum``,
         ``nesterov``, ``adam`` and the others in :func:`gradfit.solvers.available`.
@@ -154,7 +159,7 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         if y is None:
             raise ValueError("fit(X, y): y is required unless X is a Batches source")
         data = as_batches(X, y, sample_weight, dtype=dt, device=dev, validate=False)
-    loss_obj = get_loss(loss, delta=delta, tau=quantile)
+    loss_obj = get_loss(loss, delta=delta, tau=quantile, scale=huber_scale)
     pen = get_penalty(penalty, alpha, l1_ratio)
     chosen = get_solver(optimizer or solver, loss_obj, pen)
     if standardize is not None:

@@ -117,8 +117,8 @@ def cmd_fit(args) -> int:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             model = fit(data, loss=args.loss, solver=args.optimizer, penalty=args.penalty, alpha=args.alpha,
-                        l1_ratio=args.l1_ratio, delta=args.delta, quantile=args.quantile, lr=args.lr,
-                        epochs=args.epochs, batch_size=args.batch_size, tol=args.tol, seed=args.seed,
+                        l1_ratio=args.l1_ratio, delta=args.delta, huber_scale=args.huber_scale,
+                        quantile=args.quantile, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, tol=args.tol, seed=args.seed,
                         fit_intercept=not args.no_intercept, dtype=args.dtype, device=args.device,
                         log_every=args.log_every, on_log=on_log, standardize=args.standardize,
                         on_epoch=lambda e, v, t: bar.update(e, v))
@@ -251,7 +251,9 @@ def cmd_plot(args) -> int:
 
 
 def print_fit(model, notes: list[str]) -> None:
-    loss = model.loss["name"] + (f" (delta={model.loss['delta']:g})" if "delta" in model.loss else "") + \
+    loss = model.loss["name"] + (f" (delta={model.loss['delta']:g}, {model.loss.get('scale', 'absolute')} scale"
+                                 + (f" {model.info['scale']:.4g}" if "scale" in model.info else "") + ")"
+                                 if "delta" in model.loss else "") + \
         (f" (tau={model.loss['tau']:g})" if "tau" in model.loss else "")
     pen = model.penalty
     if model.formula_ is not None:

@@ -50,7 +50,12 @@ def _add_train_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
         g.add_argument("--tol", type=float, default=1e-8,
                        help="converged means the certified relative objective gap is at most this; iterative "
                             "solvers stop there (default: %(default)s)")
-        g.add_argument("--delta", type=float, default=1.35, help="huber threshold (default: %(default)s)")
+        g.add_argument("--delta", type=float, default=1.35,
+                       help="huber threshold, relative to --huber-scale (default: %(default)s)")
+        g.add_argument("--huber-scale", default="joint", choices=["joint", "mad", "absolute"],
+                       help="what --delta is relative to: joint = a scale fitted with the coefficients "
+                            "(scikit-learn's HuberRegressor), mad = the residuals' MAD scale (statsmodels "
+                            "RLM), absolute = units of the target (default: %(default)s)")
         g.add_argument("--quantile", type=float, default=0.5, help="quantile loss level (default: %(default)s)")
         g.add_argument("--penalty", default=None, choices=["none", "l2", "l1", "elasticnet"],
                        help="names the mix: l2 = --l1-ratio 0, l1 = 1, elasticnet = --l1-ratio (0.5 if not "

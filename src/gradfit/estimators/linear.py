@@ -62,13 +62,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     ``LinearRegression`` = alpha 0; ``Ridge(alpha=a)`` = ``alpha = 2 * a / n, l1_ratio=0``;
     ``Lasso(alpha=a)`` = ``alpha = 2 * a, l1_ratio=1``; ``ElasticNet(alpha=a, l1_ratio=r)`` =
     ``alpha = 2 * a, l1_ratio=r``; ``QuantileRegressor(quantile=q, alpha=a)`` = ``loss="quantile",
-    quantile=q, alpha=a, l1_ratio=1``. (``HuberRegressor`` also fits a scale; ours does not.)
+    quantile=q, alpha=a, l1_ratio=1``; ``HuberRegressor(epsilon=e, alpha=a)`` = ``loss="huber", delta=e,
+    alpha=2 * a / n``. gradfit also has those classes under scikit-learn's own names and parameters:
+    :class:`gradfit.QuantileRegressor`, :class:`gradfit.HuberRegressor`, :class:`gradfit.LinearRegression`...
 
     Parameters
     ----------
     loss : {"squared", "absolute", "huber", "quantile"} or alias ("l2", "l1", ...), default="squared"
     delta : float, default=1.35
-        Huber threshold.
+        Huber threshold, relative to ``huber_scale``.
+    huber_scale : {"joint", "mad", "absolute"}, default="joint"
+        ``joint``: a scale fitted with the coefficients (scikit-learn's HuberRegressor, ``delta`` is its
+        ``epsilon``); ``mad``: the residuals' MAD scale (statsmodels RLM); ``absolute``: units of ``y``
+        (the only mode of the gradient solvers and of ``partial_fit``).
     quantile : float, default=0.5
         Quantile level of the pinball loss, in (0, 1).""" + _SHARED_DOC + """
     Examples
@@ -81,7 +87,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, *, loss: str = "squared", penalty: str | None = None, alpha: float = 0.0,
-                 l1_ratio: float | None = None, delta: float = 1.35, quantile: float = 0.5, solver: str = "auto",
+                 l1_ratio: float | None = None, delta: float = 1.35, huber_scale: str = "joint",
+                 quantile: float = 0.5, solver: str = "auto",
                  lr: float | None = None, epochs: int = 1000, batch_size: int | None = None, tol: float = 1e-8,
                  fit_intercept: bool = True, warm_start: bool = False, random_state: Any = None,
                  dtype: str = "float64", device: str = "cpu", options: dict | None = None):
@@ -89,7 +96,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     # -- settings -> gradfit objects ------------------------------------------------------------
     def _loss_object(self) -> Loss:
-        return get_loss(self.loss, delta=self.delta, tau=self.quantile)
+        return get_loss(self.loss, delta=self.delta, tau=self.quantile, scale=self.huber_scale)
 
     def _penalty_object(self) -> Penalty:
         return get_penalty(self.penalty, self.alpha, self.l1_ratio)  # the one rule (PENALTY_RULE)
@@ -272,53 +279,4 @@ def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     return _writeable(w)
 
 
-class QuantileRegressor(LinearRegressor):
-    __doc__ = """Linear quantile regression: ``LinearRegressor(loss="quantile")``.
-
-    Minimizes ``sum_i s_i rho_q(y_i - x_i.w - b) / sum_i s_i + P(w)`` with the pinball loss
-    ``rho_q(r) = r * (q - 1{r < 0})``. Unlike :class:`LinearRegressor`, ``penalty`` defaults to
-    ``"l1"`` (a lasso penalty keeps the fit a linear program, solved exactly by ``ipm``), so
-    scikit-learn's ``QuantileRegressor(quantile=q, alpha=a)`` is ``QuantileRegressor(quantile=q, alpha=a)`` here too.
-
-    Parameters
-    ----------
-    quantile : float, default=0.5
-        The quantile ``q`` to predict, in (0, 1).""" + _SHARED_DOC.replace(
-        'penalty : {None, "none", "l2", "l1", "elasticnet"}, default=None',
-        'penalty : {None, "none", "l2", "l1", "elasticnet"}, default="l1"')
-
-    def __init__(self, *, quantile: float = 0.5, penalty: str | None = "l1", alpha: float = 0.0,
-                 l1_ratio: float | None = None, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
-                 batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
-                 warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
-                 options: dict | None = None):
-        _store(self, locals())
-
-    def _loss_object(self) -> Loss:
-        return get_loss("quantile", tau=self.quantile)
-
-
-class HuberRegressor(LinearRegressor):
-    __doc__ = """Robust regression with the Huber loss: ``LinearRegressor(loss="huber")``.
-
-    Minimizes ``sum_i s_i h(y_i - x_i.w - b) / sum_i s_i + P(w)`` with ``h(r) = r**2 / 2`` for
-    ``|r| <= delta`` and ``delta * (|r| - delta / 2)`` beyond (torch's ``HuberLoss``). Unlike
-    scikit-learn's ``HuberRegressor``, no scale is estimated: ``delta`` is in the units of ``y``.
-
-    Parameters
-    ----------
-    delta : float, default=1.35
-        Where the loss turns from quadratic to linear.""" + _SHARED_DOC
-
-    def __init__(self, *, delta: float = 1.35, penalty: str | None = None, alpha: float = 0.0,
-                 l1_ratio: float | None = None, solver: str = "auto", lr: float | None = None, epochs: int = 1000,
-                 batch_size: int | None = None, tol: float = 1e-8, fit_intercept: bool = True,
-                 warm_start: bool = False, random_state: Any = None, dtype: str = "float64", device: str = "cpu",
-                 options: dict | None = None):
-        _store(self, locals())
-
-    def _loss_object(self) -> Loss:
-        return get_loss("huber", delta=self.delta)
-
-
-__all__ = ["LinearRegressor", "QuantileRegressor", "HuberRegressor", "EstimatorConvergenceWarning"]
+__all__ = ["LinearRegressor", "EstimatorConvergenceWarning"]

@@ -143,7 +143,11 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     cov_type = "H1" if cov_type in ("nonrobust", None) else str(cov_type).upper()
     if cov_type not in ("H1", "H2", "H3"):
         raise ValueError(f"unknown cov_type {asked!r} for the huber loss; choose H1, H2 or H3")
-    delta = float(model.loss.get("delta", 1.35))
+    mode = model.loss.get("scale", "absolute")
+    sigma = float(model.info.get("scale", 1.0)) if mode != "absolute" else 1.0
+    # with a fitted scale the threshold in units of y is delta * sigma, and RLM's covariance at scale
+    # sigma is sigma^2 times its unit-scale one on r / sigma: the same numbers as below on r itself
+    delta = float(model.loss.get("delta", 1.35)) * sigma
     w, b = _params(model, intercept)
     shift, B, W = None, None, None
     n, s_psi2, s_d, s_d2, s_rho = 0.0, 0.0, 0.0, 0.0, 0.0
@@ -191,8 +195,10 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     use_t = False if use_t is None else use_t
     params = np.append(w, b) if intercept else w
     se, stat, p, lo, hi = inference(params, cov, level, use_t, df_resid)
-    notes = [f"M-estimator with Huber's psi at delta {delta:g} and the scale fixed at 1 (statsmodels RLM, "
-             f"{cov_type} covariance); {n - s_d:g} of {n:g} residuals beyond delta"]
+    scale_note = "the scale fixed at 1" if mode == "absolute" else \
+        f"the {mode} scale {sigma:.4g} (threshold {delta:.4g} in units of y)"
+    notes = [f"M-estimator with Huber's psi at delta {float(model.loss.get('delta', 1.35)):g} and {scale_note} "
+             f"(statsmodels RLM, {cov_type} covariance); {n - s_d:g} of {n:g} residuals beyond the threshold"]
     if weighted:
         notes.append(f"sample weights as frequency weights: n = {n:g} (their sum)")
     vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])

@@ -77,16 +77,35 @@ class Absolute(Loss):
         return F.absolute_d2(r)
 
 
+HUBER_SCALES = ("joint", "mad", "absolute")
+
+
 @dataclass(frozen=True)
 class Huber(Loss):
-    """rho(r) = r**2/2 if |r| <= delta else delta*(|r| - delta/2)."""
+    """rho(r) = r**2/2 if |r| <= d else d*(|r| - d/2), with the threshold d set by ``scale``.
+
+    ``scale="joint"`` (what the name ``"huber"`` means in :func:`get_loss`, ``gradfit.fit``, the
+    estimators and the CLI): ``d = delta * sigma`` with ``sigma`` fitted jointly with the
+    coefficients, scikit-learn's ``HuberRegressor`` (``delta`` is its ``epsilon``; 1.35 means what it
+    means there). ``scale="mad"``: ``sigma = median|r| / 0.6745`` at the fit, statsmodels'
+    ``RLM(M=HuberT(t=delta))`` (its default t is 1.345). ``scale="absolute"``: ``d = delta`` in the
+    units of ``y`` (what ``value``/``derivative`` compute, the only mode the gradient solvers take,
+    and the default of this class when built directly). Model files record the mode; files written before it existed load as ``absolute``.
+    """
 
     delta: float = 1.35
+    scale: str = "absolute"
     name: str = field(init=False, default="huber")
 
     def __post_init__(self):
         if not self.delta > 0:
             raise ValueError(f"huber delta must be > 0, got {self.delta}")
+        if self.scale not in HUBER_SCALES:
+            raise ValueError(f"unknown huber scale {self.scale!r}; choose joint (scikit-learn), mad "
+                             "(statsmodels RLM) or absolute (delta in units of y)")
+        if self.scale == "joint" and not self.delta >= 1:
+            raise ValueError(f"huber delta must be >= 1 with the joint scale (scikit-learn's epsilon), got "
+                             f"{self.delta}; use scale='absolute' for a threshold in units of y")
 
     def value(self, r):
         return F.huber(r, self.delta)
@@ -102,7 +121,7 @@ class Huber(Loss):
         return 1.0
 
     def spec(self):
-        return {"name": self.name, "delta": self.delta}
+        return {"name": self.name, "delta": self.delta, "scale": self.scale}
 
 
 @dataclass(frozen=True)
@@ -139,8 +158,10 @@ ALIASES = {
 
 
 def get_loss(name: str | Loss = "squared", *, delta: float | None = None,
-             tau: float | None = None) -> Loss:
-    """Build a loss from a name (``l2``, ``l1``, ``huber``, ``quantile`` or their aliases)."""
+             tau: float | None = None, scale: str | None = None) -> Loss:
+    """Build a loss from a name (``l2``, ``l1``, ``huber``, ``quantile`` or their aliases).
+
+    ``scale`` is the Huber threshold's mode (:class:`Huber`; default ``"joint"``)."""
     if isinstance(name, Loss):
         return name
     key = ALIASES.get(str(name).lower())
@@ -151,9 +172,10 @@ def get_loss(name: str | Loss = "squared", *, delta: float | None = None,
     if key == "absolute":
         return Absolute()
     if key == "huber":
-        return Huber(1.35 if delta is None else float(delta))
+        return Huber(1.35 if delta is None else float(delta), "joint" if scale is None else str(scale).lower())
     return Quantile(0.5 if tau is None else float(tau))
 
 
 def loss_from_spec(spec: dict) -> Loss:
-    return get_loss(spec["name"], delta=spec.get("delta"), tau=spec.get("tau"))
+    # a Huber file from before the scale modes meant the threshold in units of y
+    return get_loss(spec["name"], delta=spec.get("delta"), tau=spec.get("tau"), scale=spec.get("scale", "absolute"))

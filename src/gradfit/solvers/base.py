@@ -58,6 +58,8 @@ class Solver:
     #: True when the solver's own pass notices NaN/inf and calls ``data.validate()`` for the message,
     #: so the fit can skip a separate scan of the data
     checks_finite: bool = False
+    #: True when it fits Huber with a threshold relative to a fitted scale (``Huber.scale != "absolute"``)
+    scaled_huber: bool = False
 
     def check(self, loss: Loss, penalty: Penalty) -> None:
         if self.losses is not None and loss.name not in self.losses:
@@ -66,6 +68,10 @@ class Solver:
         if self.needs_smooth_loss and not loss.smooth:
             raise SolverMismatch(f"solver '{self.name}' needs a smooth loss and {loss.name} is not; "
                                  "use sgd/adam, or 'auto' for the exact method")
+        if getattr(loss, "scale", "absolute") != "absolute" and not self.scaled_huber:
+            raise SolverMismatch(f"solver '{self.name}' fits Huber only with the threshold in units of y "
+                                 f"(huber_scale='absolute'), not with the {loss.scale} scale; use solver "
+                                 "'newton' (or 'auto') for it")
         if penalty.name not in self.penalties:
             raise SolverMismatch(f"solver '{self.name}' does not handle the {penalty.name} penalty; "
                                  "use 'prox' or leave the solver on 'auto'")

@@ -88,7 +88,7 @@ class LBFGS(Solver):
             # from the least-squares fit: where every residual is an outlier Huber is linear and
             # the curvature pairs of L-BFGS carry no information
             from gradfit.solvers.newton import Newton
-            theta0 = Newton._start(objective, theta0)[0].to(objective.dtype)
+            theta0 = Newton.start(objective, theta0)[0].to(objective.dtype)
         phi = change.phi(theta0.detach().clone()).requires_grad_(True)
         memo = _Memo()
         intercept = objective.fit_intercept

@@ -1,18 +1,9 @@
 """Newton's method for Huber regression, on the exact (piecewise quadratic) objective.
 
-Fixed ``delta`` (the default):
+Fixed threshold ``delta`` (``Huber(scale="absolute")``)::
 
     F(w, b) = sum_i s_i rho_delta(y_i - x_i.w - b) / sum_i s_i + l2/2 ||w||^2,
     rho_delta(r) = r^2/2 (|r| <= delta), delta (|r| - delta/2) otherwise.
-
-With ``options={"scale": True}``: scikit-learn's HuberRegressor formulation, a joint fit of the
-scale ``sigma > 0`` (reported as ``info["scale"]``):
-
-    G(w, b, sigma) = sum_i s_i (sigma + sigma H(r_i / sigma)) / sum_i s_i + l2/2 ||w||^2,
-    H(z) = z^2 (|z| <= delta), 2 delta |z| - delta^2 otherwise,
-
-i.e. scikit-learn's objective divided by the weight sum (their ``epsilon`` is ``delta``, their
-``alpha`` is ``l2 * sum_i s_i / 2``).
 
 Each iteration is one pass over the data that returns the value, gradient and Hessian (the
 Gram matrix of the rows inside the quadratic zone) at a point; the Newton step is accepted by
@@ -21,10 +12,13 @@ changing, the step lands on the exact minimizer, so the method ends after finite
 It starts from the least-squares fit (one more pass). ``gap`` is the Newton decrement
 ``g' H^-1 g / 2`` relative to ``|F|``, exact when the last step kept the zone unchanged; the
 iteration runs until it is below ``min(tol, 1e-12)``.
+
+A threshold relative to a scale (``scale="joint"``, scikit-learn's; ``scale="mad"``, statsmodels
+RLM's) is an outer loop over that scale whose every step is this fixed-threshold fit: see
+:mod:`gradfit.solvers.huber_scale`.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -41,96 +35,79 @@ from gradfit.solvers.base import EpochLoop, FitResult, Options, Settings, Solver
 from gradfit.solvers.registry import REGISTRY, register
 
 
-class _HuberPass:
-    """Value, gradient and Hessian over all rows, in centred coordinates ``[x - m, 1]``."""
+class HuberPass:
+    """Value, gradient and Hessian of ``F`` over all rows, in centred coordinates ``[x - m, 1]``.
 
-    def __init__(self, objective: Objective, delta: float, with_scale: bool):
-        self.obj, self.delta, self.with_scale = objective, delta, with_scale
+    ``delta`` and ``l2`` are attributes so an outer loop over a scale can move them between calls.
+    Each call also leaves ``psi2 = sum_i s_i clip(r_i, -delta, delta)^2 / sum_i s_i`` and
+    ``outside = sum_i s_i 1{|r_i| > delta} / sum_i s_i`` (what the scale equations need).
+    """
+
+    def __init__(self, objective: Objective, delta: float, l2: float):
+        self.obj, self.delta, self.l2 = objective, float(delta), float(l2)
         self.p = objective.n_features
         self.center, _ = column_scales(objective.data, centered=objective.fit_intercept)
-        self.k = self.p + 1 + int(with_scale)
-        self.sw = None
+        self.psi2 = self.outside = float("nan")
 
     def __call__(self, v: Tensor):
-        """v = [w, b', (sigma)] with b' = b + m.w: returns (F, grad, Hessian) in float64."""
+        """v = [w, b'] with b' = b + m.w: returns (F, grad, Hessian) in float64."""
         p, d, dev = self.p, self.delta, self.obj.device
         rows = chunk_rows(p + 1)
         width = padded_width(p + 1) if dev.type == "cpu" else p + 1
-        th = v[:p + 1]
-        sig = float(v[p + 1]) if self.with_scale else 1.0
 
         def part(chunks):
             buf = torch.zeros(rows, width, dtype=F64, device=dev)
             buf[:, p] = 1.0 if self.obj.fit_intercept else 0.0
             thw = torch.zeros(width, dtype=F64, device=dev)
-            thw[:p + 1] = th
-            val = torch.zeros((), dtype=F64, device=dev)
-            g = torch.zeros(width + 1, dtype=F64, device=dev)
-            H = torch.zeros(width + 1, width + 1, dtype=F64, device=dev)
-            sw = torch.zeros((), dtype=F64, device=dev)
+            thw[:p + 1] = v
+            sums = torch.zeros(4, dtype=F64, device=dev)  # value, weight, psi^2, outside
+            g = torch.zeros(width, dtype=F64, device=dev)
+            H = torch.zeros(width, width, dtype=F64, device=dev)
             for X, y, s in chunks:
-                m = X.shape[0]
-                z = buf[:m]
+                z = buf[:X.shape[0]]
                 torch.sub(X, self.center, out=z[:, :p])
                 r = y.to(F64) - z @ thw
-                if s is None:
-                    s = torch.ones_like(r)
-                    sw += m
-                else:
-                    s = s.to(F64)
-                    sw += s.sum()
-                if not self.with_scale:
-                    psi = r.clamp(-d, d)
-                    val += s @ (psi * (r - 0.5 * psi))  # = rho_delta(r) inside and outside the zone
-                    g[:width] -= z.T @ (s * psi)
-                    si = s * (psi == r)
-                    H[:width, :width].addmm_(z.T, z * si[:, None])
-                    continue
-                u = r / sig
-                psi = u.clamp(-d, d)  # sigma*H(u) = sigma*psi*(2u - psi); dG/dr = 2 psi; dG/dsigma = 1 - psi^2
-                val += s @ (sig + sig * psi * (2 * u - psi))
-                g[:width] -= z.T @ (s * (2 * psi))
-                g[width] += s @ (1 - psi * psi)
-                si = s * (psi == u)
-                H[:width, :width].addmm_(z.T, z * (si * (2 / sig))[:, None])
-                H[:width, width] += z.T @ (si * (2 * u / sig))
-                H[width, width] += si @ (2 * u * u / sig)
-            keep = list(range(p + 1)) + ([width] if self.with_scale else [])
-            return val, sw, g[keep], H[keep][:, keep]
+                s = torch.ones_like(r) if s is None else s.to(F64)
+                psi = r.clamp(-d, d)
+                inside = psi == r
+                sums[0] += s @ (psi * (r - 0.5 * psi))  # = rho_delta(r) inside and outside the zone
+                sums[1] += s.sum()
+                sums[2] += s @ (psi * psi)
+                sums[3] += s.sum() - s @ inside.to(F64)
+                g -= z.T @ (s * psi)
+                H.addmm_(z.T, z * (s * inside)[:, None])
+            return sums, g[:p + 1], H[:p + 1, :p + 1]
 
         full = self.obj.data.full_batch()
         if full is not None and is_sparse_rows(full.X):
-            val, sw, g, H = self._sparse_sums(full, th, sig)
+            sums, g, H = self._sparse_sums(full, v)
         else:
             out = run_parts(part, self.obj.data, rows)
-            val, sw = sum(o[0] for o in out), sum(o[1] for o in out)
-            g, H = sum(o[2] for o in out), sum(o[3] for o in out)
-        data = self.obj.data
-        packed = data.allreduce(torch.cat([val[None], sw[None], g, H.reshape(-1)]))
-        val, sw, g, H = packed[0], packed[1], packed[2:2 + self.k], packed[2 + self.k:].reshape(self.k, self.k)
-        if self.with_scale:
-            H[p + 1, :p + 1] = H[:p + 1, p + 1]
-        l2 = self.obj.penalty.l2
+            sums, g, H = (sum(o[i] for o in out) for i in range(3))
+        k = p + 1
+        packed = self.obj.data.allreduce(torch.cat([sums, g, H.reshape(-1)]))
+        sums, g, H = packed[:4], packed[4:4 + k], packed[4 + k:].reshape(k, k)
+        sw = sums[1]
+        self.psi2, self.outside = float(sums[2] / sw), float(sums[3] / sw)
         w = v[:p]
-        val = val / sw + 0.5 * l2 * (w @ w)
+        val = sums[0] / sw + 0.5 * self.l2 * (w @ w)
         g, H = g / sw, H / sw
-        g[:p] += l2 * w
-        H[:p, :p] += l2 * torch.eye(p, dtype=F64, device=dev)
+        g[:p] += self.l2 * w
+        H[:p, :p] += self.l2 * torch.eye(p, dtype=F64, device=dev)
         if not self.obj.fit_intercept:
             g[p], H[p, :], H[:, p], H[p, p] = 0.0, 0.0, 0.0, 1.0
         return float(val), g, H
 
-
-    def _sparse_sums(self, full, th: Tensor, sig: float):
+    def _sparse_sums(self, full, v: Tensor):
         """The sums of ``part`` for sparse rows, in the centred coordinates by algebra: with
         ``z = [x - m, 1]``, ``z'a = [X'a - m 1'a, 1'a]`` and
         ``Z'QZ = X'QX - (X'q) m' - m (X'q)' + (1'q) m m'`` (X'QX: a sparse product, p x p)."""
         p, d, m = self.p, self.delta, self.center
         X, dev = full.X.to(F64), self.obj.device
         one = 1.0 if self.obj.fit_intercept else 0.0
-        r = full.y.to(F64) - (X @ th[:p] - m @ th[:p]) - one * th[p]
+        r = full.y.to(F64) - (X @ v[:p] - m @ v[:p]) - one * v[p]
         s = torch.ones_like(r) if full.weight is None else full.weight.to(F64)
-        sw = s.sum()
+        tot_s = s.sum()
 
         def zt(a: Tensor) -> Tensor:  # z'a over all rows, (p + 1,)
             tot = a.sum()
@@ -146,22 +123,10 @@ class _HuberPass:
             H[p, p] = one * tot
             return H
 
-        if not self.with_scale:
-            psi = r.clamp(-d, d)
-            val = s @ (psi * (r - 0.5 * psi))
-            return val, sw, -zt(s * psi), ztqz(s * (psi == r))
-        u = r / sig
-        psi = u.clamp(-d, d)
-        si = s * (psi == u)
-        k = p + 2
-        g = torch.empty(k, dtype=F64, device=dev)
-        g[:p + 1] = -zt(s * (2 * psi))
-        g[p + 1] = s @ (1 - psi * psi)
-        H = torch.zeros(k, k, dtype=F64, device=dev)
-        H[:p + 1, :p + 1] = ztqz(si * (2 / sig))
-        H[:p + 1, p + 1] = zt(si * (2 * u / sig))
-        H[p + 1, p + 1] = si @ (2 * u * u / sig)
-        return s @ (sig + sig * psi * (2 * u - psi)), sw, g, H
+        psi = r.clamp(-d, d)
+        inside = (psi == r).to(F64)
+        sums = torch.stack([s @ (psi * (r - 0.5 * psi)), tot_s, s @ (psi * psi), tot_s - s @ inside])
+        return sums, -zt(s * psi), ztqz(s * inside)
 
 
 def _newton_step(g: Tensor, H: Tensor) -> Tensor:
@@ -177,70 +142,98 @@ def _newton_step(g: Tensor, H: Tensor) -> Tensor:
     return -g
 
 
+@dataclass
+class NewtonRun:
+    """Where :func:`minimize` stopped: the point, its value, gap, steps taken and why it stopped."""
+
+    v: Tensor
+    value: float
+    gap: float
+    steps: int
+    converged: bool
+    message: str
+
+
+def minimize(f: HuberPass, v: Tensor, max_steps: int, target: float, gap_scale, record=None) -> NewtonRun:
+    """Damped Newton on ``f`` from ``v`` until the relative Newton decrement is below ``target``.
+
+    ``gap_scale(value)`` is the denominator of the relative gap; ``record(step, value, v, gap)`` is
+    called at every iterate (the epoch loop of a plain fit).
+    """
+    val, g, H = f(v)
+    gap, message = float("nan"), f"stopped at the iteration limit ({max_steps})"
+    for it in range(max_steps + 1):
+        d = _newton_step(g, H)
+        dec = float(-(g @ d))
+        gap = max(dec, 0.0) / 2 / gap_scale(val)
+        if record is not None:
+            record(it, val, v, gap)
+        if dec <= 0 or gap <= target:
+            return NewtonRun(v, val, gap, it, True, "converged (Newton decrement below tolerance)")
+        if it == max_steps:
+            break
+        t = 1.0
+        while True:
+            nv = v + t * d
+            nval, ng, nH = f(nv)
+            if nval <= val - 1e-4 * t * dec or t < 1e-12:
+                break
+            t *= 0.5
+        if nval > val:  # no descent at float precision: v is optimal to rounding
+            f(v)  # leave f's residual sums at v
+            return NewtonRun(v, val, gap, it, True, "converged (no further decrease at float precision)")
+        v, val, g, H = nv, nval, ng, nH
+    return NewtonRun(v, val, gap, max_steps, False, message)
+
+
 @register
 class Newton(Solver):
-    """Newton's method with an Armijo line search for the Huber loss (+ ridge)."""
+    """Newton's method with an Armijo line search for the Huber loss (+ ridge), any scale mode."""
 
     name = "newton"
     losses = ("huber",)
     penalties = ("none", "l2")
     runs_distributed = True
+    scaled_huber = True
 
     @dataclass(frozen=True)
     class Options(Options):
-        """``scale``: fit scikit-learn's HuberRegressor objective, the scale sigma jointly (default False)."""
+        """``scale0``: the starting scale of a relative-threshold fit (a warm start; default: the
+        least-squares residuals' root mean square)."""
 
-        scale: bool = False
+        scale0: float | None = None
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
+        mode = getattr(objective.loss, "scale", "absolute")
+        if mode != "absolute":
+            from gradfit.solvers import huber_scale
+            return huber_scale.solve(self, objective, settings, theta0, mode)
         s = settings
-        scale = s.options.scale
-        f = _HuberPass(objective, objective.loss.delta, scale)
-        p, m = f.p, f.center
-        start, mean_sq = self._start(objective, theta0)
-        v = torch.cat([start[:p], (start[p] + m @ start[:p]).reshape(1)])
-        if scale:
-            v = torch.cat([v, torch.tensor([max(math.sqrt(max(mean_sq, 0.0)), 1e-8)], dtype=F64)])
-        to_theta = lambda u: torch.cat([u[:p], (u[p] - m @ u[:p]).reshape(1)]).to(objective.dtype)  # noqa: E731
+        f = HuberPass(objective, objective.loss.delta, objective.penalty.l2)
+        start, _ = self.start(objective, theta0)
         loop = EpochLoop(s, self.name)
-        val, g, H = f(v)
-        target = min(s.tol, 1e-12)  # steps are one pass each and converge quadratically: go far
-        converged = False
-        it, gap, message = 0, float("nan"), f"stopped at the iteration limit ({s.epochs})"
-        for it in range(s.epochs + 1):
-            d = _newton_step(g, H)
-            dec = float(-(g @ d))
-            gap = max(dec, 0.0) / 2 / objective.gap_scale(val)
-            loop.record(it, val, to_theta(v), gap)
-            if dec <= 0 or gap <= target:
-                converged, message = True, "converged (Newton decrement below tolerance)"
-                break
-            if it == s.epochs:
-                break
-            t = 1.0
-            if scale and float(d[-1]) < 0:  # keep sigma > 0
-                t = min(1.0, 0.9 * float(v[-1]) / float(-d[-1]))
-            while True:
-                nv = v + t * d
-                nval, ng, nH = f(nv)
-                if nval <= val - 1e-4 * t * dec or t < 1e-12:
-                    break
-                t *= 0.5
-            if nval > val:  # no descent at float precision: v is optimal to rounding
-                converged, message = True, "converged (no further decrease at float precision)"
-                break
-            v, val, g, H = nv, nval, ng, nH
-        info = {"scale": float(v[-1])} if scale else {}
-        return FitResult(to_theta(v), converged, it, loop.history, self.name, gap=gap,
-                         message=message, info=info)
+        record = lambda it, val, v, gap: loop.record(it, val, self.to_theta(f, v, objective.dtype), gap)  # noqa: E731
+        run = minimize(f, self.centred(f, start), s.epochs, min(s.tol, 1e-12), objective.gap_scale, record)
+        return FitResult(self.to_theta(f, run.v, objective.dtype), run.converged, run.steps, loop.history,
+                         self.name, gap=run.gap, message=run.message)
 
     @staticmethod
-    def _start(objective: Objective, theta0: Tensor) -> tuple[Tensor, float]:
+    def centred(f: HuberPass, theta: Tensor) -> Tensor:
+        p, m = f.p, f.center
+        return torch.cat([theta[:p], (theta[p] + m @ theta[:p]).reshape(1)]).to(F64)
+
+    @staticmethod
+    def to_theta(f: HuberPass, v: Tensor, dtype: torch.dtype) -> Tensor:
+        p, m = f.p, f.center
+        return torch.cat([v[:p], (v[p] - m @ v[:p]).reshape(1)]).to(dtype)
+
+    @staticmethod
+    def start(objective: Objective, theta0: Tensor) -> tuple[Tensor, float]:
         """The ridge/least-squares fit and its mean squared residual: one pass, and close to the
         Huber fit when outliers are few (``r^2/2 + l2/2 w^2`` is half of ``r^2 + l2 w^2``)."""
         exact = REGISTRY.get("exact")
         if exact is None or not bool((theta0 == 0).all()):
-            return theta0.to(F64), float(objective.value(theta0)) * 2
+            return theta0.to(F64), float("nan")
         ls = Objective(Squared(), Penalty(2.0 * objective.penalty.l2, 0.0), objective.data,
                        objective.fit_intercept)
         with warnings.catch_warnings():
@@ -249,4 +242,4 @@ class Newton(Solver):
         return out.theta.to(F64), out.history.loss[-1]
 
 
-__all__ = ["Newton"]
+__all__ = ["Newton", "HuberPass", "minimize", "NewtonRun"]

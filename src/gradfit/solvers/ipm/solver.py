@@ -31,6 +31,7 @@ from gradfit.problem.objective import GAP_FLOOR, Objective, relative_gap
 from gradfit.solvers.history import History
 from gradfit.solvers.base import FitResult, Settings, Solver, SolverMismatch, ThreadedOptions, single_threaded
 from gradfit.solvers.registry import register
+from gradfit.solvers.ipm import crossover
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.preprocessing import pfn
 from gradfit.solvers.ipm.lp import pinball_sum
@@ -231,6 +232,7 @@ class InteriorPoint(Solver):
         preprocess: bool = True
         min_rows: int = 20000
         whiten: bool = True
+        crossover: bool = True
 
     def check(self, loss, penalty) -> None:
         if loss.name in ("absolute", "quantile") and penalty.name not in self.penalties:
@@ -280,5 +282,8 @@ class InteriorPoint(Solver):
             p_val += float(pinball_sum(extra[1] - extra[0] @ beta, extra[2], tau))
         info = {"subsample": res.subsample, "reduced_rows": int(res.Z.shape[0]), "lp_solves": res.rounds,
                 "ipm_iterations": res.n_iter, "used": used}
-        return conclude(self.name, objective, settings, Z, beta, p_val, lower, zero_sum, weight_sum, scale,
-                        res.n_iter, t0, info)
+        result = conclude(self.name, objective, settings, Z, beta, p_val, lower, zero_sum, weight_sum, scale,
+                          res.n_iter, t0, info)
+        if opts.crossover and Z.shape[1] == Z.k + int(objective.fit_intercept):  # full rank
+            crossover.onto_vertex(result, X, y, s, tau, objective, lower, zero_sum, weight_sum, scale, settings.tol)
+        return result
