@@ -124,7 +124,7 @@ def fit_cases(size: str) -> list[Case]:
                               rq_targets))
     prob = Problem(f"huber-{S['huber']}-10", "huber_scale", S["huber"], 10)
     cases.append(Case(prob.key, f"Huber with a jointly estimated scale {prob.size}", prob,
-                      [Gradfit("newton", label="gradfit (newton, joint scale)", options={"scale": True}),
+                      [Gradfit("newton", label="gradfit (newton, joint scale)"),
                        sklearn_peer.HuberRegressor()], huber_targets))
     return cases
 

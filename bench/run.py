@@ -3,6 +3,7 @@
     python bench/run.py            # full sizes (about 10 minutes on 2 cores)
     python bench/run.py --quick    # small sizes, under a minute: a smoke run
     python bench/run.py --only l1  # the cases whose key contains "l1"
+    python bench/run.py --dropins  # gradfit.sklearn's classes against scikit-learn's (bench/dropins.py)
 
 Each fit is timed best of ``--repeats`` (slow peers once); a peer expected to take longer than
 ``--budget`` seconds is skipped with its reason printed. Objectives are computed in float64 by
@@ -118,7 +119,11 @@ def main(argv: list[str] | None = None, log=print) -> dict:
                     help="re-evaluate the targets of --out and rewrite the README table; run nothing")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other cases already in --out (replace only those run now)")
+    ap.add_argument("--dropins", action="store_true",
+                    help="run gradfit.sklearn's drop-ins against scikit-learn's classes (bench/dropins.py) only")
     args = ap.parse_args(argv)
+    if args.dropins:
+        return run_dropins(args, argv, log)
     args.out = args.out or str(HERE / ("results-quick.json" if args.quick else "results.json"))
     if args.readme is None and not args.quick:
         args.readme = str(HERE / "README.md")
@@ -166,6 +171,22 @@ def main(argv: list[str] | None = None, log=print) -> dict:
             report.update_readme(Path(args.readme), results)
         log(f"wrote {args.out}" + (f" and the table in {args.readme}" if args.readme else ""))
     return results
+
+
+def run_dropins(args, argv, log) -> dict:
+    from bench import dropins
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    rows = dropins.run(quick=args.quick, repeats=args.repeats or (2 if args.quick else 3), log=log)
+    command = ("python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    env = environment(args.threads)
+    note = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, " + ", ".join(f"{k}: {v}" for k, v in env["summary"].items())
+            + f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "")
+    if not args.no_write and not args.quick:
+        dropins.write_readme(HERE / "README.md", dropins.table(rows, command, note))
+        log("wrote the drop-in table in bench/README.md")
+    return {"dropins": rows}
 
 
 def render(args, log) -> dict:

@@ -2,7 +2,12 @@
 
 A thin public entry; the classes live in :mod:`gradfit.estimators`. ``from gradfit.sklearn import
 HuberRegressor`` gives the same model as ``from sklearn.linear_model import HuberRegressor``.
+:func:`patch` swaps them into ``sklearn.linear_model`` for code you cannot edit; :func:`unpatch`
+puts scikit-learn's back.
 """
+from gradfit.estimators.dropins import ElasticNet, Lasso, LinearRegression, Ridge
+from gradfit.estimators.patching import patch, patched, unpatch
 from gradfit.estimators.robust import HuberRegressor, QuantileRegressor
 
-__all__ = ["HuberRegressor", "QuantileRegressor"]
+__all__ = ["ElasticNet", "HuberRegressor", "Lasso", "LinearRegression", "QuantileRegressor", "Ridge", "patch",
+           "patched", "unpatch"]
