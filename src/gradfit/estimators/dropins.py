@@ -74,7 +74,10 @@ class _LeastSquares(MultiOutputMixin, _Fitted):
         coef = np.stack([np.asarray(m.coef_, dtype=np.float64) for m in models])
         intercept = np.array([float(m.intercept_) for m in models])
         self.coef_ = coef[0] if one else coef
-        self.intercept_ = (float(intercept[0]) if one else intercept) if self.fit_intercept else 0.0
+        if self.fit_intercept:
+            self.intercept_ = float(intercept[0]) if one else intercept
+        else:
+            self.intercept_ = 0.0 if one else np.zeros(k)
         self.model_ = models[0] if one else models
         self._fit_data = (X, y, w)
         gaps = [float(m.gap_) for m in models]
@@ -219,7 +222,8 @@ class Ridge(_LeastSquares):
     n_iter_ : None
         The solve is direct (as scikit-learn's for its direct solvers).
     solver_ : str
-        ``"exact"``.
+        The solver name scikit-learn would report (``solver``, or what ``"auto"`` resolves to); the
+        answer is the exact one whichever it is, and ``model_.solver`` names gradfit's method.
     gap_, converged_, model_
 
     Examples
@@ -274,7 +278,8 @@ class Ridge(_LeastSquares):
                              f"{n_targets}")
         self._fit_targets(X, y, sample_weight, tol=1e-8, epochs=1000)
         self.n_iter_ = None
-        self.solver_ = "exact"
+        # the name scikit-learn reports; every name gets the same exact answer (model_.solver says how)
+        self.solver_ = self.solver if self.solver != "auto" else ("sparse_cg" if sp.issparse(X) else "cholesky")
         return self
 
 
