@@ -255,7 +255,7 @@ function drawData() {
   state.runs.forEach((r, i) => { const fr = lastFrame(r); if (fr) line(fr[2], fr[3], COLORS[i], [], 2.6); });
   ctx.restore();
   legend(ctx, f, [[state.labels.optimum_line || "exact optimum", "#111", true]].concat(
-    state.runs.map((r, i) => [`${runLabel(i)}${lastFrame(r) ? " · epoch " + lastFrame(r)[0] : ""}`, COLORS[i], false])));
+    state.runs.map((r, i) => [`${runLabel(i)}${lastFrame(r) ? ` · ${state.labels.epoch || "epoch"} ${lastFrame(r)[0]}` : ""}`, COLORS[i], false])));
 }
 
 function legend(ctx, f, items) {
