@@ -7,7 +7,8 @@ from matplotlib.figure import Figure
 import gradfit
 from gradfit.data.arrays import as_batches
 from gradfit.viz.diagnostics import KINDS, diagnostic_sample
-from gradfit.viz.plots import new_figure, write_plots
+from gradfit.viz.figure import new_figure
+from gradfit.viz.report import write_plots
 
 sm = pytest.importorskip("statsmodels.api")
 

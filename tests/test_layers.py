@@ -7,9 +7,13 @@ Layers, top to bottom (a module may import its own layer's modules and any lower
     api, model, estimators, inference,    fit(), the fitted model, scikit-learn classes, summaries
     sklearn                               (gradfit.sklearn: the drop-ins' public entry)
     solvers                               one file per algorithm, the registry, certificates
-    data, distributed                     the batch interface: arrays, files, shards, all-reduce
-    problem, numerics                     pure math: losses, penalties, objective; moments, QR, kernel
+    data, distributed                     sources of batches: arrays, files, formulas, shards, all-reduce
+    problem, numerics                     pure math: the batch interface (Batch, Batches), losses,
+                                          penalties, objective; moments, QR, chunks, kernel
     exceptions, _version                  leaves
+
+The batch interface is defined with the problem it feeds (problem/batches.py); data/ and distributed/
+implement it (data/batches.py re-exports it under its old path).
 """
 from __future__ import annotations
 
@@ -88,7 +92,6 @@ def test_every_module_has_a_layer():
             layer_of(name)
 
 
-@pytest.mark.xfail(strict=True, reason='issue 13: the layering is being finished')
 def test_imports_run_downward_only():
     upward = []
     for mod, deps in graph().items():
@@ -102,7 +105,6 @@ def test_imports_run_downward_only():
     assert not upward, "imports that run up a layer:\n" + "\n".join(sorted(upward))
 
 
-@pytest.mark.xfail(strict=True, reason='issue 13: the layering is being finished')
 def test_no_import_circles():
     edges = graph()
     # a package __init__ that re-exports its children is not a circle with them
@@ -134,7 +136,6 @@ def test_at_most_ten_top_level_modules():
     assert len(top) <= 10, top
 
 
-@pytest.mark.xfail(strict=True, reason='issue 13: the layering is being finished')
 def test_no_private_names_across_modules():
     """`from gradfit.x import _name` reaches into another module's privates."""
     offenders = []

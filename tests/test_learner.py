@@ -105,7 +105,7 @@ def test_diverging_demo_still_prints_and_draws_what_happened(run_cli, tmp_path):
 def test_the_star_is_the_exact_optimum_not_the_end_of_an_unconverged_path(tmp_path):
     """Issue 14.6: adam, 200 epochs: the plot starred the end of the path as 'optimum'."""
     from gradfit.data.arrays import as_batches
-    from gradfit.viz.plots import exact_optimum_of
+    from gradfit.viz.report import exact_optimum_of
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 10, 300)
     y = 0.13 * x + 15 + rng.normal(0, 1, 300)

@@ -7,7 +7,9 @@ from PIL import Image
 import gradfit
 from gradfit.cli import main
 from gradfit.data.arrays import ArrayBatches, as_batches
-from gradfit.viz.plots import lr_curves, sample_rows, write_plots
+from gradfit.viz.figure import sample_rows
+from gradfit.viz.plots import lr_curves
+from gradfit.viz.report import write_plots
 from gradfit.viz.surface import animate_line, plot_loss_surface, surface_grid
 
 

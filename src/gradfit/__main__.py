@@ -1,3 +1,3 @@
-from gradfit.cli.parser import main
+from gradfit.cli import main
 
 raise SystemExit(main())

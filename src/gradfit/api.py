@@ -11,12 +11,14 @@ import torch
 
 from gradfit.data.arrays import as_batches, to_tensor
 from gradfit.data.batches import Batches
-from gradfit.problem.losses import Loss, get_loss
+from gradfit.data.formula import FormulaBatches, FormulaDesign, frame_of
 from gradfit.model import LinearModel
+from gradfit.numerics.device import resolve_device, resolve_dtype  # noqa: F401  (re-exported)
+from gradfit.problem.losses import Loss, get_loss
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty, get_penalty
-from gradfit.numerics.device import resolve_device, resolve_dtype  # noqa: F401  (re-exported)
 from gradfit.solvers import ConvergenceWarning, DivergenceError, FitResult, Settings, get_solver
+from gradfit.solvers.certificate import certify, certify_in_float64
 
 def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
     """``zeros``; ``torch`` (nn.Linear's default: U(-1/sqrt(p), 1/sqrt(p)) for w and b); or values."""
@@ -138,7 +140,6 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     design = None
     if formula is not None:
-        from gradfit.data.formula import FormulaDesign, frame_of
         if y is not None:
             raise ValueError("fit(formula=..., data=...): the formula names the target; leave y out")
         design, X, y = FormulaDesign.learn(formula, frame_of(X if data is None else data), levels)
@@ -146,7 +147,6 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
                        target_name=design.target)
         fit_intercept = fit_intercept and design.intercept
     elif isinstance(X, Batches):
-        from gradfit.data.formula import FormulaBatches
         source = getattr(X, "local", X)  # a distributed source wraps this process's shard
         if isinstance(source, FormulaBatches):  # a file encoded by a formula: the model keeps the encoding
             design = source.design
@@ -186,7 +186,6 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         raise
     elapsed = time.perf_counter() - t0
     if settings.options.certify:  # options={"certify": False} skips the external certificate
-        from gradfit.solvers.certificate import certify, certify_in_float64
         if data.dtype != torch.float64 and chosen.name != "exact":  # exact certifies its rounding itself
             result.gap = certify_in_float64(objective, result)
         elif math.isnan(result.gap):

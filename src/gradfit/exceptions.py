@@ -5,6 +5,10 @@ class DataError(ValueError):
     """Bad input: the message is one line naming the file, row or column and what to do."""
 
 
+class ModelFileError(DataError):
+    """A model file that is not ours, is damaged, or does not fit the data."""
+
+
 class ConvergenceWarning(UserWarning):
     """The fit stopped before its certificate met the tolerance (the message gives the gap)."""
 

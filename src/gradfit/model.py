@@ -5,6 +5,8 @@ they round-trip bit-exactly, and written atomically.
 """
 from __future__ import annotations
 
+import html as _html
+import importlib
 import json
 import math
 import os
@@ -18,14 +20,14 @@ from gradfit.data.atomic import write_text
 from gradfit.data.arrays import feature_names_of, to_numpy
 from gradfit.data.sparse import is_sparse
 from gradfit.data.batches import DataError
+from gradfit.data.formula import FormulaDesign
+from gradfit.exceptions import ModelFileError
+from gradfit.inference.intervals import as_frame, check_stored, interval_columns, store
+from gradfit.inference.summary import summary as summarize
 from gradfit.solvers.history import History
 
 FORMAT = "gradfit-model"
 FORMAT_VERSION = 1
-
-
-class ModelFileError(DataError):
-    """A model file that is not ours, is damaged, or does not fit the data."""
 
 
 @dataclass
@@ -121,7 +123,6 @@ class LinearModel:
                 f"loss {self.loss.get('name')}, solver {self.solver}, {status} ({gap})>")
 
     def _repr_html_(self) -> str:
-        import html as _html
         rows = "".join(f"<tr><th scope=row>{_html.escape(k)}</th><td>{v:.6g}</td></tr>"
                        for k, v in self.coefficients().items())
         status = "converged" if self.converged_ else "<b>NOT converged</b>"
@@ -193,7 +194,6 @@ class LinearModel:
         mean = np.asarray(D @ np.asarray(self.coef_, dtype=np.float64) + self.intercept_, dtype=np.float64).reshape(-1)
         if interval is None:
             return mean
-        from gradfit.inference.intervals import as_frame, interval_columns
         index = getattr(X, "index", None)
         return as_frame(interval_columns(self, D, mean, interval, level, cov_type, weights),
                         index=index if not callable(index) else None)
@@ -259,11 +259,9 @@ class LinearModel:
         if scale_mode not in cls.SCALE_MODES:
             raise ModelFileError(f"{source} has an unknown scale_mode {scale_mode!r}; the file is damaged")
         known = {"converged", "gap", "n_iter", "final_loss", "fit_intercept", "scale_mode"}
-        from gradfit.inference.intervals import check_stored
         inference = check_stored(d.get("inference"), len(coef), source)
         design = None
         if d.get("formula") is not None:
-            from gradfit.data.formula import FormulaDesign
             design = FormulaDesign.from_dict(d["formula"], source)
             if design.columns != names:
                 raise ModelFileError(f"{source}: its formula gives columns {design.columns}, not its features")
@@ -288,7 +286,6 @@ class LinearModel:
         """
         # Pictures are an edge above the model (gradfit.viz); like pandas' DataFrame.plot, the method
         # reaches it by name at call time, so the layers below never import it.
-        import importlib
         viz = importlib.import_module("gradfit.viz.diagnostics")
         return viz.plot_model(self, X, y, kind=kind, ax=ax, sample_weight=sample_weight, max_rows=max_rows)
 
@@ -297,13 +294,11 @@ class LinearModel:
 
         A least-squares summary also stores the covariance on the model for :meth:`predict` intervals.
         """
-        from gradfit.inference.intervals import store
-        from gradfit.inference.summary import summary
         if self.formula_ is not None and args and len(args) == 1 and kwargs.get("y") is None \
                 and _has_columns(args[0], [self.formula_.target]):
             frame = args[0]  # a DataFrame holding the target too: the formula gives X and y
             args = (self.formula_.matrix(frame), np.asarray(frame[self.formula_.target], dtype=np.float64))
-        s = summary(self, *args, **kwargs)
+        s = summarize(self, *args, **kwargs)
         store(self, s)
         return s
 

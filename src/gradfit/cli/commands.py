@@ -1,14 +1,35 @@
-"""What each CLI subcommand does, given parsed arguments. Printing lives here, math does not."""
+"""What each CLI subcommand does, given parsed arguments. Printing lives here, math does not.
+
+:mod:`gradfit.cli.entry` imports this module after parsing, so ``--help`` answers without loading the
+library; the pictures (matplotlib) are imported only by the commands that draw.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import tempfile
 import warnings
 
-from gradfit.cli.parser import CLIError, print_json
+import numpy as np
+
+from gradfit.api import fit
+from gradfit.cli.completion import completion_script
+from gradfit.cli.errors import CLIError
+from gradfit.cli.launcher import fit_hook
+from gradfit.cli.parser import build_parser
+from gradfit.data.files import DataWarning, open_table, predict_file
+from gradfit.data.formula import open_formula
+from gradfit.data.predict import prediction_name
+from gradfit.data.progress import ProgressBar
+from gradfit.distributed.session import topology_from_env
+from gradfit.inference.intervals import interval_columns
+from gradfit.model import load
+from gradfit.problem.penalties import get_penalty
+from gradfit.solvers import ConvergenceWarning
+from gradfit.solvers.exact import SingularDesignWarning
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -74,7 +95,6 @@ def parse_levels(items: list[str] | None) -> dict | None:
 
 
 def open_data(args, **extra):
-    from gradfit.data.files import open_table
     dist = getattr(args, "dist", None)  # a process of a distributed fit reads only its shard
     design = getattr(args, "design", None)
     if getattr(args, "formula", None) or design is not None:
@@ -83,7 +103,6 @@ def open_data(args, **extra):
         if args.drop_na:
             raise CLIError("--drop-na does not apply to a formula: a missing value is an error naming its row; "
                            "drop those rows from the file first")
-        from gradfit.data.formula import open_formula
         data = open_formula(args.data, design.formula if design is not None else args.formula, weight=args.weight,
                             levels=parse_levels(getattr(args, "levels", None)), design=design,
                             delimiter=args.delimiter, header=not args.no_header,
@@ -102,13 +121,9 @@ def open_data(args, **extra):
 def cmd_fit(args) -> int:
     penalty_of(args)
     check_look_options(args)
-    from gradfit.cli.launcher import fit_hook
     code = fit_hook(args, cmd_fit)  # --nproc N, or a process started by torchrun
     if code is not None:
         return code
-    from gradfit.api import fit
-    from gradfit.data.progress import ProgressBar
-    from gradfit.solvers import ConvergenceWarning
     data = open_data(args, progress=not (args.quiet or args.json))  # rows/s on long reads, terminal only
     text = not args.json
     bar = ProgressBar(args.epochs, enabled=False if (args.quiet or not text) else None)
@@ -124,8 +139,6 @@ def cmd_fit(args) -> int:
                         on_epoch=lambda e, v, t: bar.update(e, v))
         finally:
             bar.close()
-    from gradfit.data.files import DataWarning
-    from gradfit.solvers.exact import SingularDesignWarning
     kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
     summary, written = look(args, model, data, args.plot)
@@ -161,7 +174,6 @@ def keep_inference(model, data, summary) -> None:
 def penalty_of(args):
     """--penalty/--alpha/--l1-ratio under the one rule of gradfit.fit (PENALTY_RULE); a contradiction
     is a one-line error before any data is read, never a flag silently ignored."""
-    from gradfit.problem.penalties import get_penalty
     try:
         return get_penalty(args.penalty, args.alpha, args.l1_ratio)
     except ValueError as exc:
@@ -183,7 +195,6 @@ def check_look_options(args) -> None:
             raise CLIError(f"--cov-type {args.cov_type} does not apply to the {args.loss} loss; choose "
                            f"{', '.join(allowed)}")
     if args.command == "fit" and args.loss in ("l1", "quantile") and args.summary:
-        from gradfit.distributed.session import topology_from_env
         if (getattr(args, "nproc", 1) or 1) > 1 or topology_from_env() is not None:
             raise CLIError(f"--summary of the {args.loss} loss needs every residual in one process: drop --nproc, "
                            "or save the model (--save) and run gradfit plot --summary on the file")
@@ -229,7 +240,6 @@ def print_look(summary, written) -> None:
 
 
 def cmd_plot(args) -> int:
-    from gradfit.model import load
     check_look_options(args)
     if not (args.out or args.report or args.summary):
         raise CLIError("nothing to do: give --out DIR for the plots, --report FILE.html, or --summary")
@@ -275,8 +285,6 @@ def print_fit(model, notes: list[str]) -> None:
 
 
 def cmd_predict(args) -> int:
-    from gradfit.data.files import predict_file
-    from gradfit.model import load
     model = load(args.model)
     extra = None
     if args.interval:
@@ -290,10 +298,7 @@ def cmd_predict(args) -> int:
 
 def interval_writer(model, interval: str, level: float, cov_type: str | None):
     """``<target>_pred_lower`` and ``_upper`` columns for ``predict --interval``; refuses before reading."""
-    import numpy as np
 
-    from gradfit.data.predict import prediction_name
-    from gradfit.inference.intervals import interval_columns
     probe = np.zeros((1, model.n_features_in_))
     interval_columns(model, probe, probe[:, 0], interval, level, cov_type)  # the one-line error, if any
     kind = "mean" if interval == "confidence" else "obs"
@@ -306,10 +311,12 @@ def interval_writer(model, interval: str, level: float, cov_type: str | None):
 
 
 def cmd_completion(args) -> int:
-    from gradfit.cli.parser import build_parser
-    from gradfit.cli.completion import completion_script
     sys.stdout.write(completion_script(args.shell, build_parser()))
     return 0
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=1, allow_nan=False, default=str))
 
 
 COMMANDS = {"grad": cmd_grad, "demo": cmd_demo, "playground": cmd_playground, "fit": cmd_fit, "predict": cmd_predict,

@@ -10,6 +10,8 @@ import argparse
 import shlex
 from dataclasses import dataclass, field
 
+from gradfit.cli.parser import build_parser
+
 SHELLS = ("bash", "zsh", "fish")
 
 
@@ -62,7 +64,6 @@ def describe(parser: argparse.ArgumentParser) -> tuple[list[Option], list[Comman
 def completion_script(shell: str, parser: argparse.ArgumentParser | None = None) -> str:
     """The completion script for ``shell`` (bash, zsh or fish)."""
     if parser is None:
-        from gradfit.cli.parser import build_parser
         parser = build_parser()
     top, commands = describe(parser)
     prog = parser.prog

@@ -22,6 +22,10 @@ import threading
 import time
 from typing import Callable, Sequence
 
+from gradfit.cli.errors import is_user_error
+from gradfit.distributed.session import (DEFAULT_TIMEOUT, DistributedError, Session, first_line, is_comm_failure,
+                                         topology_from_env)
+
 ARGS_ENV = "GRADFIT_WORKER_ARGS"
 GRACE_S = 5.0
 
@@ -128,7 +132,7 @@ def launch_local(args, nproc: int) -> int:
     payload = {k: v for k, v in vars(args).items() if k not in ("dist",)}
     payload["nproc"] = 1
     timeout = float(getattr(args, "timeout", 60.0) or 60.0)
-    command = [sys.executable, "-m", "gradfit.cli.launcher"]
+    command = [sys.executable, "-m", "gradfit.cli.worker"]
     code, failed, texts = spawn(command, nproc, timeout=timeout,
                                 extra_env={ARGS_ENV: json.dumps(payload, default=str)})
     if failed is None:
@@ -155,7 +159,6 @@ def fit_hook(args, cmd_fit: Callable) -> int | None:
     """
     if getattr(args, "dist", None) is not None:
         return None
-    from gradfit.distributed.session import DEFAULT_TIMEOUT, topology_from_env
     topology = topology_from_env()
     nproc = int(getattr(args, "nproc", 1))
     if float(getattr(args, "timeout", DEFAULT_TIMEOUT)) <= 0:
@@ -173,8 +176,6 @@ def fit_hook(args, cmd_fit: Callable) -> int | None:
 
 
 def _run_worker(args, topology, cmd_fit: Callable) -> int:
-    from gradfit.cli.parser import _is_user_error
-    from gradfit.distributed.session import DEFAULT_TIMEOUT, DistributedError, Session, _first_line, _is_comm_failure
     session = Session(topology, timeout=getattr(args, "timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
                       backend=getattr(args, "backend", "auto") or "auto", device=getattr(args, "device", "cpu"))
     args.dist, args.device = session, str(session.device)
@@ -192,33 +193,12 @@ def _run_worker(args, topology, cmd_fit: Callable) -> int:
         except DistributedError as exc:
             failure = str(exc)
         except Exception as exc:  # noqa: BLE001 - a collective that failed because a peer is gone
-            if _is_user_error(exc) or not _is_comm_failure(exc):
+            if is_user_error(exc) or not is_comm_failure(exc):
                 raise
             failure = (f"process {topology.rank} of {topology.world} lost contact with the others "
-                       f"({_first_line(exc)}); stopped, nothing was written")
+                       f"({first_line(exc)}); stopped, nothing was written")
         finally:
             if failure is None:
                 session.close()
     print(f"gradfit: error: {failure}", file=sys.stderr, flush=True)
     return 1
-
-
-def worker_main() -> int:
-    """One process started by :func:`launch_local`: the parsed arguments arrive as JSON."""
-    import argparse
-    from gradfit.cli.parser import _is_user_error, _one_line
-    from gradfit.cli.commands import run_command
-    args = argparse.Namespace(**json.loads(os.environ[ARGS_ENV]))
-    try:
-        return run_command(args)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - same edge as gradfit.cli.parser.main
-        if not _is_user_error(exc):
-            raise
-        print(f"gradfit: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(worker_main())

@@ -1,21 +1,13 @@
 """Command line: ``gradfit grad | demo | fit | predict``. A thin edge over the library.
 
-Every error the user can fix is printed as one line, ``gradfit: error: ...``, with exit code 2.
+Every error the user can fix is printed as one line, ``gradfit: error: ...``, with exit code 2
+(:mod:`gradfit.cli.errors`); :mod:`gradfit.cli.entry` runs the parsed command.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from typing import Sequence
 
 from gradfit._version import __version__
-
-EXIT_USAGE = 2
-
-
-class CLIError(Exception):
-    """A user-fixable problem found by the CLI itself."""
 
 
 def _floats(text: str) -> list[float]:
@@ -228,40 +220,3 @@ def _add_look_arguments(p: argparse.ArgumentParser, plot_command: bool = False) 
     else:
         g.add_argument("--plot", default=None, metavar="DIR", help="write the plots (PNG) into DIR")
     g.add_argument("--report", default=None, metavar="FILE.html", help="write one self-contained HTML report")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from gradfit.cli.commands import run_command
-    try:
-        return run_command(args)
-    except KeyboardInterrupt as exc:  # a ReadInterrupted says how many rows were read
-        where = f" ({exc})" if str(exc) else ""
-        print(f"gradfit: interrupted{where}; nothing was written", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # noqa: BLE001 - user-facing edge: one line, exit 2, for known errors
-        if not _is_user_error(exc):
-            raise
-        print(f"gradfit: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _is_user_error(exc: Exception) -> bool:
-    from gradfit.data.batches import DataError
-    from gradfit.solvers import DivergenceError, SolverMismatch
-    return isinstance(exc, (CLIError, DataError, DivergenceError, SolverMismatch, ValueError, FileNotFoundError,
-                            IsADirectoryError, PermissionError))
-
-
-def _one_line(exc: Exception) -> str:
-    from gradfit.exceptions import DivergenceError
-    text = exc.advice("cli") if isinstance(exc, DivergenceError) else str(exc)  # flags, not keywords
-    return " ".join(text.split()) or exc.__class__.__name__
-
-
-def print_json(obj) -> None:
-    print(json.dumps(obj, indent=1, allow_nan=False, default=str))
-

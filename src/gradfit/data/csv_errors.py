@@ -9,6 +9,7 @@ import csv
 import re
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gradfit.data import storage
 from gradfit.data.batches import DataError
@@ -17,14 +18,19 @@ from gradfit.data.batches import DataError
 _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", re.S)
 
 
-def csv_error(path: str, exc: Exception, delimiter: str, header: bool, unit=None,
-              types=None, names=None) -> DataError:
+def csv_error(path: str, exc: Exception, delimiter: str, header: bool, unit=None, names=None,
+              reread=None) -> DataError:
+    """The one-line DataError for pyarrow's CSV error ``exc`` reading ``path`` (or ``unit`` of it).
+
+    ``reread(column)`` gives the unit's record batches of that column read as strings again, to find
+    the row of a value that is not a number.
+    """
     msg = " ".join(str(exc).split())
     m = _CONVERSION.search(str(exc))
-    if m and names is not None and unit is not None:
+    if m and names is not None and unit is not None and reread is not None:
         col = names[int(m.group(1))] if int(m.group(1)) < len(names) else None
         if col is not None:
-            found = first_unparsable(unit, col, names, delimiter, header)
+            found = first_unparsable(reread(col))
             if found is not None:
                 row, value = found
                 return DataError(f"{path}: column '{col}' has a non-numeric value {value!r} at "
@@ -67,13 +73,9 @@ def csv_line(path: str, row: int, header: bool) -> int:
     return want
 
 
-def first_unparsable(unit, col: str, names, delimiter: str, header: bool):
-    """(1-based row within the unit, text) of the first value of ``col`` that is not a number."""
-    import pyarrow.compute as pc
-
-    from gradfit.data.sources import csv_reader
+def first_unparsable(reader):
+    """(1-based row, text) of the first value that is not a number in a pass of one-column string batches."""
     row = 0
-    reader = csv_reader(unit, {col: pa.string()}, names, delimiter, header, strings_null=True)
     for rb in reader:
         arr = rb.column(0)
         try:
@@ -87,8 +89,6 @@ def first_unparsable(unit, col: str, names, delimiter: str, header: bool):
 
 def first_bad_index(arr: pa.Array) -> int:
     """Index of the first value of a string array that does not cast to float64 (bisection)."""
-    import pyarrow.compute as pc
-
     def ok(a):
         try:
             pc.cast(a, pa.float64())

@@ -26,7 +26,10 @@ from gradfit.data.columns import (check_weights, left_out_column, redundant_colu
                                   to_matrix)
 from gradfit.data.sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
                       units_of, where)
+from gradfit.data.predict import predict_file  # noqa: F401  (re-exported: the CLI imports both from here)
+from gradfit.data import progress
 from gradfit.data.stream import drain, estimate_rows, read_ahead
+from gradfit.numerics.device import resolve_device, resolve_dtype
 
 CACHE_BYTES = 64 << 20
 # Blocks read ahead of the caller, up to this many bytes of them as float64 (about two 1M-row groups
@@ -162,9 +165,8 @@ class FileBatches(Batches):
     def _bar(self):
         if not self.progress:
             return None
-        from gradfit.data.progress import ProgressBar
         total = sum(u.n_rows or 0 for u in self.units) or estimate_rows(self.units)
-        return ProgressBar(total, unit="row")
+        return progress.ProgressBar(total, unit="row")
 
     def __iter__(self) -> Iterator[Batch]:
         full = self.full_batch()
@@ -240,12 +242,10 @@ class FileBatches(Batches):
 
 
 def _dtype(dtype) -> torch.dtype:
-    from gradfit.numerics.device import resolve_dtype
     return resolve_dtype(dtype)
 
 
 def _device(device) -> torch.device:  # "auto" picks CUDA when available; "cuda" without it is a one-line error
-    from gradfit.numerics.device import resolve_device
     return resolve_device(device)
 
 
@@ -336,5 +336,3 @@ def _size(units: Sequence[Unit], p: int) -> float:
             total += (u.byte_range[1] - u.byte_range[0]) if u.byte_range else storage.size(u.path)
     return total
 
-
-from gradfit.data.predict import predict_file  # noqa: E402,F401  (the CLI imports both from here)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import torch
 
 from gradfit.data.batches import Batch, Batches, DataError
+from gradfit.data.sources import csv_names, kind_of, parquet_names, read_units, resolve, shard_units, units_of, where
 
 C_CALL = re.compile(r"^C\(\s*([A-Za-z_][\w.]*)")
 
@@ -250,7 +251,6 @@ class FormulaBatches(Batches):
         self.feature_names, self.target_name = list(design.columns), design.target
 
     def _levels_of(self, col: str) -> list[str]:
-        from gradfit.data.sources import read_units
         seen: set = set()
         for rb, _, _ in read_units(self.all_units, {col: pa.string()}, names=self.names, delimiter=self.delimiter,
                                    header=self.header, batch_rows=self.batch_rows):
@@ -261,7 +261,6 @@ class FormulaBatches(Batches):
         return sorted(seen)
 
     def _frames(self) -> Iterator:
-        from gradfit.data.sources import read_units, where
         for rb, unit, row0 in read_units(self.units, self.types, names=self.names, delimiter=self.delimiter,
                                          header=self.header, batch_rows=self.batch_rows):
             frame = rb.to_pandas()
@@ -292,7 +291,6 @@ def open_formula(source, formula: str, *, weight: str | None = None, levels: dic
 
     ``shard=(rank, world_size)``: iterate this process's share (as :func:`gradfit.data.files.open_table`);
     the levels of text columns are still read from every row, so every process encodes alike."""
-    from gradfit.data.sources import csv_names, kind_of, parquet_names, resolve, shard_units, units_of
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
     names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])

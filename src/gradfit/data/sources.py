@@ -256,4 +256,6 @@ def _read_csv(unit: Unit, types, names, delimiter, header):
             yield rb, unit, row
             row += rb.num_rows
     except (pa.ArrowException, OSError) as exc:
-        raise csv_error(unit.path, exc, delimiter, header, unit, types, names) from None
+        def reread(col: str):
+            return csv_reader(unit, {col: pa.string()}, names, delimiter, header, strings_null=True)
+        raise csv_error(unit.path, exc, delimiter, header, unit, names, reread) from None

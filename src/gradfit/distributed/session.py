@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
@@ -28,7 +29,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from gradfit.data.arrays import ArrayBatches
 from gradfit.data.batches import Batch, Batches, DataError
+from gradfit.numerics.device import resolve_device
 
 DEFAULT_TIMEOUT = 60.0
 # Which solvers run on a sharded source is declared on each solver (``Solver.runs_distributed``) and
@@ -68,7 +71,6 @@ def _crash_hook(rank: int, when: str) -> None:
     if who != str(rank):
         return
     if wanted == when + "h" or wanted == when == "hang":
-        import time
         time.sleep(3600)
     if wanted == when:
         os._exit(3)
@@ -102,7 +104,6 @@ class Session:
 
     @staticmethod
     def _device(device: str | None, local_rank: int) -> torch.device:
-        from gradfit.numerics.device import resolve_device
         dev = resolve_device(device)
         if dev.type == "cuda" and dev.index is None:
             count = torch.cuda.device_count()
@@ -135,7 +136,7 @@ class Session:
         except (RuntimeError, ValueError, TimeoutError, OSError) as exc:
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
             raise DistributedError(f"process {self.rank} of {self.world} could not join the others at {where} "
-                                   f"within {self.timeout:g} s ({_first_line(exc)}); check that every process "
+                                   f"within {self.timeout:g} s ({first_line(exc)}); check that every process "
                                    "started and can reach MASTER_ADDR, or raise --timeout") from None
         self.started = True
         return self
@@ -156,13 +157,13 @@ class Session:
         return ShardedBatches(local, comm_device=self.comm_device)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = re.sub(r"\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", " ".join(str(exc).split()))  # C++ source locations
     text = text.split(". This is typically")[0]
     return (text[:160] + "...") if len(text) > 160 else (text or type(exc).__name__)
 
 
-def _is_comm_failure(exc: BaseException) -> bool:
+def is_comm_failure(exc: BaseException) -> bool:
     """An error from a collective or the rendezvous (a peer died, hung or never came)."""
     if isinstance(exc, (dist.DistError, TimeoutError, ConnectionError)):
         return True
@@ -260,7 +261,6 @@ def shard(data: Batches, session: Session | None = None) -> ShardedBatches:
     full = data.full_batch()
     if full is None:
         return ShardedBatches(RowRange(data, *shard_range(data.n_rows, rank, world)), comm_device=comm)
-    from gradfit.data.arrays import ArrayBatches
     start, stop = shard_range(len(full), rank, world)
     w = None if full.weight is None else full.weight[start:stop]
     local = ArrayBatches(full.X[start:stop], full.y[start:stop], w, feature_names=data.feature_names,

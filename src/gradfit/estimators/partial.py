@@ -26,17 +26,10 @@ from gradfit.model import LinearModel
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty
 from gradfit.solvers.history import History
-from gradfit.solvers import get_solver
+from gradfit.solvers import Settings, get_solver
+from gradfit.solvers.gd import DEFAULT_LR
 
 STOCHASTIC = ("sgd", "momentum", "nesterov", "adam")
-DEFAULT_LR = 0.01
-
-
-def make_optimizer(name: str, theta: torch.Tensor, lr: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam([theta], lr=lr)
-    momentum = 0.0 if name == "sgd" else 0.9
-    return torch.optim.SGD([theta], lr=lr, momentum=momentum, nesterov=name == "nesterov")
 
 
 @dataclass
@@ -124,10 +117,10 @@ class StochasticState:
         if name not in STOCHASTIC:
             raise ValueError(f"partial_fit with the {loss.name} loss takes a stochastic solver "
                              f"({', '.join(STOCHASTIC)}), not {solver!r}; use fit() for the exact method")
-        get_solver(name, loss, penalty)  # the same loss/penalty check as fit()
+        solver = get_solver(name, loss, penalty)  # the same loss/penalty check as fit()
         self.solver, self.lr = name, DEFAULT_LR if lr is None else float(lr)
-        self.thetas = [torch.zeros(n_features + 1, dtype=dtype, requires_grad=True) for _ in range(n_outputs)]
-        self.optimizers = [make_optimizer(name, theta, self.lr) for theta in self.thetas]
+        self.thetas = [torch.zeros(n_features + 1, dtype=dtype) for _ in range(n_outputs)]
+        self.steppers = [solver.stepper(theta, Settings(lr=self.lr)) for theta in self.thetas]  # fit()'s updates
         self.generator = torch.Generator().manual_seed(seed)
         self.histories = [History() for _ in range(n_outputs)]
         self.steps = 0
@@ -137,14 +130,13 @@ class StochasticState:
         """One pass of mini-batch steps over this chunk, for every output."""
         dtype = self.thetas[0].dtype
         rows = batch_size or X.shape[0]
-        for j, (theta, opt) in enumerate(zip(self.thetas, self.optimizers)):
+        for j, (theta, step) in enumerate(zip(self.thetas, self.steppers)):
             data = as_batches(X, Y[:, j], w, dtype=dtype)
             objective = Objective(loss, penalty, data, fit_intercept)
             total, seen = 0.0, 0
             for batch in data.shuffled(rows, self.generator):
-                value, grad = objective.minibatch_value_and_grad(batch, theta.detach())
-                theta.grad = grad
-                opt.step()
+                value, grad = objective.minibatch_value_and_grad(batch, theta)
+                step(grad)
                 if penalty.l1:
                     with torch.no_grad():
                         theta[:-1] = penalty.prox(theta[:-1], self.lr)

@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from gradfit.inference import reduce
+
 CONDITION_WARNING = 1000.0
 
 
@@ -45,7 +47,6 @@ def residual_moments(batches, w: np.ndarray, b: float, data=None) -> dict:
         dw += float(np.sum(np.diff(e) ** 2))
         last = float(e[-1])
         n += len(e)
-    from gradfit.inference import reduce
     if data is not None and reduce.is_distributed(data):
         dw = reduce.allreduce(data, dw)[0] + reduce.boundary(data, first, last if last is not None else 0.0, n)
         (s1, s2, s3, s4), shift = reduce.power_sums(data, [s1, s2, s3, s4], shift or 0.0, n)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from gradfit.exceptions import ModelFileError
+
 INTERVALS = ("confidence", "prediction")
 
 
@@ -40,7 +42,6 @@ def check_stored(d: Any, k: int, source: str) -> dict | None:
     """The ``inference`` block of a model file, validated (``k`` parameters with the intercept)."""
     if d is None:
         return None
-    from gradfit.model import ModelFileError
     try:
         out = {"scale": float(d["scale"]), "df_resid": float(d["df_resid"]), "nobs": int(d["nobs"]),
                "intercept": bool(d["intercept"]), "covariances": {}}

@@ -32,7 +32,7 @@ from scipy import special
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
 from gradfit.inference.diagnostics import vif
-from gradfit.inference.summary import Summary, inference, numpy_batches, shifted_to_original
+from gradfit.inference.results import Summary, inference, numpy_batches, shifted_to_original
 
 
 def _design(X: np.ndarray, shift: np.ndarray, intercept: bool) -> np.ndarray:

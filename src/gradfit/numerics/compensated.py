@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gradfit.data.batches import Batches
-from gradfit.numerics.moments import F64, _chunks, chunk_rows, is_sparse_rows, one_torch_thread
+from gradfit.problem.batches import Batches
+from gradfit.numerics.moments import F64, chunk_rows, row_chunks, is_sparse_rows, one_torch_thread
 from gradfit.numerics.sparse_gram import sparse_gradient_pass
 
 _SPLIT = 134217729.0  # 2^27 + 1: Dekker's split of a float64 into two 26-bit halves
@@ -82,7 +82,7 @@ def compensated_gradient_pass(data: Batches, w: Tensor, b: float) -> tuple[Tenso
     rss = torch.zeros((), dtype=F64, device=dev)
     nw = -w.to(F64)
     with one_torch_thread():
-        for X, y, s in _chunks(data, rows):
+        for X, y, s in row_chunks(data, rows):
             X = X.to(F64)
             r_hi, r_lo = _residual_dd(X, y.to(F64), nw, b)
             if s is not None:

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from gradfit.numerics import kernel as native
 from gradfit.numerics.sparse_gram import sparse_moments
-from gradfit.data.batches import Batches
+from gradfit.problem.batches import Batches
 
 F64 = torch.float64
 CACHE_BYTES = 3_200_000  # a chunk buffer of about this size stays in L2/L3 (measured best on 10 and 100 columns)
@@ -39,7 +39,7 @@ def chunk_rows(n_cols: int, device: torch.device | str | None = None) -> int:
     return max(256, (GPU_CHUNK_BYTES if on_gpu else CACHE_BYTES) // (8 * n_cols))
 
 
-def _chunks(data: Batches, rows: int) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
+def row_chunks(data: Batches, rows: int) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
     for batch in data:
         n = batch.X.shape[0]
         for a in range(0, n, rows):
@@ -88,7 +88,7 @@ def row_parts(data: Batches, rows: int, n_parts: int) -> list[Iterator]:
     memory on the CPU (else one part: the ordinary ordered pass)."""
     full = data.full_batch() if data.device.type == "cpu" else None
     if full is None or n_parts <= 1 or len(full) < 4 * rows:
-        return [_chunks(data, rows)]
+        return [row_chunks(data, rows)]
     n = len(full)
     bounds = [n * i // n_parts for i in range(n_parts + 1)]
 
@@ -255,7 +255,7 @@ def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, cent
     buf = torch.empty(rows, k + 1, dtype=F64, device=dev)
     nk = int(keep.numel())
     all_cols = nk == p
-    for X, y, sw in _chunks(data, rows):
+    for X, y, sw in row_chunks(data, rows):
         m = X.shape[0]
         z = buf[:m]
         Xk = X if all_cols else X[:, keep]
@@ -298,7 +298,7 @@ def column_scales(data: Batches, centered: bool = True) -> tuple[Tensor, Tensor]
     s2 = torch.zeros(p, dtype=F64, device=dev)
     sw = torch.zeros((), dtype=F64, device=dev)
     with one_torch_thread():  # small ops per chunk: see run_parts
-        for X, _, w in _chunks(data, chunk_rows(p + 1)):
+        for X, _, w in row_chunks(data, chunk_rows(p + 1)):
             if X.shape[0] == 0:
                 continue
             if first and centered:

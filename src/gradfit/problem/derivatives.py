@@ -5,6 +5,8 @@ the same shape. Classes in :mod:`gradfit.problem.losses` only hold settings and 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -65,6 +67,9 @@ def pinball_d2(r: Tensor, tau: float) -> Tensor:
     return torch.zeros_like(r)
 
 
-def soft_threshold(z: Tensor, t: float | Tensor) -> Tensor:
-    """argmin_x t*|x| + (x - z)**2 / 2, elementwise."""
+def soft_threshold(z: Tensor | float, t: float | Tensor) -> Tensor | float:
+    """argmin_x t*|x| + (x - z)**2 / 2, elementwise; a Python float in, a float out (coordinate
+    descent's inner loop, where a tensor op per coordinate would cost more than the arithmetic)."""
+    if isinstance(z, float):
+        return math.copysign(max(abs(z) - t, 0.0), z)
     return z.sign() * (z.abs() - t).clamp_min(0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gradfit.data.batches import Batch, Batches
+from gradfit.problem.batches import Batch, Batches
 from gradfit.problem.losses import Loss
 from gradfit.problem.penalties import Penalty
 

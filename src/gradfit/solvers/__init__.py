@@ -4,8 +4,9 @@
 the fastest exact method for the loss; :mod:`.base` holds what every solver shares and
 :mod:`.settings` the typed settings and options.
 """
-from gradfit.solvers.base import (ConvergenceWarning, DivergenceError, EpochLoop, FitResult, Options, Settings, Solver,
+from gradfit.solvers.base import (ConvergenceWarning, DivergenceError, FitResult, Options, Settings, Solver,
                                   SolverMismatch)
+from gradfit.solvers.loop import EpochLoop
 from gradfit.solvers.registry import REGISTRY, auto_name, available, distributed_solvers, get_solver, register
 
 __all__ = ["REGISTRY", "register", "available", "distributed_solvers", "Options", "get_solver", "auto_name",

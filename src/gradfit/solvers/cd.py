@@ -27,15 +27,12 @@ import torch
 from torch import Tensor
 
 from gradfit.numerics.moments import is_sparse_rows
+from gradfit.problem.derivatives import soft_threshold
 from gradfit.problem.objective import Objective
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, ThreadedOptions, single_threaded
+from gradfit.solvers.base import FitResult, Settings, Solver, ThreadedOptions, materialize, single_threaded
 from gradfit.solvers.duality import GapProgress, data_pass, dual_gap, gap_from_pass, moments
+from gradfit.solvers.loop import EpochLoop
 from gradfit.solvers.registry import register
-from gradfit.solvers.ipm.solver import materialize
-
-
-def _soft(z: float, t: float) -> float:
-    return math.copysign(max(abs(z) - t, 0.0), z)
 
 
 def anderson(history: list[np.ndarray]) -> np.ndarray | None:
@@ -77,7 +74,7 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
             if diag[j] <= 0.0:
                 continue
             old = w[j]
-            new = _soft(c[j] - Gw[j] + diag[j] * old, lam1) / (diag[j] + lam2)
+            new = soft_threshold(c[j] - Gw[j] + diag[j] * old, lam1) / (diag[j] + lam2)
             if new != old:
                 Gw += G[:, j] * (new - old)
                 w[j] = new
@@ -143,7 +140,7 @@ def sparse_residual_cd(objective: Objective, settings: Settings, theta0: Tensor,
             rows, xj = indices[a:e], vals[a:e]
             g = -float(xj @ (s[rows] * _derivative(loss, r[rows]))) / S
             old = w[j]
-            new = _soft(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
+            new = soft_threshold(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
             if new != old:
                 r[rows] -= (new - old) * xj
                 w[j] = new
@@ -183,7 +180,7 @@ def residual_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: 
             xj = Xc[:, j]
             g = -float(xj @ (s * loss.derivative(r))) / S
             old = float(w[j])
-            new = _soft(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
+            new = soft_threshold(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
             if new != old:
                 r -= (new - old) * xj
                 w[j] = new

@@ -20,7 +20,8 @@ import weakref
 
 from gradfit.data.batches import Float64View
 from gradfit.problem.objective import Objective, relative_gap
-from gradfit.solvers import REGISTRY, FitResult, Settings, SolverMismatch, auto_name
+from gradfit.solvers.base import FitResult, Settings, SolverMismatch
+from gradfit.solvers.registry import REGISTRY, auto_name
 
 
 _REFERENCES: "weakref.WeakKeyDictionary[Objective, dict]" = weakref.WeakKeyDictionary()

@@ -1,4 +1,4 @@
-"""Working coordinates for gradient methods: standardized parameters and the Lipschitz bound.
+"""The one change of variables of the iterative solvers (gd, sgd..., prox, lbfgs), and the Lipschitz bound.
 
 ``z`` are the parameters of the standardized design ``Z = [(X - mean) / sd, 1]``: ``w = z_w / sd``,
 ``b = z_b - mean . w``. The map is applied to the parameters, never to the data (no copy of X),
@@ -10,10 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import column_scales, is_sparse_rows
+from gradfit.numerics.moments import column_scales
 from gradfit.problem.objective import Objective
-
-CHUNK = 1 << 16  # rows per temporary in the moments pass
 
 
 class Coordinates:
@@ -30,42 +28,9 @@ class Coordinates:
 
     @classmethod
     def standardized(cls, objective: Objective) -> "Coordinates":
-        """Weighted column means and standard deviations in one pass (shifted sums; temporaries of
-        at most ``CHUNK`` rows, never a copy of X)."""
-        p, data = objective.n_features, objective.data
-        full = data.full_batch()
-        if full is not None and is_sparse_rows(full.X):  # raw sums, no centred copy of the rows
-            mean, sd = column_scales(data, centered=True)
-            mean = mean if objective.fit_intercept else torch.zeros_like(mean)
-            return cls(mean.to(objective.dtype), sd.to(objective.dtype))
-        shift = None
-        acc = torch.zeros(2 * p + 1, dtype=torch.float64, device=objective.device)
-        for batch in objective._batches():
-            for a in range(0, len(batch), CHUNK):
-                X = batch.X[a:a + CHUNK].to(torch.float64)
-                if shift is None:
-                    shift = X[:1].mean(0)
-                Xc = X - shift
-                s = None if batch.weight is None else batch.weight[a:a + CHUNK].to(torch.float64)[:, None]
-                Xs = Xc if s is None else Xc * s
-                acc[:p] += Xs.sum(0)
-                acc[p:2 * p] += (Xs * Xc).sum(0)
-                acc[-1] += float(len(X)) if s is None else s.sum()
-        # processes of a distributed source shifted by their own first row: move to a common shift
-        has = float(shift is not None)
-        shift = shift if shift is not None else torch.zeros(p, dtype=torch.float64, device=objective.device)
-        common = data.allreduce(torch.cat([shift * has, shift.new_full((1,), has)]))
-        if float(common[-1]) == 0:
-            return cls.raw(objective)
-        d = shift - common[:p] / common[-1]  # exactly 0 in one process
-        acc[p:2 * p] += 2 * d * acc[:p] + acc[-1] * d * d
-        acc[:p] += acc[-1] * d
-        shift = shift - d
-        acc = data.allreduce(acc)
-        m1 = acc[:p] / acc[-1]
-        var = (acc[p:2 * p] / acc[-1] - m1 * m1).clamp_min(0.0)
-        sd = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
-        mean = m1 + shift if objective.fit_intercept else torch.zeros_like(m1)
+        """Weighted column means (zero without an intercept) and standard deviations, one pass."""
+        mean, sd = column_scales(objective.data, centered=True)
+        mean = mean if objective.fit_intercept else torch.zeros_like(mean)
         return cls(mean.to(objective.dtype), sd.to(objective.dtype))
 
     def to_original(self, z: Tensor) -> Tensor:

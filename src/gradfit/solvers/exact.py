@@ -38,7 +38,6 @@ from torch import Tensor
 from gradfit.problem.objective import Objective
 from gradfit.solvers.history import History
 from gradfit.numerics.compensated import compensated_gradient_pass, residual_minus, transpose_product
-from gradfit.data.batches import Batches
 from gradfit.numerics.moments import (F64, is_sparse_rows, moments, one_torch_thread, orthonormal_columns,
                                       reshift, streaming_r)
 from gradfit.solvers.base import FitResult, Settings, Solver

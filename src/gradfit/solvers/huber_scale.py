@@ -33,8 +33,9 @@ import torch
 
 from gradfit.numerics.moments import F64
 from gradfit.problem.objective import GAP_FLOOR, Objective
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, SolverMismatch
-from gradfit.solvers.newton import HuberPass, minimize
+from gradfit.solvers.base import FitResult, Settings, SolverMismatch
+from gradfit.solvers.loop import EpochLoop
+from gradfit.solvers.huber_newton import HuberPass, minimize
 
 INNER_STEPS = 200
 INNER_TARGET = 1e-12

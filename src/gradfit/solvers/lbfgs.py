@@ -19,29 +19,11 @@ from torch import Tensor
 
 from gradfit.problem.objective import Objective
 from gradfit.numerics.moments import column_scales
-from gradfit.solvers.base import EpochLoop, FitResult, Options, Settings, Solver
+from gradfit.solvers.coordinates import Coordinates
+from gradfit.solvers.base import FitResult, Options, Settings, Solver
+from gradfit.solvers.loop import EpochLoop
+from gradfit.solvers.newton import Newton
 from gradfit.solvers.registry import register
-
-
-class Standardized:
-    """The affine change of variables ``theta = T(phi)`` and the gradient's chain rule."""
-
-    def __init__(self, objective: Objective):
-        self.intercept = objective.fit_intercept
-        mean, scale = column_scales(objective.data, centered=self.intercept)
-        self.mean, self.scale = mean.to(objective.dtype), scale.to(objective.dtype)
-
-    def theta(self, phi: Tensor) -> Tensor:
-        w = phi[:-1] / self.scale
-        b = phi[-1] - self.mean @ w
-        return torch.cat([w, b.reshape(1)])
-
-    def phi(self, theta: Tensor) -> Tensor:
-        w = theta[:-1]
-        return torch.cat([w * self.scale, (theta[-1] + self.mean @ w).reshape(1)])
-
-    def grad(self, g: Tensor) -> Tensor:
-        return torch.cat([(g[:-1] - g[-1] * self.mean) / self.scale, g[-1:]])
 
 
 class _Memo:
@@ -83,21 +65,21 @@ class LBFGS(Solver):
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         s = settings
-        change = Standardized(objective)
+        mean, scale = column_scales(objective.data, centered=objective.fit_intercept)
+        change = Coordinates(mean.to(objective.dtype), scale.to(objective.dtype))
         if objective.loss.name == "huber" and bool((theta0 == 0).all()):
             # from the least-squares fit: where every residual is an outlier Huber is linear and
             # the curvature pairs of L-BFGS carry no information
-            from gradfit.solvers.newton import Newton
             theta0 = Newton.start(objective, theta0)[0].to(objective.dtype)
-        phi = change.phi(theta0.detach().clone()).requires_grad_(True)
+        phi = change.to_working(theta0.detach().clone()).requires_grad_(True)
         memo = _Memo()
         intercept = objective.fit_intercept
 
         def closure():
             hit = memo.get(phi.detach())
             if hit is None:
-                value, g = objective.value_and_grad(change.theta(phi.detach()))
-                g = change.grad(g)
+                value, g = objective.value_and_grad(change.to_original(phi.detach()))
+                g = change.pull_back(g)
                 if not intercept:
                     g[-1] = 0.0
                 memo.put(phi.detach(), value, g)
@@ -114,7 +96,7 @@ class LBFGS(Solver):
         stop = "stopped at the iteration limit ({})".format(s.epochs)
         for it in range(s.epochs + 1):
             g = phi.grad
-            if loop.record(it, float(value), change.theta(phi.detach())):
+            if loop.record(it, float(value), change.to_original(phi.detach())):
                 stop = loop.stop_reason
                 break
             # without a reference optimum to certify against, a small gradient is the only stop
@@ -137,9 +119,9 @@ class LBFGS(Solver):
                     break
             else:
                 restarted = False
-        theta = change.theta(phi.detach())
+        theta = change.to_original(phi.detach())
         return FitResult(theta, loop.converged, it, loop.history, self.name, message=stop,
                          info={"passes": memo.passes})
 
 
-__all__ = ["LBFGS", "Standardized"]
+__all__ = ["LBFGS"]

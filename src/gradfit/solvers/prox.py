@@ -24,29 +24,13 @@ import math
 import torch
 from torch import Tensor
 
+from gradfit.problem.derivatives import soft_threshold
 from gradfit.problem.objective import Objective
-from gradfit.solvers.base import EpochLoop, FitResult, Settings, Solver, ThreadedOptions, single_threaded
+from gradfit.solvers.coordinates import Coordinates
+from gradfit.solvers.base import FitResult, Settings, Solver, ThreadedOptions, single_threaded
+from gradfit.solvers.loop import EpochLoop
 from gradfit.solvers.duality import GapProgress, data_pass, gap_from_pass, moments
 from gradfit.solvers.registry import register
-
-
-class Standardizer:
-    """Maps (v, b~) in standardized units to (w, b) and gradients back."""
-
-    def __init__(self, mean: Tensor, scale: Tensor):
-        self.mean, self.scale = mean, scale
-
-    def to_original(self, z: Tensor) -> tuple[Tensor, float]:
-        w = z[:-1] / self.scale
-        return w, float(z[-1] - self.mean @ w)
-
-    def from_original(self, theta: Tensor) -> Tensor:
-        w, b = theta[:-1], theta[-1]
-        return torch.cat([w * self.scale, (b + self.mean @ w).reshape(1)])
-
-    def gradient(self, grad_w: Tensor, grad_b: float) -> Tensor:
-        return torch.cat([(grad_w - self.mean * grad_b) / self.scale,
-                          torch.tensor([grad_b], dtype=grad_w.dtype, device=grad_w.device)])
 
 
 def lipschitz(loss, cov: Tensor, scale: Tensor, fit_intercept: bool) -> float:
@@ -60,7 +44,7 @@ def penalty_prox(z: Tensor, step: float, l1_w: Tensor, l2_w: Tensor) -> Tensor:
     """argmin_v ||v - z||^2/(2 step) + sum l1_w|v| + l2_w/2 v^2, coordinate-wise (intercept untouched)."""
     out = z.clone()
     v = z[:-1]
-    out[:-1] = v.sign() * (v.abs() - step * l1_w).clamp_min(0.0) / (1.0 + step * l2_w)
+    out[:-1] = soft_threshold(v, step * l1_w) / (1.0 + step * l2_w)
     return out
 
 
@@ -87,10 +71,10 @@ class ProximalGradient(Solver):
             y_mean, mean, cov = float(mean[-1]), mean[:-1], cov[:-1, :-1]
         diag = cov.diagonal().clamp_min(0.0).sqrt()
         scale = torch.where(diag > 0, diag, torch.ones_like(diag))
-        std = Standardizer(mean, scale)
+        coords = Coordinates(mean, scale)
         L = lipschitz(loss, cov, scale, fit_intercept)
         l1_w, l2_w = pen.l1 / scale, pen.l2 / (scale * scale)
-        x_prev = std.from_original(theta0.to(torch.float64))
+        x_prev = coords.to_working(theta0.to(torch.float64))
         if not fit_intercept:
             x_prev[-1] = 0.0
         if exact_b:
@@ -100,14 +84,14 @@ class ProximalGradient(Solver):
         progress = GapProgress(settings.tol)
         gap, it, theta = math.inf, 0, theta0
         for it in range(settings.epochs + 1):
-            w, b = std.to_original(yk)
+            theta = coords.to_original(yk)
+            w, b = theta[:-1], float(theta[-1])
             st = data_pass(data, loss, w, b)
             gap, value = gap_from_pass(st, loss, pen, w, fit_intercept)
-            theta = torch.cat([w, torch.tensor([b], dtype=w.dtype, device=w.device)])
             loop.record(it, value, theta, gap)
             if progress.done(gap) or it == settings.epochs:
                 break
-            grad = std.gradient(-st.xd / S, -st.d_sum / S if fit_intercept else 0.0)
+            grad = coords.pull_back(torch.cat([-st.xd / S, st.xd.new_tensor([-st.d_sum / S if fit_intercept else 0.0])]))
             x_new = penalty_prox(yk - grad / L, 1.0 / L, l1_w, l2_w)
             if not fit_intercept:
                 x_new[-1] = 0.0

@@ -7,16 +7,11 @@ choosing the fastest exact method for the loss. Each solver module registers its
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
-
 from gradfit.exceptions import SolverMismatch
 from gradfit.problem.losses import Loss
 from gradfit.problem.penalties import Penalty
 
-if TYPE_CHECKING:
-    from gradfit.solvers.base import Solver
-
-REGISTRY: dict[str, "Solver"] = {}
+REGISTRY: dict = {}  # name -> one instance of a gradfit.solvers.base.Solver subclass
 MODULES = ("exact", "gd", "ipm", "cd", "prox", "lbfgs", "newton")
 
 

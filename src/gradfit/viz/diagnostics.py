@@ -22,8 +22,11 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from scipy import special
 
+from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
-from gradfit.viz.plots import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure, plot_fit, sample_rows
+from gradfit.inference import reduce
+from gradfit.viz.figure import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure, sample_rows
+from gradfit.viz.plots import plot_fit
 
 KINDS = ("residuals", "qq", "scale_location", "leverage", "partial")
 
@@ -83,7 +86,6 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
     if keep is None or n == 0:
         raise ValueError("the data has no rows to plot")
     if data.distributed:  # sums of every process; its share of the sample
-        from gradfit.inference import reduce
         if intercept:
             common = reduce.common(data, shift, n)
             B, shift = reduce.move(B, shift - common), common
@@ -285,7 +287,6 @@ def plot_model(model, X=None, y=None, *, kind: str = "all", ax=None, sample_weig
         return _loss_figure(model, ax)
     if kind not in ("fit", "all", *KINDS):
         raise ValueError(f"unknown plot kind {kind!r}; choose all, {', '.join(KINDS)}, fit or loss")
-    from gradfit.data.arrays import as_batches
     if X is None:
         raise ValueError(f"plot(kind={kind!r}) draws the model on data: pass X, y (or a Batches source)")
     if isinstance(X, Batches):

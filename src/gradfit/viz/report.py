@@ -9,14 +9,26 @@ import datetime as _dt
 import html
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import torch
 
 from gradfit._version import __version__
+from gradfit.api import fit
+from gradfit.data.arrays import as_batches
 from gradfit.data.atomic import write_text
 from gradfit.data.batches import Batches
+from gradfit.inference import reduce
+from gradfit.inference.format import summary_html
+from gradfit.problem.losses import loss_from_spec
+from gradfit.viz.plots import (COLORS, lr_curves, plot_fit, plot_l1_vs_l2, plot_loss_curve, plot_lr_comparison,
+                               plot_residuals)
+from gradfit.viz.diagnostics import diagnostic_sample, plot_diagnostics
+from gradfit.viz.figure import MAX_PLOT_ROWS, sample_rows, save
+from gradfit.viz.surface import animate_line, plot_loss_surface
 
 CSS = """
 *{box-sizing:border-box}
@@ -68,7 +80,6 @@ def column_summary(data: Batches) -> list[dict]:
         lo, hi = np.minimum(lo, M.min(0)), np.maximum(hi, M.max(0))
         n += len(M)
     if data.distributed:  # every process's rows: sums moved to one shift
-        from gradfit.inference import reduce
         k = len(names)
         local = shift if shift is not None else np.zeros(k)
         s1, s2 = (np.zeros(k), np.zeros(k)) if shift is None else (s1, s2)
@@ -76,7 +87,6 @@ def column_summary(data: Batches) -> list[dict]:
         d = local - c  # sums around c: s1 + n d, s2 + 2 d s1 + n d^2
         s1, s2, n = reduce.allreduce(data, s1 + n * d, s2 + 2 * d * s1 + n * d * d, float(n))
         n, shift = int(round(n)), c
-        import torch
         inf = np.full(k, np.inf)
         ends = data.allgather_rows(torch.as_tensor(np.vstack([lo if lo is not None else inf,
                                                              -(hi if hi is not None else -inf)]))).numpy()
@@ -142,7 +152,6 @@ def summary_section(summary) -> str:
     """The summary as the CLI prints it (same numbers, same labels), as HTML tables."""
     if summary is None:
         return "<p class=note>not computed</p>"
-    from gradfit.inference.format import summary_html
     return summary_html(summary)
 
 
@@ -182,13 +191,48 @@ def write_report(path: str | os.PathLike, model, **kwargs) -> Path:
 
 
 # -- the outputs of one fit (gradfit fit --plot/--report, gradfit plot) -----------------------------
+def write_plots(model, data: Batches, out_dir: str | os.PathLike, *, optimum_loss: float | None = None,
+                coefs: tuple[int, int] | None = None, max_rows: int = MAX_PLOT_ROWS) -> dict[str, Path]:
+    """The plots of one fitted model into ``out_dir``: loss curve (when it has a history), fit,
+    residuals and the loss surface (rows sampled down to ``max_rows``). Returns name -> path."""
+    out = Path(out_dir)
+    X, y = sample_rows(data, max_rows)
+    target = model.target_name or "y"
+    paths: dict[str, Path] = {}
+    if model.history_ is not None and len(model.history_.loss) > 1:
+        paths["loss_curve"] = plot_loss_curve(out / "loss_curve.png", {model.solver: model.history_}, optimum_loss)
+    paths["fit"] = plot_fit(out / "fit.png", X, y, {"fit": model}, feature=model.feature_names_in_[0], target=target)
+    paths["residuals"] = plot_residuals(out / "residuals.png", X, y, model, target)
+    diag = diagnostic_sample(model, data, max_rows)
+    paths["diagnostics"] = save(plot_diagnostics(diag, "all"), out / "diagnostics.png")
+    paths["partial_residuals"] = save(plot_diagnostics(diag, "partial"), out / "partial_residuals.png")
+    hist = model.history_
+    path = hist.path_array if hist is not None and len(hist.path) > 1 else None
+    optimum, label = exact_optimum_of(model, data)
+    paths["loss_surface"] = plot_loss_surface(out / "loss_surface.png", X, y, model.loss, optimum,
+                                              paths={model.solver: path} if path is not None else {},
+                                              coefs=coefs, names=model.feature_names_in_, optimum_label=label)
+    return paths
+
+
+def exact_optimum_of(model, data: Batches):
+    """The exact optimum of the model's objective on ``data`` and its label for the star: the model
+    itself when its certificate says it is there, else a fresh exact fit (never the end of a path)."""
+    certified = model.converged_ and not math.isnan(model.gap_) and model.gap_ <= 1e-6
+    if certified:
+        return model, f"optimum (gap {model.gap_:.1e})"
+    pen = dict(model.penalty)
+    exact = fit(data, loss=loss_from_spec(model.loss), penalty=pen.get("name", "none"), alpha=pen.get("alpha", 0.0),
+                l1_ratio=pen.get("l1_ratio", 0.5), fit_intercept=bool(model.info.get("fit_intercept", True)),
+                warn=False)
+    return exact, f"exact optimum ({exact.solver}, gap {exact.gap_:.1e})"
+
+
 def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | None = None,
                       report: str | os.PathLike | None = None, summary=None,
                       settings: dict | None = None, coefs: tuple[int, int] | None = None) -> dict[str, Path]:
     """Plots into ``plot_dir`` and/or the report; plots for a report alone go through a temporary folder."""
-    import tempfile
 
-    from gradfit.viz.plots import write_plots
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="gradfit-plots-") as tmp:
         target = Path(plot_dir) if plot_dir is not None else Path(tmp)
@@ -233,12 +277,8 @@ def shown_part(model, limit: float = 100.0) -> tuple[np.ndarray, list[float]]:
 def write_demo(result, out_dir: str | os.PathLike, *, lrs=(0.0005, 0.005, 0.02, 0.032)) -> dict[str, Path]:
     """Every plot of the tutorial and its report, from :func:`gradfit.tutorial.demo.demo`'s result;
     the titles and the words follow what the run did (``result.explanation``)."""
-    from gradfit.api import fit
-    from gradfit.data.arrays import as_batches
     from gradfit.tutorial.explain import pct
     from gradfit.tutorial.i18n import translator
-    from gradfit.viz.plots import COLORS, lr_curves, plot_fit, plot_l1_vs_l2, plot_loss_curve, plot_lr_comparison, plot_residuals
-    from gradfit.viz.surface import animate_line, plot_loss_surface
     _ = translator(getattr(result, "lang", "en"))
     out = Path(out_dir)
     d, run, opt, good = result.data, result.seed_model, result.optimum, result.descent

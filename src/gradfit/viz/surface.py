@@ -15,15 +15,15 @@ import torch
 from matplotlib.colors import LogNorm
 
 from gradfit.data.atomic import atomic_path
-from gradfit.problem.losses import Loss, loss_from_spec
-from gradfit.viz.plots import COLORS, _wb, new_figure, save
+from gradfit.problem.losses import Loss, get_loss, loss_from_spec
+from gradfit.viz.figure import COLORS, line_of, new_figure, save
 
 PATH_COLORS = ("#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf")
 
 
 def _theta(model_or_theta: Any) -> np.ndarray:
     if hasattr(model_or_theta, "coef_"):
-        w, b = _wb(model_or_theta)
+        w, b = line_of(model_or_theta)
         return np.append(w, b)
     return np.asarray(model_or_theta, dtype=np.float64).reshape(-1)
 
@@ -33,7 +33,6 @@ def _loss(loss: Loss | dict | str) -> Loss:
         return loss
     if isinstance(loss, dict):
         return loss_from_spec(loss)
-    from gradfit.problem.losses import get_loss
     return get_loss(loss)
 
 
@@ -82,7 +81,7 @@ def plot_loss_surface(path, X: np.ndarray, y: np.ndarray, loss, center, *,
     (k, p+1) of theta per epoch) drawn on it, and the optimum (default: ``center``) starred.
 
     Give the exact optimum as ``optimum`` (or ``center``) and say so in ``optimum_label``: the star
-    must never be the end of an unconverged path (:func:`gradfit.viz.plots.write_plots` computes it)."""
+    must never be the end of an unconverged path (:func:`gradfit.viz.report.write_plots` computes it)."""
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
     p = X.shape[1]
     center = _theta(center)
@@ -153,7 +152,7 @@ def animate_line(path, x: np.ndarray, y: np.ndarray, theta_paths, *, losses=None
     ax.scatter(x[show], y[show], s=9, alpha=0.35, color=COLORS["data"], label=f"data ({len(x)} points)")
     xs = np.array([x.min(), x.max()])
     if optimum is not None:
-        w, b = _wb(optimum)
+        w, b = line_of(optimum)
         ax.plot(xs, w[0] * xs + b, ls="--", color=COLORS["optimum"], lw=1.6,
                 label=f"exact optimum: y = {w[0]:.3f} x + {b:.3f}")
     drawn = []

@@ -35,7 +35,7 @@ from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
                                         sample_pass)
 from gradfit.solvers.ipm.preprocessing import kth_fraction, sample_share
-from gradfit.solvers.ipm.solver import conclude, l1_rows, vertex
+from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3

@@ -23,8 +23,8 @@ from gradfit.tutorial.code import LOSSES, OPTIMIZERS, RunSettings, pytorch_progr
 from gradfit.tutorial.explain import explain, pct
 from gradfit.tutorial.i18n import translator
 from gradfit.tutorial.run import TutorialData, exact_optimum, lr_limit, run_facts, train, tutorial_data
+from gradfit.tutorial.playground.uploads import LIMITS, UPLOADS  # noqa: F401  (LIMITS re-exported)
 
-LIMITS = {"n": 100_000, "epochs": 10_000, "points": 1_000, "race": 2, "upload_bytes": 10 * 1024 * 1024}
 SHOWN_POINTS = 2_000
 GRID = 48
 SURFACE_ROWS = 5_000
@@ -142,7 +142,6 @@ def _data_key(s: RunSettings) -> tuple:
 
 def _data(s: RunSettings) -> TutorialData:
     if s.upload:
-        from gradfit.tutorial.playground.uploads import UPLOADS
         return UPLOADS.data(s)
     return tutorial_data(s.n, s.noise, s.seed, added=s.added, moved=s.moved)
 
