@@ -28,14 +28,14 @@ from sklearn.base import MultiOutputMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gradfit import api
-from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, _weights, _writeable
-from gradfit.estimators.robust import _Fitted
+from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, sample_weights, writeable
+from gradfit.estimators.robust import Fitted
 from gradfit.problem.penalties import Penalty
 
 RIDGE_SOLVERS = ("auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs")
 
 
-class _LeastSquares(MultiOutputMixin, _Fitted):
+class _LeastSquares(MultiOutputMixin, Fitted):
     """Fits every column of ``y`` with the squared loss and the penalty ``_penalty(weight_sum, j)``."""
 
     solver_name = "auto"
@@ -50,8 +50,8 @@ class _LeastSquares(MultiOutputMixin, _Fitted):
         target = getattr(y, "name", None)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              accept_sparse=SPARSE_FORMATS)
-        X, w = _writeable(X), _weights(sample_weight, X)
-        Y = _writeable(np.asarray(y, dtype=np.float64)).reshape(len(y), -1)
+        X, w = writeable(X), sample_weights(sample_weight, X)
+        Y = writeable(np.asarray(y, dtype=np.float64)).reshape(len(y), -1)
         weight_sum = float(len(Y) if w is None else w.sum())
         k, p = Y.shape[1], X.shape[1]
         previous = np.reshape(getattr(self, "coef_", np.zeros(0)), (-1, p)) if warm and hasattr(self, "coef_") else None

@@ -132,8 +132,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         target = getattr(y, "name", None)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                               accept_sparse=SPARSE_FORMATS)
-        X, w = _writeable(X), _weights(sample_weight, X)
-        Y = _writeable(y).reshape(len(y), -1)
+        X, w = writeable(X), sample_weights(sample_weight, X)
+        Y = writeable(y).reshape(len(y), -1)
         kwargs = self._fit_kwargs()
         models = []
         for j in range(Y.shape[1]):
@@ -181,8 +181,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         first = getattr(self, "_stream", None) is None
         X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64,
                               accept_sparse=SPARSE_FORMATS)
-        X, w = _writeable(X), _weights(sample_weight, X)
-        Y = _writeable(y).reshape(len(y), -1)
+        X, w = writeable(X), sample_weights(sample_weight, X)
+        Y = writeable(y).reshape(len(y), -1)
         if first:
             self._stream_ndim = y.ndim
         elif self.coef_.reshape(-1, X.shape[1]).shape[0] != Y.shape[1]:
@@ -265,18 +265,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return X @ np.asarray(self.coef_).T + self.intercept_
 
 
-def _writeable(a: np.ndarray) -> np.ndarray:
+def writeable(a: np.ndarray) -> np.ndarray:
     """torch.from_numpy warns on read-only arrays (memmaps): copy those (sparse X passes as is)."""
     return a if is_sparse(a) or a.flags.writeable else a.copy()
 
 
-def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+def sample_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     if sample_weight is None:
         return None
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to zero; give at least one row a positive weight")
-    return _writeable(w)
+    return writeable(w)
 
 
 __all__ = ["LinearRegressor", "EstimatorConvergenceWarning"]

@@ -8,6 +8,11 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from gradfit.estimators.dropins import ElasticNet, Lasso, LinearRegression, Ridge
+from gradfit.estimators.robust import HuberRegressor, QuantileRegressor
+
+OURS = {c.__name__: c for c in (ElasticNet, Lasso, LinearRegression, Ridge, HuberRegressor, QuantileRegressor)}
+
 NAMES = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "QuantileRegressor", "HuberRegressor")
 _ORIGINALS: dict[str, type] = {}
 
@@ -30,14 +35,13 @@ def patch(names: tuple[str, ...] | list[str] | None = None, verbose: bool = Fals
     """
     import sklearn.linear_model as lm
 
-    import gradfit.sklearn as ours
     chosen = list(NAMES if names is None else names)
     unknown = [n for n in chosen if n not in NAMES]
     if unknown:
         raise ValueError(f"gradfit has no drop-in for {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     for name in chosen:
         _ORIGINALS.setdefault(name, getattr(lm, name))
-        setattr(lm, name, getattr(ours, name))
+        setattr(lm, name, OURS[name])
     if verbose:
         print(f"gradfit: sklearn.linear_model.{{{', '.join(chosen)}}} now run on gradfit", file=sys.stderr)
     return chosen

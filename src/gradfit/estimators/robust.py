@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gradfit import api
-from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, _weights, _writeable
+from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, sample_weights, writeable
 from gradfit.problem.losses import get_loss
 from gradfit.problem.penalties import Penalty
 
@@ -23,14 +23,14 @@ HIGHS = ("highs", "highs-ds", "highs-ipm")
 GONE = ("interior-point", "revised simplex")  # scipy >= 1.11 has neither
 
 
-class _Fitted(RegressorMixin, BaseEstimator):
+class Fitted(RegressorMixin, BaseEstimator):
     """Fitted-model plumbing shared by the drop-ins: attributes from a LinearModel, predict, extras."""
 
     def _fit_model(self, X, y, sample_weight, **fit_kwargs):
         target = getattr(y, "name", None)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
-        X, w = _writeable(X), _weights(sample_weight, X)
-        y = _writeable(np.asarray(y, dtype=np.float64))
+        X, w = writeable(X), sample_weights(sample_weight, X)
+        y = writeable(np.asarray(y, dtype=np.float64))
         weight_sum = float(len(y) if w is None else w.sum())
         # a callable setting is a function of the weight sum (scikit-learn's unnormalized penalties)
         settings = {k: v(weight_sum) if callable(v) else v for k, v in fit_kwargs.items()}
@@ -104,7 +104,7 @@ class _Fitted(RegressorMixin, BaseEstimator):
         self.model_.save(path)
 
 
-class QuantileRegressor(_Fitted):
+class QuantileRegressor(Fitted):
     """Linear quantile regression, scikit-learn's ``QuantileRegressor`` solved by gradfit's interior point.
 
     Minimizes ``sum_i s_i rho_q(y_i - x_i.w - b) / sum_i s_i + alpha ||w||_1`` with the pinball
@@ -186,7 +186,7 @@ class QuantileRegressor(_Fitted):
         return self
 
 
-class HuberRegressor(_Fitted):
+class HuberRegressor(Fitted):
     """scikit-learn's ``HuberRegressor``: the joint fit of the coefficients and a scale, solved exactly.
 
     Minimizes, over ``w``, ``b`` and ``sigma > 0``::
