@@ -73,7 +73,7 @@ def test_fit_intercept_and_scale_mode_are_fields_that_round_trip(xy, tmp_path):
     assert m.fit_intercept is False and m.scale_mode == "fixed" and "fit_intercept" not in m.info
     m.save(tmp_path / "m.json")
     assert load(tmp_path / "m.json").fit_intercept is False
-    h = gradfit.fit(*xy, loss="huber", solver="newton", options={"scale": True})
+    h = gradfit.fit(*xy, loss="huber", solver="newton", huber_scale="joint")
     assert h.scale_mode == "joint" and h.scale_ == h.info["scale"] > 0
     h.save(tmp_path / "h.json")
     back = load(tmp_path / "h.json")
@@ -97,7 +97,7 @@ def test_an_old_file_with_fit_intercept_in_training_loads(tmp_path):
 def test_model_fields_after_the_coefficients_are_keyword_only():
     with pytest.raises(TypeError):
         LinearModel(np.zeros(1), 0.0, ["a"], "y")
-    with pytest.raises(ValueError, match="scale_mode must be one of fixed, joint"):
+    with pytest.raises(ValueError, match="scale_mode must be one of fixed, joint, mad"):
         LinearModel(np.zeros(1), 0.0, ["a"], scale_mode="free")
 
 

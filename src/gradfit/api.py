@@ -208,12 +208,13 @@ def to_model(result: FitResult, objective: Objective, elapsed: float, settings: 
     info["stop_reason"] = result.message
     gap = float(result.gap)
     result.converged = converged = math.isfinite(gap) and gap <= settings.tol  # the certificate decides
-    joint = getattr(settings.options, "scale", False)  # newton's joint Huber scale (HuberRegressor)
+    mode = getattr(objective.loss, "scale", "absolute")  # the Huber threshold's scale: absolute, joint or mad
+    joint = mode != "absolute" and "scale" in result.info
     model = LinearModel(np.array(theta[:-1]), float(theta[-1]), list(data.feature_names),
                         target_name=data.target_name, loss=objective.loss.spec(), penalty=objective.penalty.spec(),
                         solver=result.solver, converged_=converged, gap_=gap, n_iter_=int(result.n_iter),
                         final_loss_=float(final), history_=result.history, fit_intercept=bool(objective.fit_intercept),
-                        scale_mode="joint" if joint else "fixed",
+                        scale_mode=mode if joint else "fixed",
                         scale_=float(result.info["scale"]) if joint else None, info=info)
     if warn and not converged:
         warnings.warn(not_converged_message(result.solver, result.message, gap, settings.tol),

@@ -60,10 +60,10 @@ class LinearModel:
         Objective per epoch (:class:`gradfit.solvers.history.History`).
     fit_intercept : bool
         Whether ``intercept_`` was fitted (False: fixed at 0).
-    scale_mode : {"fixed", "joint"}
+    scale_mode : {"fixed", "joint", "mad"}
         ``fixed``: the loss has no scale (``delta`` in the units of ``y``); ``joint``: a Huber fit that
-        estimated the scale sigma with the coefficients (scikit-learn's HuberRegressor), whose value is
-        ``scale_``.
+        estimated the scale sigma with the coefficients (scikit-learn's HuberRegressor); ``mad``: sigma
+        from the residuals' median absolute deviation (statsmodels' RLM). Its value is ``scale_``.
     scale_ : float or None
         The jointly fitted scale (None when ``scale_mode`` is ``fixed``).
     info : dict
@@ -83,7 +83,7 @@ class LinearModel:
     ([2.0], 1.0)
     """
 
-    SCALE_MODES = ("fixed", "joint")
+    SCALE_MODES = ("fixed", "joint", "mad")
 
     coef_: np.ndarray
     intercept_: float
