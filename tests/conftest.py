@@ -14,7 +14,10 @@ def run_cli(capsys):
     from gradfit.cli import main
 
     def run(*args):
-        code = main([str(a) for a in args])
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse: --help, --version, a bad flag
+            code = exc.code
         out = capsys.readouterr()
         return code, out.out, out.err
 

@@ -46,7 +46,10 @@ def test_predict_matches_model_and_keeps_columns(tmp_path, frame, model, src_ext
     got = read(out)
     assert list(got.columns) == ["b", "city", "id", "a", "y", "y_pred"]
     np.testing.assert_allclose(got["y_pred"].to_numpy(), model.predict(frame[["a", "b"]]), rtol=1e-12)
-    assert got["city"].tolist() == frame["city"].tolist() and got["id"].tolist() == frame["id"].tolist()
+    ids = got["id"].tolist()
+    if src_ext == "csv" and out_ext == "parquet":  # a CSV's other columns are copied as their text
+        ids = [int(v) for v in ids]
+    assert got["city"].tolist() == frame["city"].tolist() and ids == frame["id"].tolist()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -39,3 +39,7 @@ class DivergenceError(RuntimeError):
 
 class SolverMismatch(ValueError):
     """The chosen solver cannot minimize this loss/penalty combination."""
+
+
+class DataWarning(UserWarning):
+    """Data that fits but is suspect (a constant or duplicated column), or rows left out on request."""

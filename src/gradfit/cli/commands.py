@@ -36,7 +36,46 @@ def run_command(args: argparse.Namespace) -> int:
     handler = COMMANDS.get(args.command)
     if handler is None:
         raise CLIError(f"unknown command {args.command!r}")
-    return handler(args)
+    check_values(args)
+    from gradfit.data.atomic import protect
+    with protect(input_files(args)):  # no output of this command may replace one of its inputs
+        return handler(args)
+
+
+def check_values(args) -> None:
+    """The values only the command line has (the library checks its own settings: see _one_line)."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2 ** 63:
+        raise CLIError(f"--seed must be a whole number from 0 to 2**63-1, got {seed}")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise CLIError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if getattr(args, "log_every", 0) is not None and getattr(args, "log_every", 0) < 0:
+        raise CLIError(f"--log-every must be >= 0 (0 = never), got {args.log_every}")
+
+
+def input_files(args) -> list[str]:
+    """The files this command reads (its data and model), for the check that no output replaces them."""
+    from gradfit.data.sources import resolve
+    found = [args.model] if isinstance(getattr(args, "model", None), str) else []
+    data = getattr(args, "data", None)
+    if isinstance(data, str):
+        try:
+            found += resolve(data)
+        except (ValueError, OSError):
+            pass  # the command itself reports a path that names nothing
+    return found
+
+
+def check_outputs(args, *paths) -> None:
+    """Refuse before any work an output that is an input, a folder, a FIFO or a device."""
+    from gradfit.data.atomic import check_output
+    for path in paths:
+        if path:
+            check_output(path)
+    plot_dir = getattr(args, "plot", None) or (getattr(args, "out", None) if args.command == "plot" else None)
+    if plot_dir and os.path.exists(plot_dir) and not os.path.isdir(plot_dir):
+        raise CLIError(f"{plot_dir} is a file, not a folder; name a folder for the plots")
 
 
 def cmd_grad(args) -> int:
@@ -121,6 +160,7 @@ def open_data(args, **extra):
 def cmd_fit(args) -> int:
     penalty_of(args)
     check_look_options(args)
+    check_outputs(args, args.save, args.report)
     code = fit_hook(args, cmd_fit)  # --nproc N, or a process started by torchrun
     if code is not None:
         return code
@@ -141,17 +181,21 @@ def cmd_fit(args) -> int:
             bar.close()
     kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
+    dist = getattr(args, "dist", None)
+    if dist is not None:
+        dist.agree()  # every process finished its fit: only then may rank 0 write anything
+    if text:
+        print_fit(model, notes)  # before saving: a failed save loses nothing
     summary, written = look(args, model, data, args.plot)
     if args.save:
         keep_inference(model, data, summary)
-        model.save(args.save)
+        save(args, model)
     if not text:
         out = model.to_dict(with_history=False)
         out["saved_to"] = args.save
         out.update(look_json(summary, written))
         print_json(out)
         return 0
-    print_fit(model, notes)
     if args.save:
         print(f"model saved to {args.save}")
     print_look(summary, written)
@@ -178,6 +222,17 @@ def penalty_of(args):
         return get_penalty(args.penalty, args.alpha, args.l1_ratio)
     except ValueError as exc:
         raise CLIError(f"--penalty/--alpha/--l1-ratio: {exc}") from None
+
+
+def save(args, model) -> None:
+    if not args.save:
+        return
+    try:
+        model.save(args.save)
+    except Exception:
+        if args.json:  # the result, so that a failed save loses nothing
+            print_json({**model.to_dict(with_history=False), "saved_to": None})
+        raise
 
 
 def check_look_options(args) -> None:
@@ -241,6 +296,7 @@ def print_look(summary, written) -> None:
 
 def cmd_plot(args) -> int:
     check_look_options(args)
+    check_outputs(args, args.report)
     if not (args.out or args.report or args.summary):
         raise CLIError("nothing to do: give --out DIR for the plots, --report FILE.html, or --summary")
     model = load(args.model)
@@ -285,14 +341,20 @@ def print_fit(model, notes: list[str]) -> None:
 
 
 def cmd_predict(args) -> int:
+    from gradfit.exceptions import DataWarning
     model = load(args.model)
     extra = None
     if args.interval:
         extra = interval_writer(model, args.interval, args.level, args.cov_type)
-    rows = predict_file(model, args.data, args.output, delimiter=args.delimiter, header=not args.no_header,
-                        drop_na=args.drop_na, extra_columns=extra)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        rows = predict_file(model, args.data, args.output, delimiter=args.delimiter, header=not args.no_header,
+                            drop_na=args.drop_na, extra_columns=extra)
     print(f"wrote {rows} predictions to {'stdout' if args.output == '-' else args.output}",
           file=sys.stderr if args.output == "-" else sys.stdout)
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
     return 0
 
 

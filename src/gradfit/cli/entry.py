@@ -8,7 +8,12 @@ from gradfit.cli.parser import build_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # imported after parsing: ``--help`` and a usage error answer without loading torch
-    from gradfit.cli.commands import run_command
+    try:  # Ctrl-C while torch is still being imported is one line too
+        args = build_parser().parse_args(argv)
+        # imported after parsing: ``--help`` and a usage error answer without loading torch
+        from gradfit.cli.commands import run_command
+    except KeyboardInterrupt:
+        import sys
+        print("gradfit: interrupted; nothing was written", file=sys.stderr)
+        return 130
     return guarded(lambda: run_command(args))

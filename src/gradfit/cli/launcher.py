@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +29,21 @@ from gradfit.distributed.session import (DEFAULT_TIMEOUT, DistributedError, Sess
 
 ARGS_ENV = "GRADFIT_WORKER_ARGS"
 GRACE_S = 5.0
+BLAME_S = 2.0  # after a process fails, how long the others may take to say whether it was a bad input
+
+
+LAUNCHER_ENV = "GRADFIT_LAUNCHER_PID"
+LOOPBACK = "127.0.0.1"
 
 
 def worker_env(rank: int, world: int, port: int, threads: int | None = None) -> dict[str, str]:
     env = dict(os.environ, WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank),
-               LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+               LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0", MASTER_ADDR=LOOPBACK, MASTER_PORT=str(port),
                TORCHELASTIC_USE_AGENT_STORE="True")
+    env[LAUNCHER_ENV] = str(os.getpid())
+    loopback = _loopback_interface()
+    if loopback and "GLOO_SOCKET_IFNAME" not in os.environ:  # gloo's own sockets on this machine only, too
+        env["GLOO_SOCKET_IFNAME"] = loopback
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     elif "OMP_NUM_THREADS" not in os.environ:  # as torchrun: do not let N processes fight over the cores
@@ -48,9 +58,7 @@ def spawn(command: Sequence[str], nproc: int, *, timeout: float = 60.0, extra_en
     Returns (exit code, first failed rank or None, each rank's stderr). Rank 0's stdout goes to
     ``stdout`` (default: this process's ``sys.stdout``); the other ranks' is discarded.
     """
-    from torch.distributed import TCPStore
-    store = TCPStore("127.0.0.1", 0, world_size=nproc, is_master=True, wait_for_workers=False,
-                     timeout=datetime.timedelta(seconds=timeout))
+    store = local_store(nproc, timeout)
     out = stdout if stdout is not None else sys.stdout
     procs, errs = [], []
     try:
@@ -79,6 +87,31 @@ def spawn(command: Sequence[str], nproc: int, *, timeout: float = 60.0, extra_en
         del store
 
 
+def local_store(world: int, timeout: float):
+    """The rendezvous store, listening on 127.0.0.1 only. (A TCPStore given a port binds every interface,
+    so that anyone who can reach this machine could join or read the group; here it is handed a socket
+    already bound to the loopback address, torch's ``master_listen_fd``.)"""
+    from torch.distributed import TCPStore
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((LOOPBACK, 0))
+        sock.listen(max(128, world))
+        port = sock.getsockname()[1]
+    except OSError:
+        sock.close()
+        raise
+    return TCPStore(LOOPBACK, port, world_size=world, is_master=True, wait_for_workers=False,
+                    timeout=datetime.timedelta(seconds=timeout), master_listen_fd=sock.detach())
+
+
+def _loopback_interface() -> str | None:
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return None
+    return next((n for n in ("lo", "lo0") if n in names), None)
+
+
 def _copy_lines(src, dst) -> None:
     for line in src:
         dst.write(line)
@@ -86,7 +119,9 @@ def _copy_lines(src, dst) -> None:
 
 
 def _watch(procs: list[subprocess.Popen]) -> int | None:
-    """Wait for every process; at the first non-zero exit stop the rest and return its rank."""
+    """Wait for every process; at the first non-zero exit return the rank to blame (the rest are stopped
+    by the caller). A process that stopped on a bad input (exit code 2) is blamed before one that lost
+    contact with it: the others get a moment to exit after the first failure."""
     while True:
         running = False
         for rank, p in enumerate(procs):
@@ -94,10 +129,24 @@ def _watch(procs: list[subprocess.Popen]) -> int | None:
             if rc is None:
                 running = True
             elif rc != 0:
-                return rank
+                return _blame(procs, rank)
         if not running:
             return None
         time.sleep(0.02)
+
+
+def _blame(procs: list[subprocess.Popen], first: int) -> int:
+    if procs[first].returncode == 2:
+        return first
+    deadline = time.monotonic() + BLAME_S
+    while time.monotonic() < deadline:
+        for rank, p in enumerate(procs):
+            if p.poll() == 2:
+                return rank
+        if all(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.02)
+    return first
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -133,8 +182,9 @@ def launch_local(args, nproc: int) -> int:
     payload["nproc"] = 1
     timeout = float(getattr(args, "timeout", 60.0) or 60.0)
     command = [sys.executable, "-m", "gradfit.cli.worker"]
-    code, failed, texts = spawn(command, nproc, timeout=timeout,
-                                extra_env={ARGS_ENV: json.dumps(payload, default=str)})
+    with _terminate_as_interrupt():  # killed with SIGTERM (timeout, kill): stop the workers first
+        code, failed, texts = spawn(command, nproc, timeout=timeout,
+                                    extra_env={ARGS_ENV: json.dumps(payload, default=str)})
     if failed is None:
         sys.stderr.write(texts[0])  # rank 0's warnings
         return 0
@@ -147,6 +197,58 @@ def launch_local(args, nproc: int) -> int:
     print(f"gradfit: error: {line}; the other processes were stopped and nothing was written"
           if "nothing was written" not in line else f"gradfit: error: {line}", file=sys.stderr)
     return 2 if code == 2 else 1
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does), so that the launcher stops its workers
+    before it exits; the workers also die with it on their own (see die_with_launcher)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("stopped by SIGTERM")
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def die_with_launcher() -> None:
+    """In a worker: exit when the launcher that started it is gone, never outliving it to write a file.
+
+    Linux: the kernel sends SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere a
+    watchdog thread polls the parent id. SIGTERM raises SystemExit, so a half-written temporary
+    file is removed on the way out and nothing is saved after it.
+    """
+    launcher = int(os.environ.get(LAUNCHER_ENV, "0") or 0)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if launcher and os.getppid() != launcher:  # it died before prctl took effect
+        raise SystemExit(143)
+    if launcher:
+        threading.Thread(target=_watchdog, args=(launcher,), daemon=True).start()
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(143)
+
+
+def _watchdog(launcher: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != launcher:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(GRACE_S)
+            os._exit(143)  # SIGTERM could not unwind it (stuck in a C call): go now, nothing written
 
 
 # -- the command line ---------------------------------------------------------------------------------

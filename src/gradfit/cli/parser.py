@@ -60,7 +60,7 @@ def _add_train_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradfit", description="Fit the line (or hyperplane) that best explains data: by gradient "
         "descent, exactly, and show how it got there.")
     parser.add_argument("--version", action="version", version=f"gradfit {__version__}")

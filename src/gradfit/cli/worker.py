@@ -14,6 +14,8 @@ from gradfit.cli.launcher import ARGS_ENV
 
 
 def worker_main() -> int:
+    from gradfit.cli.launcher import die_with_launcher
+    die_with_launcher()  # never outlive the launcher (and never write after it is gone)
     args = argparse.Namespace(**json.loads(os.environ[ARGS_ENV]))
     return guarded(lambda: run_command(args), say_interrupted=False)
 

@@ -45,6 +45,9 @@ def csv_error(path: str, exc: Exception, delimiter: str, header: bool, unit=None
                              "or check --delimiter")
         return DataError(f"{path}: rows have different numbers of fields ({msg[:120]}); fix the file, or check "
                          "--delimiter")
+    if "invalid UTF8" in msg or "UTF-8" in msg:
+        return DataError(f"{path} has text that is not UTF-8 (e.g. Latin-1 accents); save the file as UTF-8 "
+                         "(e.g. iconv -f latin1 -t utf-8)")
     if "Empty CSV file" in msg:
         return DataError(f"{path} is empty; it needs a header line and rows of numbers")
     return DataError(f"{path}: cannot read as CSV ({msg[:160]}); check the file, --delimiter and --no-header")
@@ -61,15 +64,22 @@ def where(unit, row_in_unit: int, header: bool) -> str:
 
 
 def csv_line(path: str, row: int, header: bool) -> int:
-    """File line of 1-based data row ``row`` (pyarrow skips blank lines; values never hold newlines)."""
+    """File line where 1-based data row ``row`` starts (pyarrow skips blank lines; a quoted value may
+    span lines, so records are counted by the csv module)."""
     want = row + (1 if header else 0)
     seen = 0
-    with storage.open_binary(path) as fh:
-        for line_no, line in enumerate(fh, 1):
-            if line.strip(b"\r\n"):
-                seen += 1
-                if seen == want:
-                    return line_no
+    try:
+        with storage.open_text(path) as fh:
+            reader = csv.reader(fh)
+            start = 1
+            for record in reader:
+                if record:
+                    seen += 1
+                    if seen == want:
+                        return start
+                start = reader.line_num + 1
+    except (csv.Error, OSError):
+        pass
     return want
 
 
@@ -106,18 +116,19 @@ def first_bad_index(arr: pa.Array) -> int:
 
 
 def first_ragged_line(path: str, delimiter: str):
-    """(line, fields, expected) of the first non-blank line whose field count differs from line 1."""
+    """(line, fields, expected) of the first non-blank record whose field count differs from the first."""
     want = None
     try:
         with storage.open_text(path) as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip("\r\n"):
-                    continue
-                fields = next(csv.reader([line], delimiter=delimiter), [])
-                if want is None:
-                    want = len(fields)
-                elif len(fields) != want:
-                    return line_no, len(fields), want
-    except (csv.Error, OSError, ValueError):
+            reader = csv.reader(fh, delimiter=delimiter)
+            start = 1
+            for fields in reader:
+                if fields:
+                    if want is None:
+                        want = len(fields)
+                    elif len(fields) != want:
+                        return start, len(fields), want
+                start = reader.line_num + 1
+    except (csv.Error, OSError, ValueError, TypeError):
         return None
     return None

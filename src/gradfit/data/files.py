@@ -22,10 +22,11 @@ import torch
 
 from gradfit.data import storage
 from gradfit.data.batches import Batch, Batches, DataError
+from gradfit.exceptions import DataWarning  # noqa: F401  (re-exported: gradfit.data.files.DataWarning)
 from gradfit.data.columns import (check_weights, left_out_column, redundant_columns, select_features, to_float,
                                   to_matrix)
-from gradfit.data.sources import (Unit, csv_names, kind_of, parquet_names, read_units, resolve, shard_units, show,
-                      units_of, where)
+from gradfit.data.sources import (Unit, file_names, kind_of, read_units, resolve, shard_units, show, units_of,
+                                  where)
 from gradfit.data.predict import predict_file  # noqa: F401  (re-exported: the CLI imports both from here)
 from gradfit.data import progress
 from gradfit.data.stream import drain, estimate_rows, read_ahead
@@ -39,10 +40,6 @@ CACHE_BYTES = 64 << 20
 READ_AHEAD_BYTES = 192 << 20
 SHUFFLE_ROWS = 1 << 18  # rows mixed together by a streamed shuffled pass, at most SHUFFLE_BYTES of them
 SHUFFLE_BYTES = 64 << 20
-
-
-class DataWarning(UserWarning):
-    """Data that fits but is suspect: a constant column, a duplicated column."""
 
 
 class ReadInterrupted(KeyboardInterrupt):
@@ -276,18 +273,12 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
     """
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
-    if kinds[0] == "csv":
-        names, numeric = csv_names(files[0], delimiter, header)
-    else:
-        names, numeric = parquet_names(files[0])
-    for f, k in zip(files[1:], kinds[1:]):
-        if k == "parquet":
-            others = parquet_names(f)[0]
-        else:
-            others = csv_names(f, delimiter, header)[0]
-        if others != names:
+    each, numeric = file_names(files, kinds, delimiter, header)
+    names = each[0]
+    for f, others in zip(files[1:], each[1:]):
+        if set(others) != set(names):
             raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; "
-                            "every file must have the same columns")
+                            "every file must have the same columns (in any order)")
     notes = [] if features is not None else _left_out(files, kinds, names, numeric, target, weight, delimiter, header)
     features = select_features(files[0], names, numeric, target, features, weight, header)
     if notes:
@@ -297,7 +288,7 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
                  "features with --features" for c, v in notes]
     p = len(features)
     batch_rows = int(batch_rows or min(max((16 << 20) // (8 * (p + 2)), 8192), 1 << 20))
-    units = units_of(files, kinds)
+    units = units_of(files, kinds, each)
     if shard is not None:
         units = shard_units(units, int(shard[0]), int(shard[1]))
     data = FileBatches(files, units, names=names, features=features, target=target, weight=weight,

@@ -1,7 +1,7 @@
 """``predict_file``: stream a CSV/Parquet source through a model into a CSV or Parquet file.
 
-The output holds every input column (CSV input: the columns numeric in the first 1 MB as float64,
-the others as text) followed by the prediction, named ``<target>_pred`` (``prediction`` when the model has no
+The output holds every input column (CSV input: the features as float64, every other column as
+its text, unchanged) followed by the prediction, named ``<target>_pred`` (``prediction`` when the model has no
 target name); an input column of that name is replaced. It is written atomically: on any error
 the output path is left as it was.
 """
@@ -11,17 +11,18 @@ import contextlib
 import io
 import os
 import sys
+import warnings
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from gradfit.data.atomic import atomic_path
+from gradfit.data.atomic import atomic_path, check_output
 from gradfit.data.batches import DataError
+from gradfit.exceptions import DataWarning
 from gradfit.data.columns import to_matrix
-from gradfit.data.sources import (PARQUET_EXT, csv_names, kind_of, parquet_names, read_units, resolve, show, units_of,
-                      where)
+from gradfit.data.sources import PARQUET_EXT, file_names, kind_of, read_units, resolve, show, units_of, where
 
 
 def output_kind(output: str) -> str:
@@ -41,8 +42,11 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
                  batch_rows: int = 1 << 16, extra_columns=None) -> int:
     """Write ``model.predict`` of every row of ``source`` to ``output`` (.csv or .parquet); return the rows.
 
-    Features are matched by name, in any order. Rows with a missing or infinite feature raise
-    DataError, or are left out of the output with ``drop_na``. ``output`` ``-`` writes CSV to stdout.
+    Features are matched by name in each file, in any order; every file must have the same columns.
+    The other columns are copied as they are: CSV values as their text (an id ``0123`` stays ``0123``),
+    Parquet columns in their own type. Rows with a missing or infinite feature raise DataError, or are
+    left out of the output with ``drop_na`` (a warning says how many, since the output rows then no
+    longer line up with the input's). ``output`` ``-`` writes CSV to stdout.
     ``extra_columns(D, pred)``, given the (n, p) features and the predictions, returns more output
     columns (name -> array), written after the prediction (the CLI's intervals).
     """
@@ -50,28 +54,41 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
     to_stdout = output == "-"
     kind_out = "csv" if to_stdout else output_kind(output)
     files = resolve(source)
+    if not to_stdout:
+        check_output(output, files)
     kinds = [kind_of(f) for f in files]
-    names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
+    each, numeric = file_names(files, kinds, delimiter, header)
     design = getattr(model, "formula_", None)
     if design is not None and drop_na:
         raise DataError("--drop-na does not apply to a formula model: a missing value is an error naming its row; "
                         "drop those rows from the file first")
     features = list(model.feature_names_in_) if design is None else design.rhs_variables()
-    missing = [f for f in features if f not in names]
-    if missing:
-        hint = "" if header else " (read without a header, columns are named c0, c1, ...)"
-        raise DataError(f"{files[0]} is missing feature column(s) {', '.join(missing)} that the model was fitted "
-                        f"on; it has {show(names)}{hint}")
+    for f, names in zip(files, each):
+        missing = [c for c in features if c not in names]
+        if missing:
+            hint = "" if header else " (read without a header, columns are named c0, c1, ...)"
+            raise DataError(f"{f} is missing feature column(s) {', '.join(missing)} that the model was fitted "
+                            f"on; it has {show(names)}{hint}")
+    names = each[0]
+    for f, others in zip(files[1:], each[1:]):
+        if set(others) != set(names):
+            raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; every file must "
+                            "have the same columns (in any order): predict the files one by one")
     pred_name = prediction_name(model)
     keep_cols = [c for c in names if c != pred_name]
-    forced = features if design is None else []  # a formula's text columns stay text
-    types = {c: pa.float64() if c in forced or c in numeric else pa.string() for c in keep_cols}
+    # CSV: the features parsed as numbers (a formula's text variables stay text), every other column kept
+    # as its text, never re-parsed
+    numbers = set(features) if design is None else set(features) & set(numeric)
+    types = {c: pa.float64() if c in numbers else pa.string() for c in keep_cols}
+    for c in numbers:
+        types.setdefault(c, pa.float64())
     coef = np.asarray(model.coef_, dtype=np.float64)
-    rows = 0
-    with (_stdout_path() if to_stdout else atomic_path(output)) as tmp:
+    rows = dropped = 0
+    first_dropped = None
+    with (_stdout_path() if to_stdout else atomic_path(output, inputs=files)) as tmp:
         writer = None
         try:
-            for rb, unit, row0 in read_units(units_of(files, kinds), types, names=names, delimiter=delimiter,
+            for rb, unit, row0 in read_units(units_of(files, kinds, each), types, names=names, delimiter=delimiter,
                                              header=header, batch_rows=batch_rows):
                 def at(i, unit=unit, row0=row0):
                     return f"{where(unit, row0 + i, header)} of {unit.path}"
@@ -81,6 +98,9 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
                     M, keep = to_matrix(rb, features, at, drop_na)
                 out = rb.select(keep_cols)
                 if keep is not None:
+                    if first_dropped is None:
+                        first_dropped = at(int(np.flatnonzero(~keep)[0]) + 1)
+                    dropped += int((~keep).sum())
                     out = out.filter(pa.array(keep))
                 pred = coef @ M + float(model.intercept_)
                 out = out.append_column(pred_name, pa.array(pred, type=pa.float64()))
@@ -99,6 +119,10 @@ def predict_file(model, source, output, *, delimiter: str = ",", header: bool = 
         if rows == 0:
             what = "no rows are left after --drop-na" if drop_na else "there are no data rows"
             raise DataError(f"{files[0]}: {what}; nothing to predict, {output} not written")
+    if dropped:
+        warnings.warn(f"{dropped} row(s) with a missing or infinite feature were left out of {output} (--drop-na; "
+                      f"the first: {first_dropped}), so its rows no longer line up with the input's", DataWarning,
+                      stacklevel=2)
     return rows
 
 

@@ -36,6 +36,7 @@ class Unit:
     byte_range: tuple[int, int] | None = None
     row0: int | None = 0  # data rows of the file before this unit (None: unknown)
     n_rows: int | None = None  # None until read (CSV)
+    names: tuple[str, ...] | None = None  # a CSV file's own header (files may order their columns differently)
 
 
 def resolve(source) -> list[str]:
@@ -99,8 +100,7 @@ def corrupt_parquet(path: str, exc: Exception) -> DataError:
 # -- schemas ---------------------------------------------------------------------------------------
 def csv_names(path: str, delimiter: str, header: bool) -> tuple[list[str], list[str]]:
     """(column names, numeric column names) from the first block of a CSV file."""
-    if storage.size(path) == 0 or _blank(path):
-        raise DataError(f"{path} is empty; it needs a header line and rows of numbers")
+    check_csv_bytes(path)
     opts = pacsv.ReadOptions(block_size=1 << 20, autogenerate_column_names=not header)
     try:
         reader = pacsv.open_csv(storage.open_stream(path), read_options=opts, parse_options=_parse(delimiter))
@@ -120,17 +120,62 @@ def csv_names(path: str, delimiter: str, header: bool) -> tuple[list[str], list[
     except UnicodeDecodeError:
         raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8, "
                         "or read it without a header") from None
+    check_unique(path, names)
     numeric = [n for n, f in zip(names, schema) if is_numeric(f.type)]
     return names, numeric
 
 
-def _blank(path: str) -> bool:
+def file_names(files: Sequence[str], kinds: Sequence[str], delimiter: str,
+               header: bool) -> tuple[list[list[str]], list[str]]:
+    """(each file's column names in its own order, the first file's numeric columns)."""
+    each, numeric = [], []
+    for i, (f, k) in enumerate(zip(files, kinds)):
+        names, num = csv_names(f, delimiter, header) if k == "csv" else parquet_names(f)
+        each.append(names)
+        if i == 0:
+            numeric = num
+    return each, numeric
+
+
+def check_unique(path: str, names: Sequence[str]) -> None:
+    """DataError naming the first column name that appears twice (its data could not be told apart)."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names, 1):
+        if n in seen:
+            raise DataError(f"{path} has {list(names).count(n)} columns named {n!r} (columns {seen[n]} and {i}); "
+                            "rename them so each name is unique")
+        seen[n] = i
+
+
+_BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def check_csv_bytes(path: str) -> None:
+    """One line for what is not CSV text at all: not a regular file, empty, compressed, UTF-16, binary."""
+    if not storage.is_uri(path) and not os.path.isfile(path):
+        what = "a folder" if os.path.isdir(path) else "a pipe or device, not a regular file"
+        raise DataError(f"{path} is {what}; gradfit reads its data more than once: save it to a file first")
     with storage.open_binary(path) as fh:
-        return not fh.read(1 << 16).strip()
+        head = fh.read(1 << 16)
+    if not head.strip():
+        raise DataError(f"{path} is empty; it needs a header line and rows of numbers")
+    low = path.lower()
+    for magic, name, ext in ((b"\x1f\x8b", "gzip", ".gz"), (b"BZh", "bzip2", ".bz2"), (b"PK\x03\x04", "zip", None),
+                             (b"\x28\xb5\x2f\xfd", "zstd", None)):
+        if head.startswith(magic) and not (ext and low.endswith(ext)):
+            fix = f"name it {os.path.basename(path)}{ext} or decompress it" if ext else "decompress it"
+            raise DataError(f"{path} is {name}-compressed, not CSV text; {fix}")
+    if head[:2] in _BOMS or (b"\x00" in head[:4] and not low.endswith((".gz", ".bz2"))):
+        raise DataError(f"{path} is UTF-16 (or UTF-32) text; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
+    if b"\x00" in head and not low.endswith((".gz", ".bz2")):
+        at = head.index(b"\x00")
+        raise DataError(f"{path} has a NUL byte at byte {at}: it is binary, not CSV text; "
+                        "check that it is the right file")
 
 
 def parquet_names(path: str) -> tuple[list[str], list[str]]:
     schema = _parquet_file(path).schema_arrow
+    check_unique(path, schema.names)
     return list(schema.names), [f.name for f in schema if is_numeric(f.type)]
 
 
@@ -141,15 +186,17 @@ def is_numeric(t: pa.DataType) -> bool:
 def _parse(delimiter: str) -> pacsv.ParseOptions:
     if len(delimiter) != 1:
         raise DataError(f"--delimiter must be one character, got {delimiter!r}; use '\\t' for tabs")
-    return pacsv.ParseOptions(delimiter=delimiter)
+    # one set of rules for every path and process count: RFC 4180, a quoted value may hold newlines
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
 
 
 # -- units -----------------------------------------------------------------------------------------
-def units_of(files: Sequence[str], kinds: Sequence[str]) -> list[Unit]:
+def units_of(files: Sequence[str], kinds: Sequence[str], names: Sequence[Sequence[str]] | None = None) -> list[Unit]:
+    """The units of ``files``; ``names``: each CSV file's own column names (its header), when known."""
     units: list[Unit] = []
-    for path, kind in zip(files, kinds):
+    for i, (path, kind) in enumerate(zip(files, kinds)):
         if kind == "csv":
-            units.append(Unit(path, "csv", row0=0))
+            units.append(Unit(path, "csv", row0=0, names=tuple(names[i]) if names is not None else None))
             continue
         meta = _parquet_file(path).metadata
         row0 = 0
@@ -171,18 +218,38 @@ def shard_units(units: list[Unit], rank: int, world: int) -> list[Unit]:
                             "decompress it, split it into several files, or convert it to Parquet")
         size = storage.size(path)
         start, stop = line_start(path, size * rank // world), line_start(path, size * (rank + 1) // world)
-        return [Unit(path, "csv", byte_range=(start, stop), row0=0 if rank == 0 else None)]
+        return [Unit(path, "csv", byte_range=(start, stop), row0=0 if rank == 0 else None, names=units[0].names)]
     return units[rank::world]
 
 
-def line_start(path: str, offset: int) -> int:
-    """The offset of the first line that starts at or after ``offset``."""
+def line_start(path: str, offset: int, quote: bytes = b'"') -> int:
+    """The offset of the first record that starts at or after ``offset``: the byte after a newline
+    that is not inside a quoted value (RFC 4180: inside quotes iff an odd number of quotes precede)."""
     if offset <= 0:
         return 0
+    chunk = 1 << 20
     with storage.open_binary(path) as fh:
-        fh.seek(offset - 1)
-        fh.readline()
-        return fh.tell()
+        quotes, left = 0, offset - 1
+        while left > 0:  # the quotes before the scan (bytes.count runs at memory speed)
+            block = fh.read(min(chunk, left))
+            if not block:
+                break
+            quotes += block.count(quote)
+            left -= len(block)
+        pos = offset - 1
+        fh.seek(pos)
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                return pos
+            i = 0
+            while (n := block.find(b"\n", i)) >= 0:
+                quotes += block.count(quote, i, n)
+                if quotes % 2 == 0:
+                    return pos + n + 1
+                i = n + 1
+            quotes += block.count(quote, i)
+            pos += len(block)
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -197,7 +264,7 @@ def read_units(units: Sequence[Unit], types: dict[str, pa.DataType], *, names: S
     while i < len(units):
         u = units[i]
         if u.kind == "csv":
-            yield from _read_csv(u, types, names, delimiter, header)
+            yield from _read_csv(u, types, u.names or names, delimiter, header)
             i += 1
             continue
         j = i

@@ -141,6 +141,15 @@ class Session:
         self.started = True
         return self
 
+    def agree(self) -> None:
+        """Return once every process has got here (its fit succeeded); a process that failed never
+        does, so the others stop at the timeout, or sooner when the launcher stops them."""
+        ok = torch.ones(1, dtype=torch.float64, device=self.comm_device)
+        dist.all_reduce(ok, op=dist.ReduceOp.SUM)
+        if int(ok.item()) != self.world:
+            raise DistributedError(f"only {int(ok.item())} of {self.world} processes finished the fit; "
+                                   "nothing was written")
+
     def close(self) -> None:
         if self.started and dist.is_initialized():
             dist.destroy_process_group()

@@ -122,13 +122,15 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
     r2 = 1 - rss / tss if tss > 0 else float("nan")
     adj = 1 - (n - k_const) / df_resid * (1 - r2)
     slopes = slice(0, len(w))
-    if cov_key == "nonrobust":
-        f = ((tss - rss) / df_model) / sigma2 if df_model > 0 else float("nan")
+    if cov_key == "nonrobust":  # an exact fit (sigma2 = 0) has F = inf, as in statsmodels; 0/0 is nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = float(np.float64(tss - rss) / df_model / np.float64(sigma2)) if df_model > 0 else float("nan")
     else:
         ws, V = params[slopes], cov[slopes, slopes]
         f = float(ws @ np.linalg.solve(V, ws)) / df_model if df_model > 0 else float("nan")
     fp = float(special.fdtrc(df_model, df_resid, f)) if df_model > 0 else float("nan")
-    llf = -n / 2 * (math.log(2 * math.pi) + math.log(rss / n) + 1) + (0.5 * m["sum_log_w"] if weighted else 0.0)
+    log_rss = math.log(rss / n) if rss > 0 else -math.inf  # exact fit: the likelihood is unbounded
+    llf = -n / 2 * (math.log(2 * math.pi) + log_rss + 1) + (0.5 * m["sum_log_w"] if weighted else 0.0)
     k = df_model + k_const
     notes = [] if rank == B.shape[0] else [f"the design has rank {rank} < {B.shape[0]}: collinear columns"]
     if lost:

@@ -22,7 +22,14 @@ def resolve_dtype(dtype: Any) -> torch.dtype:
 def resolve_device(device: Any) -> torch.device:
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {str(device)[:40]!r}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {str(device)[:40]!r}")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for but it is not available; use --device cpu or auto")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but no CUDA device is available; use --device cpu or auto")
     return dev

@@ -70,7 +70,9 @@ class _System:
         M, sx, sy = moments(data)
         if not bool(torch.isfinite(M).all()):  # a NaN/inf in X or y reaches X'X's diagonal or y'y
             data.validate()  # raises DataError naming the column and row
-            raise ValueError("the data's sums are not finite: values too large for float64; rescale them")
+            kind = str(M.dtype).replace("torch.", "")
+            raise ValueError(f"the data's sums are not finite: values too large for {kind}; rescale them"
+                             + (", or use --dtype float64" if kind != "float64" else ""))
         raw = torch.cat([M[p, :p] + M[p, p] * sx, (M[p, p + 1] + M[p, p] * sy)[None], M[p, p][None]])
         raw = data.allreduce(raw)  # sum s*x, sum s*y, sum s over every process
         self.sw = float(raw[-1])

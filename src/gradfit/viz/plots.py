@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import matplotlib
+import matplotlib.text
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter
 
