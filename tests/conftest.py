@@ -22,3 +22,13 @@ def run_cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hostile-input harness says how many (file, command) cases it ran (tests/test_hostile_harness.py);
+    counted from the reports' properties, so it works under xdist too."""
+    total = sum(v for reports in terminalreporter.stats.values() for r in reports
+                for k, v in getattr(r, "user_properties", ()) if k == "hostile_cases"
+                and getattr(r, "when", "call") == "call")
+    if total:
+        terminalreporter.write_line(f"hostile harness: {total} cases (file x command, plus fuzz examples)")

@@ -23,7 +23,8 @@ import pyarrow as pa
 import torch
 
 from gradfit.data.batches import Batch, Batches, DataError
-from gradfit.data.sources import csv_names, kind_of, parquet_names, read_units, resolve, shard_units, units_of, where
+from gradfit.data.sources import (csv_names, file_names, kind_of, parquet_names, read_units, resolve, shard_units,  # noqa: F401
+                                  show, units_of, where)
 
 C_CALL = re.compile(r"^C\(\s*([A-Za-z_][\w.]*)")
 
@@ -293,8 +294,13 @@ def open_formula(source, formula: str, *, weight: str | None = None, levels: dic
     the levels of text columns are still read from every row, so every process encodes alike."""
     files = resolve(source)
     kinds = [kind_of(f) for f in files]
-    names, numeric = csv_names(files[0], delimiter, header) if kinds[0] == "csv" else parquet_names(files[0])
-    every = units_of(files, kinds)
+    each, numeric = file_names(files, kinds, delimiter, header)  # each file read by its own header
+    names = each[0]
+    for f, others in zip(files[1:], each[1:]):
+        if set(others) != set(names):
+            raise DataError(f"{f} has columns {show(others)} but {files[0]} has {show(names)}; "
+                            "every file must have the same columns (in any order)")
+    every = units_of(files, kinds, each)
     mine = shard_units(every, *shard) if shard is not None else every
     return FormulaBatches(files, mine, names, numeric, formula, weight=weight, levels=levels, design=design,
                           delimiter=delimiter, header=header, batch_rows=batch_rows, all_units=every)

@@ -160,6 +160,8 @@ def check_csv_bytes(path: str) -> None:
     if not head.strip():
         raise DataError(f"{path} is empty; it needs a header line and rows of numbers")
     low = path.lower()
+    if head.startswith(b"PAR1"):
+        raise DataError(f"{path} is a Parquet file, not CSV text; name it .parquet")
     for magic, name, ext in ((b"\x1f\x8b", "gzip", ".gz"), (b"BZh", "bzip2", ".bz2"), (b"PK\x03\x04", "zip", None),
                              (b"\x28\xb5\x2f\xfd", "zstd", None)):
         if head.startswith(magic) and not (ext and low.endswith(ext)):
