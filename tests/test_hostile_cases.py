@@ -447,3 +447,26 @@ def test_case10_shards_cut_between_records_not_inside_quotes(tmp_path):
                  for r in range(world)]
         X = np.concatenate([p.full_batch().X.numpy() for p in parts])
         np.testing.assert_array_equal(X, full.full_batch().X.numpy())
+
+
+# -- what docs/guarantees.md promises beyond the numbered cases ----------------------------------------
+def test_no_pickle_eval_or_exec_anywhere_in_the_package():
+    import re
+    from pathlib import Path
+    root = Path(gradfit.__file__).parent
+    bad = re.compile(r"import pickle|\bpickle\.|\bcloudpickle\b|(?<![\w.])eval\(|(?<![\w.])exec\(|torch\.load\(|"
+                     r"allow_pickle\s*=\s*True|\bmarshal\.|\bshelve\b|yaml\.load\(")
+    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if bad.search(line)]
+    assert found == []
+
+
+def test_model_files_are_plain_json_read_without_executing(tmp_path, model_file):
+    text = model_file.read_text()
+    assert isinstance(json.loads(text), dict)
+    hostile = json.loads(text)
+    hostile["loss"] = {"name": "__import__('os').system('touch pwned')"}
+    (tmp_path / "h.json").write_text(json.dumps(hostile))
+    with pytest.raises(DataError, match="h.json is damaged"):
+        load(tmp_path / "h.json")
+    assert not (tmp_path / "pwned").exists()

@@ -98,8 +98,8 @@ class Huber(Loss):
     name: str = field(init=False, default="huber")
 
     def __post_init__(self):
-        if not self.delta > 0:
-            raise ValueError(f"huber delta must be > 0, got {self.delta}")
+        if not (self.delta > 0 and self.delta < float("inf")):
+            raise ValueError(f"delta must be a finite number > 0 (the huber threshold), got {self.delta}")
         if self.scale not in HUBER_SCALES:
             raise ValueError(f"unknown huber scale {self.scale!r}; choose joint (scikit-learn), mad "
                              "(statsmodels RLM) or absolute (delta in units of y)")

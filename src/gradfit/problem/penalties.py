@@ -22,8 +22,8 @@ class Penalty:
     l1_ratio: float = 0.0
 
     def __post_init__(self):
-        if self.alpha < 0:
-            raise ValueError(f"penalty strength alpha must be >= 0, got {self.alpha}")
+        if not (self.alpha >= 0 and self.alpha < float("inf")):  # NaN fails both
+            raise ValueError(f"alpha must be a finite number >= 0 (the penalty strength), got {self.alpha}")
         if not 0.0 <= self.l1_ratio <= 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio}")
 
