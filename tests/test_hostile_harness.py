@@ -220,9 +220,11 @@ def check_result(command, stdout, out):
     """A correct answer: the true coefficients (the data is exactly y = 1 + 2 x1 - 3 x2)."""
     if command == "fit":
         res = json.loads(stdout)
-        np.testing.assert_allclose(res["coef"] + [res["intercept"]], TRUTH, atol=1e-8)
+        by_name = dict(zip(res["feature_names"], res["coef"]))  # in the file's column order
+        np.testing.assert_allclose([by_name["x1"], by_name["x2"], res["intercept"]], TRUTH, atol=1e-8)
         from gradfit.model import load
-        np.testing.assert_allclose(load(out / "m.json").coef_, TRUTH[:2], atol=1e-8)
+        saved = load(out / "m.json")
+        np.testing.assert_allclose([saved.coefficients()[n] for n in ("x1", "x2")], TRUTH[:2], atol=1e-8)
     elif command.startswith("predict"):
         import pandas as pd
         path = out / ("p.parquet" if "parquet" in command else "p.csv")

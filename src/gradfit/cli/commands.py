@@ -274,9 +274,11 @@ def look(args, model, data, plot_dir):
             if dist is not None and dist.rank != 0:  # every process takes part in the sums, rank 0 writes
                 plot_dir = os.path.join(sink, "plots") if plot_dir else None
                 report = os.path.join(sink, "report.html") if report else None
-            written = write_fit_outputs(model, data, plot_dir=plot_dir, report=report, summary=summary,
-                                        settings={"data": args.data, **({"processes": dist.world} if dist else {})},
-                                        coefs=tuple(int(v) for v in coefs.split(",")) if coefs else None)
+            import matplotlib
+            with matplotlib.rc_context({"text.parse_math": False}):  # a column named "$x" is text, not math
+                written = write_fit_outputs(model, data, plot_dir=plot_dir, report=report, summary=summary,
+                                            settings={"data": args.data, **({"processes": dist.world} if dist else {})},
+                                            coefs=tuple(int(v) for v in coefs.split(",")) if coefs else None)
     return (summary if args.summary else None), written
 
 
