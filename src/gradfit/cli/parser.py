@@ -220,3 +220,10 @@ def _add_look_arguments(p: argparse.ArgumentParser, plot_command: bool = False) 
     else:
         g.add_argument("--plot", default=None, metavar="DIR", help="write the plots (PNG) into DIR")
     g.add_argument("--report", default=None, metavar="FILE.html", help="write one self-contained HTML report")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``gradfit: error: ...``) with exit code 2, like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"gradfit: error: {' '.join(message.split())}; see {self.prog} --help\n")
