@@ -49,7 +49,7 @@ def test_prox_intercept_with_uncentred_columns(diabetes):
 def test_default_huber_is_exact(diabetes):
     X, y = diabetes
     delta = 30.0
-    m = gradfit.fit(X, y, loss="huber", delta=delta)
+    m = gradfit.fit(X, y, loss="huber", delta=delta, huber_scale="absolute")  # delta in units of y
     assert m.solver == "newton" and m.converged_
     # optimality with the active set the fit found: the normal equations of the quadratic rows plus
     # delta * sign of the others, solved directly; the fit must be their solution to 6+ digits

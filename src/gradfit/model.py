@@ -434,7 +434,10 @@ class _Fields:
         if not isinstance(spec.get("name"), str):
             raise self.bad(f"{field_name}.name", "a name", spec.get("name"))
         for k, x in spec.items():
-            if k != "name":
+            if k == "scale" and field_name == "loss":  # the Huber threshold's mode: joint, mad or absolute
+                if not isinstance(x, str):
+                    raise self.bad(f"{field_name}.{k}", "a name", x)
+            elif k != "name":
                 self.number(f"{field_name}.{k}", x)
         try:
             (loss_from_spec if field_name == "loss" else penalty_from_spec)(spec)

@@ -15,7 +15,7 @@ from gradfit.api import fit
 from gradfit.data.arrays import as_batches
 from gradfit.exceptions import DivergenceError
 from gradfit.model import LinearModel
-from gradfit.problem.losses import get_loss
+from gradfit.problem.losses import Loss, get_loss
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import get_penalty
 from gradfit.solvers.history import History
@@ -57,12 +57,17 @@ class Trained:
     error: str = ""
 
 
+def tutorial_loss(s: RunSettings) -> Loss:
+    """The loss as the PyTorch program has it: Huber's delta in units of y (nn.HuberLoss), not scaled."""
+    return get_loss(s.loss, delta=s.delta, tau=s.tau, scale="absolute")
+
+
 def train(s: RunSettings, d: TutorialData, *, on_epoch: Callable | None = None, on_log=None, log_every: int = 0,
           tol: float = 0.0) -> Trained:
     """Run ``s.optimizer`` as the PyTorch program would (float32, raw features unless ``s.standardize``).
     A run that diverges still returns what it did: the history until the blow-up."""
     start = list(s.start) if s.start is not None else [d.w0, d.b0]
-    kwargs = dict(loss=s.loss, delta=s.delta, quantile=s.tau, optimizer=s.optimizer, lr=s.lr, epochs=s.epochs,
+    kwargs = dict(loss=tutorial_loss(s), optimizer=s.optimizer, lr=s.lr, epochs=s.epochs,
                   batch_size=None if s.optimizer == "gd" else s.batch_size, init=start, dtype="float32",
                   standardize=s.standardize, warn=False, tol=tol, seed=s.seed, on_epoch=on_epoch,
                   on_log=on_log, log_every=log_every, options={"certify": tol > 0})
@@ -77,7 +82,7 @@ def train(s: RunSettings, d: TutorialData, *, on_epoch: Callable | None = None, 
 def _partial_model(h: History, s: RunSettings) -> LinearModel:
     path = h.path_array if len(h.path) else np.array([[math.nan, math.nan]])
     w, b = path[-1]
-    loss = get_loss(s.loss, delta=s.delta, tau=s.tau)
+    loss = tutorial_loss(s)
     return LinearModel(np.array([w]), float(b), ["x"], loss=loss.spec(), penalty=get_penalty(None, 0.0).spec(),
                        solver=s.optimizer, converged_=False, gap_=math.nan, n_iter_=max(len(h.loss) - 1, 0),
                        final_loss_=h.loss[-1] if h.loss else math.nan, history_=h, info={"lr": s.lr, "diverged": 1})
@@ -85,12 +90,12 @@ def _partial_model(h: History, s: RunSettings) -> LinearModel:
 
 def exact_optimum(d: TutorialData, s: RunSettings) -> LinearModel:
     """The exact optimum of the same loss on the same data (float64), with its certificate."""
-    return fit(d.x.double(), d.y.double(), loss=s.loss, delta=s.delta, quantile=s.tau, warn=False)
+    return fit(d.x.double(), d.y.double(), loss=tutorial_loss(s), warn=False)
 
 
 def lr_limit(d: TutorialData, s: RunSettings) -> LearningRateLimit:
     data = as_batches(d.x.double(), d.y.double(), feature_names=["x"])
-    objective = Objective(get_loss(s.loss, delta=s.delta, tau=s.tau), get_penalty(None, 0.0), data, True)
+    objective = Objective(tutorial_loss(s), get_penalty(None, 0.0), data, True)
     return learning_rate_limit(objective, s.optimizer, standardized=s.standardize)
 
 
@@ -112,7 +117,7 @@ def mean_losses(d: TutorialData, s: RunSettings, path: np.ndarray) -> list[float
     """The mean loss (float64) at each (w, b) of ``path``."""
     if not len(path):
         return []
-    rho = get_loss(s.loss, delta=s.delta, tau=s.tau)
+    rho = tutorial_loss(s)
     x, y = d.x[:, 0].double(), d.y.double()
     out = []
     P = torch.from_numpy(np.asarray(path, dtype=np.float64))

@@ -18,11 +18,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from gradfit.problem.losses import get_loss
 from gradfit.tutorial.code import LOSSES, OPTIMIZERS, RunSettings, pytorch_program
 from gradfit.tutorial.explain import explain, pct
 from gradfit.tutorial.i18n import translator
-from gradfit.tutorial.run import TutorialData, exact_optimum, lr_limit, run_facts, train, tutorial_data
+from gradfit.tutorial.run import TutorialData, exact_optimum, lr_limit, run_facts, train, tutorial_data, tutorial_loss
 from gradfit.tutorial.playground.uploads import LIMITS, UPLOADS  # noqa: F401  (LIMITS re-exported)
 
 SHOWN_POINTS = 2_000
@@ -97,7 +96,7 @@ def surface(d: TutorialData, s: RunSettings, optimum: tuple[float, float], start
         pad = max(0.35 * (hi - lo), 0.5 * natural, 1e-3)
         spans.append(np.linspace(lo - pad, hi + pad, GRID))
     W, B = (torch.from_numpy(v) for v in spans)
-    rho = get_loss(s.loss, delta=s.delta, tau=s.tau)
+    rho = tutorial_loss(s)
     Z = torch.empty(GRID, GRID, dtype=torch.float64)
     for k in range(GRID):  # row k: b = B[k]
         r = y[None, :] - W[:, None] * x[None, :] - B[k]
