@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-slow install bench clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt src/gradfit/numerics/_kernels.c
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ demo: $(STAMP)
 	$(VENV)/bin/gradfit demo --out out/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --durations=15
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=15
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m slow --durations=15
 
 bench: $(STAMP)
 	$(PY) bench/run.py

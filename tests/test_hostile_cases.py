@@ -212,8 +212,6 @@ def _library_checks_settings() -> bool:
     return False
 
 
-@pytest.mark.xfail(reason="TODO: the CLI's setting -> flag naming (_one_line) was lost in the last rebase onto "
-                          "cli/errors.py; reapply it there", strict=False)
 @pytest.mark.parametrize("flags", [["--optimizer", "adam", "--batch-size", "-3"], ["--optimizer", "gd", "--lr", "0"],
                                    ["--epochs", "-5"], ["--tol", "-1"], ["--tol", "nan"],
                                    ["--optimizer", "gd", "--lr", "-0.1"], ["--optimizer", "gd", "--lr", "nan"],
@@ -304,7 +302,6 @@ def test_case8_constant_target_or_exact_fit_with_summary(tmp_path, run_cli, flag
     assert code == 0 or flag == "--report"  # the summary works; a report's diagnostics may refuse in one line
 
 
-@pytest.mark.xfail(reason="TODO: setting -> flag naming lost in the last rebase (cli/errors.py)", strict=False)
 @pytest.mark.parametrize("flags", [["--device", "foo"], ["--optimizer", "adam", "--batch-size", "0"]])
 def test_case8_bad_device_and_batch_size(tmp_path, good, run_cli, flags):
     code, out, err = run_cli("fit", good, "--target", "y", *flags)

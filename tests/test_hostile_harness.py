@@ -185,6 +185,7 @@ SLOW_FILES = ("good csv", "good parquet", "math-text names", "UTF-16 with BOM", 
               "odd names")
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow`, which CI runs after `make test`
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_hostile_file_through_every_command(name, tmp_path, good_model, run_cli, record_property):
     inputs = tmp_path / "in"
@@ -239,6 +240,7 @@ def check_result(command, stdout, out):
 NPROC_FILES = ["good csv", "quoted newlines (RFC 4180)", "duplicate names", "text in a feature"]
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow`, which CI runs after `make test`
 @pytest.mark.parametrize("name", NPROC_FILES)
 def test_hostile_file_with_two_processes(name, tmp_path, record_property):
     inputs = tmp_path / "in"

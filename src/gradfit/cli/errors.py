@@ -21,9 +21,19 @@ def is_user_error(exc: BaseException) -> bool:
                             IsADirectoryError, PermissionError))
 
 
+#: settings whose library message starts with their Python name ("lr must be ..."): the CLI names the flag
+FLAG_OF = {name: "--" + name.replace("_", "-") for name in
+           ("lr", "epochs", "batch_size", "tol", "seed", "momentum", "log_every", "device", "delta", "alpha",
+            "l1_ratio", "quantile", "timeout")}
+
+
 def one_line(exc: BaseException) -> str:
     text = exc.advice("cli") if isinstance(exc, DivergenceError) else str(exc)  # flags, not keywords
-    return " ".join(text.split()) or exc.__class__.__name__
+    text = " ".join(text.split()) or exc.__class__.__name__
+    name, _, rest = text.partition(" ")
+    if isinstance(exc, ValueError) and name in FLAG_OF and rest.startswith(("must ", "is ")):
+        text = f"{FLAG_OF[name]} {rest}"
+    return text
 
 
 def guarded(run: Callable[[], int], *, say_interrupted: bool = True) -> int:

@@ -159,13 +159,14 @@ def check_csv_bytes(path: str) -> None:
         head = fh.read(1 << 16)
     if not head.strip():
         raise DataError(f"{path} is empty; it needs a header line and rows of numbers")
-    low = path.lower()
+    name_part = path.split("?", 1)[0] if storage.is_uri(path) else path  # a URI's query is no extension
+    low = name_part.lower()
     if head.startswith(b"PAR1"):
         raise DataError(f"{path} is a Parquet file, not CSV text; name it .parquet")
     for magic, name, ext in ((b"\x1f\x8b", "gzip", ".gz"), (b"BZh", "bzip2", ".bz2"), (b"PK\x03\x04", "zip", None),
                              (b"\x28\xb5\x2f\xfd", "zstd", None)):
         if head.startswith(magic) and not (ext and low.endswith(ext)):
-            fix = f"name it {os.path.basename(path)}{ext} or decompress it" if ext else "decompress it"
+            fix = f"name it {os.path.basename(name_part)}{ext} or decompress it" if ext else "decompress it"
             raise DataError(f"{path} is {name}-compressed, not CSV text; {fix}")
     if head[:2] in _BOMS or (b"\x00" in head[:4] and not low.endswith((".gz", ".bz2"))):
         raise DataError(f"{path} is UTF-16 (or UTF-32) text; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
