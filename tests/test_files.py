@@ -215,7 +215,7 @@ def test_streamed_exact_fit_reads_columns_without_building_matrices(tmp_path, fr
     """The exact solver takes unchecked columns (no (k, n) matrix, no NaN scan); a checked pass only
     runs when its sums are not finite. Weights, wide designs (numpy's path) and several chunks per
     block agree with lstsq."""
-    monkeypatch.setattr("gradfit.numerics.moments.CACHE_BYTES", 96 * 50)  # chunks of ~50 rows
+    monkeypatch.setattr("gradfit.numerics.passes.CACHE_BYTES", 96 * 50)  # chunks of ~50 rows
     path = write(frame, tmp_path / "d.parquet", row_group_size=128)
     built = []
     original = FileBatches._matrix

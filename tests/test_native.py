@@ -1,5 +1,5 @@
-"""The streamed moment sums: the compiled kernel (gradfit/_kernels.c) and the numpy/torch fallback
-give B'B of the shifted, weighted columns, and the streamed exact fit is the same through either."""
+"""The streamed moment sums: the accumulator's compiled kernel (numerics/_kernels.c) and its numpy/torch
+fallback give B'B of the shifted, weighted columns, and the streamed exact fit is the same through either."""
 import os
 import shutil
 import sys
@@ -10,7 +10,7 @@ import pytest
 
 import gradfit
 from gradfit.numerics import kernel as native
-from gradfit.numerics import moments as standardize
+from gradfit.numerics.moments import Moments
 from gradfit.data.files import open_table
 
 needs_kernel = pytest.mark.skipif(not native.available(2), reason="the compiled kernel was not built here")
@@ -25,12 +25,19 @@ def reference(cols, shift, weight=None):
 
 
 def implementations():
-    impls = [pytest.param(lambda p, shift: standardize._ChunkSums(p, shift, rows=300), id="numpy-torch")]
-    impls.append(pytest.param(native.MomentSums, id="compiled", marks=needs_kernel))
-    return impls
+    """Moments.add_columns through numpy/torch (the kernel switched off, chunks of ~300 rows) or compiled."""
+    return [pytest.param(False, id="numpy-torch"), pytest.param(True, id="compiled", marks=needs_kernel)]
 
 
-@pytest.mark.parametrize("make", implementations())
+@pytest.fixture
+def make(request, monkeypatch):
+    if not request.param:
+        monkeypatch.setattr(native, "_moments", None)
+        monkeypatch.setattr("gradfit.numerics.moments.chunk_rows", lambda n_cols, device=None: 300)
+    return lambda p, shift: Moments(p, shift_x=shift[:p], shift_y=shift[p:])
+
+
+@pytest.mark.parametrize("make", implementations(), indirect=True)
 @pytest.mark.parametrize("p", [1, 2, 10, 13, 46])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_moment_sums_match_numpy(make, p, weighted):
@@ -41,15 +48,15 @@ def test_moment_sums_match_numpy(make, p, weighted):
     shift = np.array([c[:5].mean() for c in blocks[1]])
     sums = make(p, shift)
     for cols, w in zip(blocks, weights):
-        sums.add(cols, w if weighted else None)
+        sums.add_columns(cols, w if weighted else None)
     cols = [np.concatenate([b[j] for b in blocks]) for j in range(p + 1)]
     want = reference(cols, shift, np.concatenate(weights) if weighted else None)
-    got = sums.result()
+    got = sums.M.numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9 * np.abs(want).max())
     np.testing.assert_array_equal(got, got.T)
 
 
-@pytest.mark.parametrize("make", implementations())
+@pytest.mark.parametrize("make", implementations(), indirect=True)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, "negative weight"])
 def test_a_bad_value_makes_the_sums_non_finite(make, bad):
     rng = np.random.default_rng(0)
@@ -61,8 +68,8 @@ def test_a_bad_value_makes_the_sums_non_finite(make, bad):
         cols[1][517] = bad
     sums = make(3, np.zeros(4))
     with np.errstate(invalid="ignore", over="ignore"):
-        sums.add(cols, weight)
-    assert not np.isfinite(sums.result()).all()
+        sums.add_columns(cols, weight)
+    assert not np.isfinite(sums.M.numpy()).all()
 
 
 def test_streamed_fit_is_the_same_with_and_without_the_kernel(tmp_path, monkeypatch):

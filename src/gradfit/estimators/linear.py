@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from gradfit import api
 from gradfit.data.sparse import is_sparse
 from gradfit.estimators.docs import SHARED_DOC as _SHARED_DOC
-from gradfit.estimators.partial import Moments, StochasticState, solve_moments, stochastic_models
+from gradfit.estimators.partial import StochasticState, chunk_moments, solve_moments, stochastic_models
 from gradfit.problem.losses import Loss, get_loss
 from gradfit.model import LinearModel
 from gradfit.problem.penalties import Penalty, get_penalty
@@ -190,7 +190,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                              f"{self.coef_.reshape(-1, X.shape[1]).shape[0]}; call fit() to start over")
         loss, kwargs = self._loss_object(), self._fit_kwargs()
         if loss.name == "squared":
-            chunk = Moments.of(X, Y, w)
+            chunk = chunk_moments(X, Y, w)
             self._stream = chunk if first else self._stream.merge(chunk)
             models = solve_moments(self._stream, self.fit_intercept, kwargs)
         else:

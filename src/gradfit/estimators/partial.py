@@ -1,7 +1,7 @@
 """State that :meth:`gradfit.LinearRegressor.partial_fit` keeps between calls.
 
-Squared loss: :class:`Moments` accumulates the weighted means and centered cross-products of
-``[X, Y]`` chunk by chunk (Chan, Golub and LeVeque's pairwise update, so the order of the chunks
+Squared loss: :class:`gradfit.numerics.moments.Moments` accumulates the weighted sums of ``[X, 1, Y]``
+chunk by chunk, shifted (Chan, Golub and LeVeque's pairwise update, so the order of the chunks
 does not matter and no digits cancel). They determine the objective completely, so every call
 refits *exactly*: :func:`reduced_problem` turns them into ``p + 1`` rows with the same objective,
 which any registered solver (exact, cd, prox) then minimizes.
@@ -12,15 +12,13 @@ sgd/momentum/nesterov/adam solver, and each call takes one pass of mini-batch st
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from gradfit import api
 from gradfit.data.arrays import as_batches
 from gradfit.data.sparse import is_sparse
-from gradfit.numerics.sparse_gram import add_gram
+from gradfit.numerics.moments import Moments
 from gradfit.problem.losses import Loss
 from gradfit.model import LinearModel
 from gradfit.problem.objective import Objective
@@ -32,62 +30,17 @@ from gradfit.solvers.gd import DEFAULT_LR
 STOCHASTIC = ("sgd", "momentum", "nesterov", "adam")
 
 
-@dataclass
-class Moments:
-    """Weighted sufficient statistics of ``[X, Y]``: total weight, means, centered cross-products."""
+def chunk_moments(X, Y: np.ndarray, w: np.ndarray | None) -> Moments:
+    """The :class:`~gradfit.numerics.moments.Moments` of one ``partial_fit`` chunk (X dense or scipy.sparse,
+    Y (n, k)); chunks are combined with ``Moments.merge`` (Chan, Golub and LeVeque's pairwise update)."""
+    sums = Moments(X.shape[1], Y.shape[1])
+    return sums.add_sparse(X, Y, w) if is_sparse(X) else sums.add(X, Y, w)
 
-    weight: float
-    mean_x: np.ndarray  # (p,)
-    mean_y: np.ndarray  # (k,)
-    cxx: np.ndarray  # (p, p)
-    cxy: np.ndarray  # (p, k)
-    cyy: np.ndarray  # (k,)
 
-    @classmethod
-    def of(cls, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> "Moments":
-        w = np.ones(X.shape[0]) if w is None else w
-        total = float(w.sum())
-        if total <= 0:
-            p, k = X.shape[1], Y.shape[1]
-            return cls(0.0, np.zeros(p), np.zeros(k), np.zeros((p, p)), np.zeros((p, k)), np.zeros(k))
-        if is_sparse(X):
-            return cls._of_sparse(X, Y, w, total)
-        mx, my = w @ X / total, w @ Y / total
-        Xc, Yc = X - mx, Y - my
-        Xw = Xc * w[:, None]
-        return cls(total, mx, my, Xw.T @ Xc, Xw.T @ Yc, w @ (Yc * Yc))
-
-    @classmethod
-    def _of_sparse(cls, X, Y: np.ndarray, w: np.ndarray, total: float) -> "Moments":
-        """:meth:`of` for a scipy.sparse X: raw sparse products, centred by algebra (no X - mean)."""
-        import scipy.sparse as sp
-        csr = sp.csr_matrix(X, dtype=np.float64)
-        p = csr.shape[1]
-        G = np.zeros((p, p))
-        add_gram(G, csr, w)
-        mx, my = (csr.T @ w) / total, w @ Y / total
-        Yc = Y - my
-        cxy = np.asarray(csr.T @ (w[:, None] * Yc))  # sum w x (y - my): already centred in y
-        return cls(total, mx, my, G - total * np.outer(mx, mx), cxy, w @ (Yc * Yc))
-
-    def merge(self, other: "Moments") -> "Moments":
-        if other.weight == 0:
-            return self
-        if self.weight == 0:
-            return other
-        total = self.weight + other.weight
-        f = self.weight * other.weight / total
-        dx, dy = other.mean_x - self.mean_x, other.mean_y - self.mean_y
-        return Moments(total, self.mean_x + dx * (other.weight / total), self.mean_y + dy * (other.weight / total),
-                       self.cxx + other.cxx + f * np.outer(dx, dx), self.cxy + other.cxy + f * np.outer(dx, dy),
-                       self.cyy + other.cyy + f * dy * dy)
-
-    def second_moments(self, centered: bool):
-        """(Sxx, Sxy, Syy) around the mean (with an intercept) or around zero (without)."""
-        if centered:
-            return self.cxx, self.cxy, self.cyy
-        sw, mx, my = self.weight, self.mean_x, self.mean_y
-        return (self.cxx + sw * np.outer(mx, mx), self.cxy + sw * np.outer(mx, my), self.cyy + sw * my * my)
+def second_moments(m: Moments, centered: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Sxx, Sxy, Syy) around the means (with an intercept) or around zero (without)."""
+    M, p = (m.centered() if centered else m.about_zero()).M.numpy(), m.p
+    return M[:p, :p], M[:p, p + 1:], np.diag(M)[p + 1:]
 
 
 def reduced_problem(Sxx: np.ndarray, sxy: np.ndarray, syy: float, weight: float):
@@ -153,12 +106,13 @@ class StochasticState:
 
 def solve_moments(m: Moments, fit_intercept: bool, fit_kwargs: dict) -> list[LinearModel]:
     """The exact fit of every output from the accumulated moments (``fit_kwargs`` go to gradfit.fit)."""
-    Sxx, Sxy, Syy = m.second_moments(centered=fit_intercept)
+    Sxx, Sxy, Syy = second_moments(m, centered=fit_intercept)
+    mean_x, mean_y = (t.numpy() for t in m.means())
     models = []
     for j in range(Sxy.shape[1]):
         A, z = reduced_problem(Sxx, Sxy[:, j], Syy[j], m.weight)
         model = api.fit(A, z, fit_intercept=False, **fit_kwargs)
-        model.intercept_ = float(m.mean_y[j] - m.mean_x @ model.coef_) if fit_intercept else 0.0
+        model.intercept_ = float(mean_y[j] - mean_x @ model.coef_) if fit_intercept else 0.0
         model.fit_intercept = fit_intercept
         model.info["n_rows"] = m.weight
         models.append(model)

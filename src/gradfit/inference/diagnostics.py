@@ -27,7 +27,7 @@ CONDITION_WARNING = 1000.0
 
 
 def residual_moments(batches, w: np.ndarray, b: float, data=None) -> dict:
-    """One ordered pass over ``numpy_batches`` output: n, central moments 2-4 and Durbin-Watson
+    """One ordered pass over ``numpy_chunks`` output: n, central moments 2-4 and Durbin-Watson
     (over every process when ``data`` is a distributed source)."""
     n, shift, last, first = 0, None, None, 0.0
     s1 = s2 = s3 = s4 = dw = 0.0

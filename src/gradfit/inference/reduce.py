@@ -46,28 +46,6 @@ def move(B: np.ndarray, d: np.ndarray) -> np.ndarray:
     return T.T @ B @ T
 
 
-def moments(data: Batches, m: dict, intercept: bool, rows: int) -> dict:
-    """The least-squares moments of :func:`gradfit.inference.summary._moments` over every process."""
-    if intercept:
-        shift = common(data, m["shift"], rows)
-        y_shift = float(common(data, np.array([m["y_shift"]]), rows)[0])
-        d, dy = m["shift"] - shift, m["y_shift"] - y_shift
-        B = move(m["B"], d)
-        T = np.eye(len(m["zy"]))
-        T[-1, :-1] = d
-        sy, sw = m["sy"], m["sw"]
-        zy = T.T @ (m["zy"] + dy * m["B"][:, -1])
-        yy = m["yy"] + 2 * dy * sy + dy * dy * sw
-        sy = sy + dy * sw
-    else:
-        shift, y_shift, B, zy, yy, sy, sw = m["shift"], 0.0, m["B"], m["zy"], m["yy"], m["sy"], m["sw"]
-    B, zy, yy, sy, sw, n, has_w, slw = allreduce(data, B, zy, yy, sy, sw, float(m["n"]), float(m["has_weight"]),
-                                                 m["sum_log_w"])
-    return {"n": int(round(n)), "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift,
-            "has_weight": has_w > 0, "sum_log_w": slw, "sy": sy, "sw": sw, "centered_tss": yy - sy * sy / sw,
-            "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
-
-
 def power_sums(data: Batches, sums: list[float], shift: float, n: int) -> tuple[list[float], float]:
     """Power sums ``sum (e - shift)^k``, k = 1..4, moved to a common shift and added over processes."""
     c = float(common(data, np.array([shift]), n)[0])

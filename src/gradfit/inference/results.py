@@ -1,16 +1,13 @@
 """What a statistical summary returns (:class:`Summary`) and the arithmetic every summary shares:
-standard errors, tests and intervals from a covariance, the shift of centred features undone, and
-one pass over a source as numpy blocks."""
+standard errors, tests and intervals from a covariance, and the shift of centred features undone."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 from scipy import special
 
-from gradfit.data.batches import Batches
 from gradfit.inference.format import summary_frame, summary_html, summary_text
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
@@ -98,26 +95,6 @@ class Summary:
 def format_summary(s: Summary) -> str:
     """A text table in the spirit of statsmodels' ``summary()`` (see :mod:`gradfit.inference.format`)."""
     return summary_text(s)
-
-
-SPARSE_BLOCK_VALUES = 1 << 21  # dense values per block of a sparse X (16 MiB of float64)
-
-
-def numpy_batches(data: Batches) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """One ordered pass as float64 numpy blocks (X, y, weight or None); a sparse X comes as dense
-    blocks of at most ``SPARSE_BLOCK_VALUES`` values (rows x columns), never as one (n, p) array."""
-    full = data.full_batch()
-    for b in ((full,) if full is not None else data):
-        w = None if b.weight is None else b.weight.detach().cpu().double().numpy()
-        y = b.y.detach().cpu().double().numpy()
-        if getattr(b.X, "csr", None) is not None:
-            csr = b.X.csr
-            rows = max(1, SPARSE_BLOCK_VALUES // max(csr.shape[1], 1))
-            for a in range(0, csr.shape[0], rows):
-                yield (csr[a:a + rows].toarray().astype(np.float64, copy=False), y[a:a + rows],
-                       None if w is None else w[a:a + rows])
-            continue
-        yield b.X.detach().cpu().double().numpy(), y, w
 
 
 def inference(coef: np.ndarray, cov: np.ndarray, level: float, use_t: bool, df_resid: float):

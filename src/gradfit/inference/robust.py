@@ -32,7 +32,8 @@ from scipy import special
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
 from gradfit.inference.diagnostics import vif
-from gradfit.inference.results import Summary, inference, numpy_batches, shifted_to_original
+from gradfit.inference.results import Summary, inference, shifted_to_original
+from gradfit.numerics.passes import numpy_chunks
 
 
 def _design(X: np.ndarray, shift: np.ndarray, intercept: bool) -> np.ndarray:
@@ -86,7 +87,7 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
         raise ValueError(f"the {model.loss['name']} loss's standard errors need every residual in one process; "
                          "save the model (--save) and run gradfit plot --summary on the whole file")
     shift, B, parts_e, parts_y, parts_s = None, None, [], [], []
-    for X, y, s in numpy_batches(data):
+    for X, y, s in numpy_chunks(data):
         if shift is None:
             shift = X.mean(0) if intercept else np.zeros(X.shape[1])
             B = np.zeros((X.shape[1] + intercept,) * 2)
@@ -110,7 +111,7 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
     if cov_type == "robust":
         meat = np.zeros_like(B)
         start = 0
-        for X, _, _ in numpy_batches(data):
+        for X, _, _ in numpy_chunks(data):
             Z = _design(X, shift, intercept)
             sl = slice(start, start + len(X))
             d = sw[sl] * np.where(e[sl] > 0, (q / f0) ** 2, ((1 - q) / f0) ** 2)
@@ -152,7 +153,7 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     shift, B, W = None, None, None
     n, s_psi2, s_d, s_d2, s_rho = 0.0, 0.0, 0.0, 0.0, 0.0
     weighted = False
-    for X, y, s in numpy_batches(data):
+    for X, y, s in numpy_chunks(data):
         if shift is None:
             shift = X.mean(0) if intercept else np.zeros(X.shape[1])
             B = np.zeros((X.shape[1] + intercept,) * 2)

@@ -31,8 +31,10 @@ from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
 from gradfit.inference.diagnostics import condition, condition_notes, residual_moments, residual_tests, vif
-from gradfit.inference.results import COV_TYPES, Summary, inference, numpy_batches, shifted_to_original
+from gradfit.inference.results import COV_TYPES, Summary, inference, shifted_to_original
 from gradfit.inference.robust import huber_summary, quantile_summary
+from gradfit.numerics.moments import moments
+from gradfit.numerics.passes import numpy_chunks
 
 # -- data access --------------------------------------------------------------------------------
 def source_of(model, X: Any, y: Any = None, sample_weight: Any = None) -> Batches:
@@ -140,7 +142,7 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
     if not math.isnan(model.gap_) and model.gap_ > 1e-6:
         notes.append(f"the model is {model.gap_:.1e} (relative) above the least-squares optimum; "
                      "the statistics describe its coefficients")
-    diag = residual_tests(residual_moments(numpy_batches(data), w, b, data))
+    diag = residual_tests(residual_moments(numpy_chunks(data), w, b, data))
     cond, smallest = condition(B, m["shift"], intercept)
     diag["condition_number"] = cond
     notes += condition_notes(cond, smallest)
@@ -165,48 +167,27 @@ def unidentified(B: np.ndarray, nullity: int, shift: np.ndarray, intercept: bool
 
 
 def _moments(data: Batches, intercept: bool) -> dict:
-    """One pass: sums of z z', z y, y y (z = [x - shift, 1], or x without intercept) weighted by s."""
-    shift = None
-    n, has_w, sum_log_w = 0, False, 0.0
-    for X, y, s in numpy_batches(data):
-        if shift is None:
-            p = X.shape[1]
-            shift = X.mean(0) if (intercept and len(X)) else np.zeros(p)
-            y_shift = float(y.mean()) if (intercept and len(y)) else 0.0
-            k = p + int(intercept)
-            B, zy, yy, sy, sw = np.zeros((k, k)), np.zeros(k), 0.0, 0.0, 0.0
-        Z = X - shift
-        if intercept:
-            Z = np.hstack([Z, np.ones((len(Z), 1))])
-        yc = y - y_shift
-        sv = np.ones(len(y)) if s is None else s
-        if s is not None:
-            has_w = True
-            with np.errstate(divide="ignore"):
-                sum_log_w += float(np.log(s).sum())
-        Zs = Z * sv[:, None]
-        B += Z.T @ Zs
-        zy += Zs.T @ yc
-        yy += float(yc @ (sv * yc))
-        sy += float(sv @ yc)
-        sw += float(sv.sum())
-        n += len(y)
-    if shift is None:
+    """One pass (over every process): sums of z z', z y, y y (z = [x - shift, 1] with ``shift`` the
+    weighted mean, or x unshifted without intercept) weighted by s; y around its mean (or 0)."""
+    sums = moments(data).allreduce(data)
+    if sums.rows == 0:
         raise ValueError("the data has no rows")
+    sums = sums.centered() if intercept else sums.about_zero()
+    M, p = sums.M.cpu().numpy(), data.n_features
+    z = slice(0, p + 1) if intercept else slice(0, p)
+    B, zy, yy, sy, sw = M[z, z], M[z, p + 1], float(M[p + 1, p + 1]), float(M[p, p + 1]), float(M[p, p])
+    y_shift = float(sums.shift_y[0])
     # sums are around y_shift (0 without intercept); the intercept absorbs it: theta_c = theta - y_shift e_last
-    m = {"n": n, "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": shift, "has_weight": has_w,
-         "sum_log_w": sum_log_w, "sy": sy, "sw": sw, "centered_tss": yy - sy * sy / sw,
-         "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
-    if reduce.is_distributed(data):  # every process's sums, moved to one shift
-        m = reduce.moments(data, m, intercept, n)
-    return m
+    return {"n": sums.rows, "B": B, "zy": zy, "yy": yy, "y_shift": y_shift, "shift": sums.shift_x.cpu().numpy(),
+            "has_weight": sums.weighted, "sum_log_w": sums.log_weight, "sy": sy, "sw": sw,
+            "centered_tss": yy - sy * sy / sw, "uncentered_tss": yy + 2 * y_shift * sy + sw * y_shift ** 2}
 
 
 def _sandwich(data: Batches, Binv: np.ndarray, theta_z: np.ndarray, shift: np.ndarray, intercept: bool,
               cov_type: str, n: int, df_resid: float) -> np.ndarray:
     """Second pass: the HC meat ``sum s^2 e^2 omega z z'`` in shifted coordinates, then the sandwich."""
     meat = np.zeros_like(Binv)
-    for X, y, s in numpy_batches(data):
+    for X, y, s in numpy_chunks(data):
         Z = X - shift
         if intercept:
             Z = np.hstack([Z, np.ones((len(Z), 1))])
@@ -217,7 +198,7 @@ def _sandwich(data: Batches, Binv: np.ndarray, theta_z: np.ndarray, shift: np.nd
             h = sv * np.einsum("ij,jk,ik->i", Z, Binv, Z)
             u = u / (1 - h) if cov_type == "HC2" else u / (1 - h) ** 2
         meat += Z.T @ (Z * u[:, None])
-    if reduce.is_distributed(data):  # the shift is already common (see _moments)
+    if reduce.is_distributed(data):  # the shift is already common (_moments moved every process's sums to one shift)
         meat = reduce.allreduce(data, meat)[0]
     cov = Binv @ meat @ Binv
     return cov * (n / df_resid) if cov_type == "HC1" else cov

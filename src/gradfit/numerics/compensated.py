@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from gradfit.problem.batches import Batches
-from gradfit.numerics.moments import F64, chunk_rows, row_chunks, is_sparse_rows, one_torch_thread
+from gradfit.numerics.passes import F64, chunk_rows, is_sparse_rows, one_torch_thread, row_chunks
 from gradfit.numerics.sparse_gram import sparse_gradient_pass
 
 _SPLIT = 134217729.0  # 2^27 + 1: Dekker's split of a float64 into two 26-bit halves

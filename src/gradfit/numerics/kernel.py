@@ -1,7 +1,7 @@
 """The compiled moment kernel (``_kernels.c``), when the install built it.
 
 The extension is optional (``setup.py``): without a C compiler gradfit installs all the same and
-:func:`gradfit.numerics.moments.moments` uses numpy and torch instead. Set ``GRADFIT_NO_NATIVE=1`` to
+:class:`gradfit.numerics.moments.Moments` uses numpy and torch instead. Set ``GRADFIT_NO_NATIVE=1`` to
 use that path even where the kernel was built (to compare the two, as ``bench/bigfile.py`` does).
 """
 from __future__ import annotations
@@ -34,32 +34,24 @@ _moments, _tile_rows = _load() or (None, 0)
 
 
 def available(width: int) -> bool:
-    """Whether :class:`MomentSums` runs compiled for ``B'B`` of this width."""
+    """Whether :func:`moment_block` runs compiled for ``B'B`` of this width."""
     return _moments is not None and width <= MAX_WIDTH
 
 
-class MomentSums:
-    """Running ``M = B'B`` (upper triangle) over blocks of float64 columns, with
-    ``B = sqrt(s) [x_1 - c_1, ..., x_p - c_p, 1, y - c_y]`` (see ``_kernels.c``)."""
-
-    def __init__(self, p: int, shift: np.ndarray):
-        self.p = p
-        self.shift = np.ascontiguousarray(shift, dtype=np.float64)
-        self.M = np.zeros((p + 2, p + 2))
-        self._tile = np.empty(((p + 2 + 3) // 4 * 4) * _tile_rows)  # the kernel's scratch: a tile of B
-
-    def add(self, cols: Sequence[np.ndarray], weight: np.ndarray | None = None) -> None:
-        """Add the rows of ``cols = [x_1, ..., x_p, y]`` (1-D float64, equal lengths)."""
-        cols = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
-        if weight is not None:
-            weight = np.ascontiguousarray(weight, dtype=np.float64)
-        ptrs = (ctypes.c_void_p * len(cols))(*[c.ctypes.data for c in cols])
-        w = None if weight is None else weight.ctypes.data_as(_P)
-        if _moments(ptrs, self.p, self.shift.ctypes.data_as(_P), w, len(cols[0]), self.M.ctypes.data_as(_P),
-                    self._tile.ctypes.data_as(_P)):
-            raise ValueError(f"the moment kernel refused p={self.p}")
-
-    def result(self) -> np.ndarray:
-        """The full symmetric ``B'B``."""
-        upper = np.triu(self.M)
-        return upper + np.triu(upper, 1).T
+def moment_block(cols: Sequence[np.ndarray], shift: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """``B'B`` (full, symmetric) of one block of columns ``cols = [x_1, ..., x_p, y]`` (1-D, equal
+    lengths), ``B = sqrt(s) [x_1 - c_1, ..., x_p - c_p, 1, y - c_y]`` with ``c = shift`` (see
+    ``_kernels.c``); the fast path of :meth:`gradfit.numerics.moments.Moments.add_columns`."""
+    p = len(cols) - 1
+    cols = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    if weight is not None:
+        weight = np.ascontiguousarray(weight, dtype=np.float64)
+    M = np.zeros((p + 2, p + 2))
+    tile = np.empty(((p + 2 + 3) // 4 * 4) * _tile_rows)  # the kernel's scratch: a tile of B
+    ptrs = (ctypes.c_void_p * len(cols))(*[c.ctypes.data for c in cols])
+    w = None if weight is None else weight.ctypes.data_as(_P)
+    if _moments(ptrs, p, shift.ctypes.data_as(_P), w, len(cols[0]), M.ctypes.data_as(_P), tile.ctypes.data_as(_P)):
+        raise ValueError(f"the moment kernel refused p={p}")
+    upper = np.triu(M)  # the kernel fills the upper triangle
+    return upper + np.triu(upper, 1).T

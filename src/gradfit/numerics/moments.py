@@ -1,63 +1,34 @@
-"""Streaming passes for least squares: shifted moments, column scales and a streaming QR.
+"""Weighted moments: the one accumulator of least-squares sums, and one pass that fills it.
 
-Every pass walks the data once in row chunks small enough to stay in cache. A chunk is copied,
-shifted by a per-column centre, into one float64 buffer ``B = sqrt(s) * [X - m, 1, y - m_y]``
-(s: sample weights), so no copy of ``X`` is ever made and the products never see large means.
+:class:`Moments` holds ``M = sum_i s_i b_i b_i'`` for ``b_i = [x_i - c_x, 1, y_i - c_y]`` (s: sample
+weights, y may have k columns). From M come the weight sum, the means, the centred or raw cross-
+products of ``[X, y]`` -- everything exact least squares, ridge, the statistical summary and
+``partial_fit`` need. Rows are shifted by ``c`` (the first chunk's mean) before any product, so the
+products never see large means; two accumulators with different shifts are merged by moving one to
+the other's shift (:meth:`Moments.shifted`, exact algebra: Chan, Golub and LeVeque's pairwise update
+in matrix form), which is also how the processes of a distributed fit agree (:meth:`Moments.allreduce`).
 
-* :func:`moments` returns ``M = B'B`` summed over all rows (one pass; the Gram of the shifted,
-  augmented data) together with the shift it used. A streamed source that offers unchecked
-  columns has its columns summed without an (n, p) matrix in between, by the compiled kernel
-  of :mod:`gradfit.numerics.kernel` where the install built it.
-* :mod:`gradfit.numerics.compensated` has the residual pass of iterative refinement (double-double).
-* :func:`streaming_r` returns the R factor of ``sqrt(s) * [Z, t]`` (TSQR: one QR per chunk,
-  stacked onto the running R) for a standardized design ``Z``; used when the Gram matrix is too
-  ill-conditioned to factor.
+Chunks arrive as rows (:meth:`~Moments.add`: cache-sized float64 buffers, numpy's symmetric rank-k
+update for wide ones, torch's matrix product for narrow ones), as columns of a streamed file
+(:meth:`~Moments.add_columns`: the compiled kernel of :mod:`gradfit.numerics.kernel` where the install
+built it) or as a sparse matrix (:meth:`~Moments.add_sparse`: never densified, shift 0 for X).
+:func:`column_scales` is the diagonal alone (means and standard deviations), one O(p) pass.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Callable, Iterator
+import math
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from gradfit.numerics import kernel as native
-from gradfit.numerics.sparse_gram import sparse_moments
+from gradfit.numerics import kernel
+from gradfit.numerics.passes import F64, chunk_rows, is_sparse_rows, one_torch_thread, row_chunks, run_parts
+from gradfit.numerics.sparse_gram import add_gram
 from gradfit.problem.batches import Batches
 
-F64 = torch.float64
-CACHE_BYTES = 3_200_000  # a chunk buffer of about this size stays in L2/L3 (measured best on 10 and 100 columns)
-
-
-GPU_CHUNK_BYTES = 256 << 20  # on a GPU each chunk costs kernel launches: few large chunks (untimed: no GPU here)
-
-
-def chunk_rows(n_cols: int, device: torch.device | str | None = None) -> int:
-    on_gpu = device is not None and torch.device(device).type == "cuda"
-    return max(256, (GPU_CHUNK_BYTES if on_gpu else CACHE_BYTES) // (8 * n_cols))
-
-
-def row_chunks(data: Batches, rows: int) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
-    for batch in data:
-        n = batch.X.shape[0]
-        for a in range(0, n, rows):
-            w = None if batch.weight is None else batch.weight[a:a + rows]
-            yield batch.X[a:a + rows], batch.y[a:a + rows], w
-
-
-def _sqrt_weight(w: Tensor) -> Tensor:
-    w = w.to(F64)
-    if bool((w < 0).any()):
-        raise ValueError("sample weights must be >= 0 for least squares")
-    return w.sqrt()
-
-
-def is_sparse_rows(X) -> bool:
-    """True for a batch's sparse X (:class:`gradfit.data.sparse.SparseRows`, duck-typed: numerics
-    sits below the data layer)."""
-    return getattr(X, "csr", None) is not None
+SPARSE_SHIFT_ROWS = 4096  # rows whose mean shifts y for a sparse X
 
 
 def gram_by_numpy(n_cols: int) -> bool:
@@ -73,142 +44,201 @@ def padded_width(n_cols: int) -> int:
     return -(-n_cols // 12) * 12 if n_cols <= 36 else n_cols
 
 
-@contextmanager
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(n)
+def sqrt_weight(w: Tensor) -> Tensor:
+    """``sqrt(s)`` in float64; a negative weight is refused (least squares needs s >= 0)."""
+    w = w.to(F64)
+    if bool((w < 0).any()):
+        raise ValueError("sample weights must be >= 0 for least squares")
+    return w.sqrt()
 
 
-def row_parts(data: Batches, rows: int, n_parts: int) -> list[Iterator]:
-    """The chunks of one pass, split into ``n_parts`` contiguous row ranges when the rows are in
-    memory on the CPU (else one part: the ordinary ordered pass)."""
-    full = data.full_batch() if data.device.type == "cpu" else None
-    if full is None or n_parts <= 1 or len(full) < 4 * rows:
-        return [row_chunks(data, rows)]
-    n = len(full)
-    bounds = [n * i // n_parts for i in range(n_parts + 1)]
-
-    def part(a: int, b: int):
-        for s in range(a, b, rows):
-            e = min(s + rows, b)
-            yield full.X[s:e], full.y[s:e], None if full.weight is None else full.weight[s:e]
-    return [part(bounds[i], bounds[i + 1]) for i in range(n_parts)]
+def _f64(a, device) -> Tensor:
+    return (torch.from_numpy(np.asarray(a)) if not isinstance(a, Tensor) else a).to(device=device, dtype=F64)
 
 
-def run_parts(fn: Callable, data: Batches, rows: int, parallel: bool = True) -> list:
-    """``fn(chunks)`` for each part of :func:`row_parts`, one Python thread per part, torch single-
-    threaded inside. Coarse tasks replace one OpenMP round trip per small op, which on a busy
-    machine (spinning barriers) cost 10-30x: a 10M x 10 Gram took 0.6 s this way and 5-19 s with
-    torch's two intra-op threads on small chunks."""
-    with one_torch_thread() as n_threads:
-        parts = row_parts(data, rows, n_threads if parallel else 1)
-        if len(parts) == 1:
-            return [fn(parts[0])]
-        with ThreadPoolExecutor(len(parts)) as pool:
-            return list(pool.map(fn, parts))
+class Moments:
+    """Running ``M = sum s b b'``, ``b = [x - shift_x, 1, y - shift_y]`` ((p + 1 + k) square, float64).
 
-
-def moments(data: Batches) -> tuple[Tensor, Tensor, Tensor]:
-    """One pass: ``(M, shift_x, shift_y)`` with ``M = sum B'B``, ``B = sqrt(s)[X - shift_x, 1, y - shift_y]``.
-
-    The shift is the first chunk's mean (close to the column means, so nothing cancels); processes
-    of a distributed source each use their own shift and :func:`reshift` moves them to a common
-    one before the sums are combined. With many columns on the CPU the chunk goes through numpy,
-    whose ``b.T @ b`` is a symmetric rank-k update (half the flops of a general matmul); mixing
-    torch's and numpy's thread pools in one loop makes both spin, so one library does a chunk.
-    In-memory rows are split over threads (:func:`run_parts`).
+    Parameters
+    ----------
+    p, k : numbers of features and of target columns.
+    shift_x, shift_y : the shift; None takes the first chunk's mean.
+    device : where M lives (chunks are added on it).
     """
-    p = data.n_features
-    dev = data.device
-    rows = chunk_rows(p + 2, dev)
-    full = data.full_batch()
-    if full is not None and is_sparse_rows(full.X):
-        return sparse_moments(full.X, full.y, full.weight)
-    columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
-    if columns is not None:
-        return _column_moments(columns, p, rows)
-    use_np = dev.type == "cpu" and gram_by_numpy(p + 2)
-    width = p + 2 if use_np or dev.type != "cpu" else padded_width(p + 2)
-    shift = None
-    if full is not None and len(full):
-        shift = (full.X[:rows].to(F64).mean(0), full.y[:rows].to(F64).mean())
 
-    def part(chunks):
-        M = torch.zeros(width, width, dtype=F64, device=dev)
-        buf = torch.zeros(rows, width, dtype=F64, device=dev)
-        buf[:, p] = 1.0
-        Mn, bufn = (M.numpy(), buf.numpy()) if use_np else (None, None)
-        sx, sy = shift if shift is not None else (torch.zeros(p, dtype=F64, device=dev),
-                                                   torch.zeros((), dtype=F64, device=dev))
-        first = shift is None
-        for X, y, w in chunks:
-            m = X.shape[0]
-            if m == 0:
-                continue
-            if first:
-                sx, sy, first = X.to(F64).mean(0), y.to(F64).mean(), False
-            if use_np:
-                b = bufn[:m]
-                np.subtract(X.numpy(), sx.numpy(), out=b[:, :p])
-                np.subtract(y.numpy(), float(sy), out=b[:, p + 1])
-                if w is not None:
-                    b[:, p] = 1.0
-                    b *= _sqrt_weight(w).numpy()[:, None]
-                Mn += b.T @ b
-                continue
-            b = buf[:m]
-            torch.sub(X, sx, out=b[:, :p])
-            # y - sy with a 0-d float64 sy would be computed in y's dtype (float32 loses 7 digits)
-            torch.sub(y.to(F64), sy, out=b[:, p + 1])
-            if w is not None:
-                b[:, p] = 1.0
-                b.mul_(_sqrt_weight(w)[:, None])
-            M.addmm_(b.T, b)
-        return M[:p + 2, :p + 2], sx, sy
+    def __init__(self, p: int, k: int = 1, *, shift_x=None, shift_y=None, device=None, M: Tensor | None = None):
+        self.p, self.k, self.q = p, k, p + 1 + k
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.shift_x = None if shift_x is None else _f64(shift_x, self.device).reshape(p)
+        self.shift_y = None if shift_y is None else _f64(shift_y, self.device).reshape(k)
+        self.use_numpy = self.device.type == "cpu" and gram_by_numpy(self.q)
+        if M is None:
+            width = self.q if self.use_numpy or self.device.type != "cpu" else padded_width(self.q)
+            M = torch.zeros(width, width, dtype=F64, device=self.device)
+        self._acc = M  # may be wider than q: the padding stays zero
+        self.rows = 0  # rows added (unweighted count)
+        self.weighted = False  # whether any chunk came with weights
+        self.log_weight = 0.0  # sum of log s over weighted rows (the WLS likelihood's constant)
+        self._buf: Tensor | None = None
 
-    out = run_parts(part, data, rows, parallel=not use_np and shift is not None)
-    M = sum(o[0] for o in out)
-    return M, out[0][1], out[0][2]
+    # -- what the sums say ----------------------------------------------------------------------
+    @property
+    def M(self) -> Tensor:
+        return self._acc[:self.q, :self.q]
 
+    @property
+    def weight(self) -> float:
+        return float(self._acc[self.p, self.p])
 
-def _column_moments(blocks: Iterator[list[np.ndarray]], p: int, rows: int) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`moments` from blocks of columns ``[x_1..x_p, y, (w)]``, no (n, p) matrix built: the
-    compiled kernel (:mod:`gradfit.numerics.kernel`) where the install built it, else :class:`_ChunkSums`.
-    The shift is the first ``rows`` rows' mean, as in :func:`moments`."""
-    sums = None
-    with np.errstate(invalid="ignore", over="ignore"), one_torch_thread():  # a NaN/inf shows in M; the caller validates
-        for cols in blocks:
-            if sums is None:
-                shift = np.array([c[:rows].mean() for c in cols[:p + 1]])
-                sums = native.MomentSums(p, shift) if native.available(p + 2) else _ChunkSums(p, shift, rows)
-            sums.add(cols[:p + 1], cols[p + 1] if len(cols) > p + 1 else None)
-    if sums is None:
-        return torch.zeros(p + 2, p + 2, dtype=F64), torch.zeros(p, dtype=F64), torch.zeros((), dtype=F64)
-    M = torch.from_numpy(sums.result())
-    return M, torch.from_numpy(sums.shift[:p].copy()), torch.tensor(float(sums.shift[p]), dtype=F64)
+    def _shifts(self) -> tuple[Tensor, Tensor]:
+        z = lambda n: torch.zeros(n, dtype=F64, device=self.device)  # noqa: E731
+        return (z(self.p) if self.shift_x is None else self.shift_x, z(self.k) if self.shift_y is None else self.shift_y)
 
+    def sums(self) -> Tensor:
+        """``[sum s x, sum s y, sum s]`` (raw, unshifted), for a mean every process agrees on."""
+        sx, sy = self._shifts()
+        M, p, S = self.M, self.p, self._acc[self.p, self.p]
+        return torch.cat([M[p, :p] + S * sx, M[p, p + 1:] + S * sy, S[None]])
 
-class _ChunkSums:
-    """:class:`gradfit.numerics.kernel.MomentSums` in numpy and torch: each chunk of each column is shifted into
-    a row of a cache-sized ``B'``, then ``B'B`` is added as :func:`gram_by_numpy` says (torch on one
-    thread: the reader's pyarrow threads use the cores)."""
+    def means(self) -> tuple[Tensor, Tensor]:
+        """Weighted means of x and y (the shift when there is no weight)."""
+        sx, sy = self._shifts()
+        S = self.weight
+        if not S > 0:
+            return sx, sy
+        p = self.p
+        return sx + self.M[p, :p] / S, sy + self.M[p, p + 1:] / S
 
-    def __init__(self, p: int, shift: np.ndarray, rows: int):
-        self.p, self.shift, self.rows = p, shift, rows
-        self.use_np = gram_by_numpy(p + 2)
-        width = p + 2 if self.use_np else padded_width(p + 2)
-        self.Bt_t = torch.zeros(width, rows, dtype=F64)  # rows past p + 1 stay zero
-        self.M_t = torch.zeros(width, width, dtype=F64)
-        self.Bt, self.M = self.Bt_t.numpy(), self.M_t.numpy()
-        self.Bt[p] = 1.0
+    def shifted(self, new_x: Tensor | float, new_y: Tensor | float) -> "Moments":
+        """The same sums around another shift (exact algebra, O(q^2)): ``T'MT`` with ``T = I + e_p d'``,
+        ``d = [shift_x - new_x, 0, shift_y - new_y]``."""
+        sx, sy = self._shifts()
+        new_x, new_y = torch.as_tensor(new_x, dtype=F64, device=self.device), torch.as_tensor(new_y, dtype=F64,
+                                                                                              device=self.device)
+        p, M = self.p, self.M
+        d = torch.zeros(self.q, dtype=F64, device=self.device)
+        d[:p] = sx - new_x
+        d[p + 1:] = sy - new_y
+        row = M[p].clone()
+        out = M + torch.outer(d, row)
+        out += torch.outer(row, d)
+        out += M[p, p] * torch.outer(d, d)
+        moved = Moments(p, self.k, shift_x=new_x.expand(p), shift_y=new_y.expand(self.k), device=self.device, M=out)
+        moved.rows, moved.weighted, moved.log_weight = self.rows, self.weighted, self.log_weight
+        return moved
 
-    def add(self, cols: list[np.ndarray], weight: np.ndarray | None = None) -> None:
-        p, rows, Bt, shift = self.p, self.rows, self.Bt, self.shift
-        n = len(cols[0])
+    def centered(self) -> "Moments":
+        """Around the weighted means: ``M[:p, :p] / S`` is then the weighted covariance of x."""
+        return self.shifted(*self.means())
+
+    def about_zero(self) -> "Moments":
+        """Unshifted: raw cross-products (a fit without intercept)."""
+        return self.shifted(0.0, 0.0)
+
+    def merge(self, other: "Moments") -> "Moments":
+        """Add ``other``'s rows to these sums (moved to this shift first); returns self."""
+        if other.shift_x is None and other.rows == 0:
+            return self
+        if self.shift_x is None:
+            self.shift_x, self.shift_y = other._shifts()
+        self.M.add_(other.shifted(self.shift_x, self.shift_y).M if not self._same_shift(other) else other.M)
+        self.rows += other.rows
+        self.weighted |= other.weighted
+        self.log_weight += other.log_weight
+        return self
+
+    def _same_shift(self, other: "Moments") -> bool:
+        ox, oy = other._shifts()
+        return bool(torch.equal(ox, self.shift_x) and torch.equal(oy, self.shift_y))
+
+    def allreduce(self, data: Batches) -> "Moments":
+        """The sums over every process of a distributed source (this process's rows alone otherwise):
+        each process moves its sums to the common weighted mean, then they are added."""
+        if not data.distributed:
+            return self
+        raw = data.allreduce(self.sums())
+        S = float(raw[-1])
+        p = self.p
+        mx, my = (raw[:p] / S, raw[p:-1] / S) if S > 0 else (raw[:p] * 0, raw[p:-1] * 0)
+        local = self.shifted(mx, my)
+        extra = torch.tensor([float(self.rows), float(self.weighted), self.log_weight], dtype=F64,
+                             device=self.device)
+        total = data.allreduce(torch.cat([local.M.reshape(-1), extra]))
+        out = Moments(p, self.k, shift_x=mx, shift_y=my, device=self.device,
+                      M=total[:-3].reshape(self.q, self.q).clone())
+        out.rows, out.weighted, out.log_weight = int(round(float(total[-3]))), bool(total[-2] > 0), float(total[-1])
+        return out
+
+    # -- adding rows ----------------------------------------------------------------------------
+    def _count(self, m: int, w) -> None:
+        self.rows += m
+        if w is not None:
+            self.weighted = True
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.log_weight += float(np.log(np.asarray(w.detach().cpu() if isinstance(w, Tensor) else w,
+                                                           dtype=np.float64)).sum())
+
+    def add(self, X, Y, w=None) -> "Moments":
+        """Add a chunk of rows: ``X`` (m, p), ``Y`` (m,) or (m, k), weights (m,) or None (tensors or
+        numpy arrays, any float dtype; the buffer is float64)."""
+        m, p, dev = X.shape[0], self.p, self.device
+        if m == 0:
+            return self
+        X, Y = _f64(X, dev) if not isinstance(X, Tensor) else X, _f64(Y, dev) if not isinstance(Y, Tensor) else Y
+        if self.shift_x is None:
+            self.shift_x, self.shift_y = X.to(F64).mean(0), Y.to(F64).reshape(m, self.k).mean(0)
+        width = self._acc.shape[0]
+        if self._buf is None or self._buf.shape[0] < m:
+            self._buf = torch.zeros(m, width, dtype=F64, device=dev)
+            self._buf[:, p] = 1.0
+        b = self._buf[:m]
+        ys = slice(p + 1, p + 1 + self.k)
+        if self.use_numpy:
+            bn = b.numpy()
+            np.subtract(X.numpy(), self.shift_x.numpy(), out=bn[:, :p])
+            np.subtract(Y.numpy().reshape(m, self.k), self.shift_y.numpy(), out=bn[:, ys])
+        else:
+            torch.sub(X, self.shift_x, out=b[:, :p])
+            # Y - shift with a float32 Y is formed in float64 first (float32 would lose 7 digits)
+            torch.sub(Y.to(F64).reshape(m, self.k), self.shift_y, out=b[:, ys])
+        if w is not None:
+            w = _f64(w, dev) if not isinstance(w, Tensor) else w
+            b[:, p] = 1.0
+            b.mul_(sqrt_weight(w)[:, None])
+        if self.use_numpy:
+            acc = self._acc.numpy()
+            acc += bn.T @ bn  # numpy's b.T @ b is a symmetric rank-k update: half the flops
+        else:
+            self._acc.addmm_(b.T, b)
+        self._count(m, w)
+        return self
+
+    def add_columns(self, cols: Sequence[np.ndarray], weight: np.ndarray | None = None) -> "Moments":
+        """Add a block given as float64 columns ``[x_1, ..., x_p, y]`` (k = 1): the compiled kernel
+        where built, else each column shifted into a row of a cache-sized ``B'``. A NaN, an inf or a
+        negative weight makes the sums non-finite (no check here: the caller validates)."""
+        p, n = self.p, len(cols[0])
+        if n == 0:
+            return self
+        if self.shift_x is None:
+            first = chunk_rows(self.q)
+            shift = np.array([c[:first].mean() for c in cols[:p + 1]])
+            self.shift_x, self.shift_y = _f64(shift[:p], self.device), _f64(shift[p:], self.device)
+        shift = np.concatenate([self.shift_x.cpu().numpy(), self.shift_y.cpu().numpy()])
+        if kernel.available(self.q):
+            self.M.add_(torch.from_numpy(kernel.moment_block(cols, shift, weight)).to(self.device))
+        else:
+            self._add_columns_numpy(cols, shift, weight)
+        self._count(n, weight)
+        return self
+
+    def _add_columns_numpy(self, cols, shift: np.ndarray, weight: np.ndarray | None) -> None:
+        p, width, n = self.p, self._acc.shape[0], len(cols[0])
+        rows = chunk_rows(self.q)
+        Bt_t = torch.zeros(width, min(rows, n), dtype=F64)  # rows past p + 1 stay zero
+        Bt = Bt_t.numpy()
+        Bt[p] = 1.0
+        acc = self._acc.numpy()
         for a in range(0, n, rows):
             m = min(rows, n - a)
             for j in range(p):
@@ -217,78 +247,81 @@ class _ChunkSums:
             if weight is not None:  # scale each row of B by sqrt(s) (s < 0 gives NaN)
                 Bt[p, :m] = 1.0
                 Bt[:, :m] *= np.sqrt(weight[a:a + m])
-            if self.use_np:
-                b = Bt[:, :m]
-                self.M += b @ b.T
+            if self.use_numpy:
+                acc += Bt[:, :m] @ Bt[:, :m].T
             else:
-                b_t = self.Bt_t[:, :m]
-                self.M_t.addmm_(b_t, b_t.T)
+                self._acc.addmm_(Bt_t[:, :m], Bt_t[:, :m].T)
 
-    def result(self) -> np.ndarray:
-        return self.M[:self.p + 2, :self.p + 2].copy()
-
-
-def reshift(M: Tensor, shift_x: Tensor, shift_y: Tensor, new_x: Tensor, new_y: Tensor) -> Tensor:
-    """Moments of ``[X - new_x, 1, y - new_y]`` from those of ``[X - shift_x, 1, y - shift_y]`` (exact algebra)."""
-    # T = I + e_p d' with d = [shift_x - new_x, 0, shift_y - new_y]: T'MT in O(p^2), not a dense product
-    p = shift_x.shape[0]
-    d = torch.zeros(p + 2, dtype=F64, device=M.device)
-    d[:p] = shift_x - new_x
-    d[p + 1] = shift_y - new_y
-    row = M[p].clone()
-    out = M + torch.outer(d, row)
-    out += torch.outer(row, d)
-    out += M[p, p] * torch.outer(d, d)
-    return out
-
-
-def streaming_r(data: Batches, keep: Tensor, center: Tensor, scale: Tensor, center_y: Tensor,
-                intercept: bool, extra_rows: Tensor | None = None) -> Tensor:
-    """R factor (upper triangular, k+1 square) of ``sqrt(s) * [Z, t]`` with
-    ``Z = [(X[:, keep] - center) / scale, 1 (if intercept)]`` and ``t = y - center_y``; rows of
-    ``extra_rows`` (e.g. a ridge block, k+1 wide) are appended before the last QR."""
-    p = data.n_features
-    dev = data.device
-    k = int(keep.numel()) + int(intercept)
-    rows = chunk_rows(k + 1, dev)
-    R = torch.zeros(0, k + 1, dtype=F64, device=dev)
-    buf = torch.empty(rows, k + 1, dtype=F64, device=dev)
-    nk = int(keep.numel())
-    all_cols = nk == p
-    for X, y, sw in row_chunks(data, rows):
-        m = X.shape[0]
-        z = buf[:m]
-        Xk = X if all_cols else X[:, keep]
-        if is_sparse_rows(Xk):  # a chunk of rows (chunk_rows bounds it), densified for its QR
-            Xk = Xk.dense_rows()
-        torch.sub(Xk, center, out=z[:, :nk])
-        z[:, :nk].div_(scale)
-        if intercept:
-            z[:, nk] = 1.0
-        torch.sub(y, center_y, out=z[:, k])
-        if sw is not None:
-            z.mul_(_sqrt_weight(sw)[:, None])
-        R = torch.linalg.qr(torch.cat([R, z]), mode="r").R
-    gather = getattr(data, "allgather_rows", None)
-    if gather is not None:  # distributed: stack every process's R and factor once more
-        R = torch.linalg.qr(gather(R), mode="r").R
-    if extra_rows is not None:
-        R = torch.linalg.qr(torch.cat([R, extra_rows]), mode="r").R
-    if R.shape[0] < k + 1:  # fewer rows than columns: pad to square
-        R = torch.cat([R, torch.zeros(k + 1 - R.shape[0], k + 1, dtype=F64, device=dev)])
-    return R
+    def add_sparse(self, csr, Y: np.ndarray, w: np.ndarray | None = None) -> "Moments":
+        """Add a scipy.sparse block of rows: ``X'SX`` from sparse products (never densified, X unshifted:
+        a shift would fill the zeros), the other entries from matrix-vector products."""
+        import scipy.sparse as sp
+        csr = sp.csr_matrix(csr, dtype=np.float64)
+        n, p, k = csr.shape[0], self.p, self.k
+        Y = np.asarray(Y, dtype=np.float64).reshape(n, k)
+        if w is not None and bool((np.asarray(w) < 0).any()):
+            raise ValueError("sample weights must be >= 0 for least squares")
+        sy = Y[:SPARSE_SHIFT_ROWS].mean(0) if n else np.zeros(k)
+        M = np.zeros((self.q, self.q))
+        if p:
+            add_gram(M[:p, :p], csr, w)  # a view: no second p x p array
+        sw = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+        T = Y - sy
+        ST = T * sw[:, None]
+        M[:p, p] = csr.T @ sw
+        M[:p, p + 1:] = np.asarray(csr.T @ ST).reshape(p, k)
+        M[p, p] = sw.sum()
+        M[p, p + 1:] = ST.sum(0)
+        M[p + 1:, p + 1:] = ST.T @ T
+        M[p, :p], M[p + 1:, :p], M[p + 1:, p] = M[:p, p], M[:p, p + 1:].T, M[p, p + 1:]
+        block = Moments(p, k, shift_x=np.zeros(p), shift_y=sy, device=self.device,
+                        M=torch.from_numpy(M).to(self.device))
+        block._count(n, w)
+        return self.merge(block)
 
 
-def orthonormal_columns(V: Tensor) -> Tensor:
-    """Orthonormal basis of the column span of ``V`` (V has full column rank)."""
-    if V.shape[1] == 0:
-        return V
-    return torch.linalg.qr(V).Q
+def moments(data: Batches) -> Moments:
+    """One pass over ``data``: its :class:`Moments` (``k = 1``), this process's rows only.
+
+    The shift is the first chunk's mean (close to the column means, so nothing cancels). With many
+    columns on the CPU a chunk goes through numpy, whose ``b.T @ b`` is a symmetric rank-k update;
+    mixing torch's and numpy's thread pools in one loop makes both spin, so one library does a
+    chunk. In-memory rows are split over threads (:func:`gradfit.numerics.passes.run_parts`).
+    """
+    p, dev = data.n_features, data.device
+    rows = chunk_rows(p + 2, dev)
+    full = data.full_batch()
+    if full is not None and is_sparse_rows(full.X):
+        w = None if full.weight is None else full.weight.detach().cpu().to(F64).numpy()
+        return Moments(p, device=dev).add_sparse(full.X.csr, full.y.detach().cpu().to(F64).numpy(), w)
+    columns = data.unchecked_columns() if full is None and dev.type == "cpu" else None
+    if columns is not None:  # a streamed file's columns: no (n, p) matrix in between
+        sums = Moments(p, device=dev)
+        with np.errstate(invalid="ignore", over="ignore"), one_torch_thread():  # a NaN/inf shows in M
+            for cols in columns:
+                sums.add_columns(cols[:p + 1], cols[p + 1] if len(cols) > p + 1 else None)
+        return sums
+    shift = {}
+    if full is not None and len(full):
+        shift = {"shift_x": full.X[:rows].to(F64).mean(0), "shift_y": full.y[:rows].to(F64).mean()}
+    parts = run_parts(lambda chunks: _add_all(Moments(p, device=dev, **shift), chunks), data, rows,
+                      parallel=not (dev.type == "cpu" and gram_by_numpy(p + 2)) and bool(shift))
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total
+
+
+def _add_all(sums: Moments, chunks) -> Moments:
+    for X, y, w in chunks:
+        sums.add(X, y, w)
+    return sums
 
 
 def column_scales(data: Batches, centered: bool = True) -> tuple[Tensor, Tensor]:
     """One pass: weighted column means and standard deviations (``centered=False``: zero means and
-    root mean squares), in float64; a zero scale (constant column) is returned as 1."""
+    root mean squares), in float64; a zero scale (constant column) is returned as 1. The diagonal
+    of :class:`Moments` alone (O(p) a row), combined over processes the same way."""
     p, dev = data.n_features, data.device
     full = data.full_batch()
     if full is not None and is_sparse_rows(full.X):

@@ -1,12 +1,11 @@
 """Least-squares sums of a sparse design, never forming a dense (n, p) matrix or ``X - mean``.
 
 A sparse X keeps its zeros only uncentred, so the passes here use the raw columns and leave the
-centring to algebra on the (p+2)-square result (:func:`gradfit.numerics.moments.reshift`):
+centring to algebra on the (p+2)-square result (:meth:`gradfit.numerics.moments.Moments.shifted`):
 
-* :func:`sparse_moments` returns ``M = B'SB`` for ``B = [X, 1, y - m_y]`` (x shift 0, y shifted by
-  its mean): ``X'SX`` is summed from sparse products of row blocks (each block's product is
-  sparse and is added into one dense p x p accumulator), the other entries are matrix-vector
-  products. Memory: the p x p result plus one block's sparse product.
+* :func:`add_gram` sums ``X'SX`` from sparse products of row blocks (each block's product is sparse
+  and is added into one dense p x p accumulator; :meth:`gradfit.numerics.moments.Moments.add_sparse`
+  adds the rest). Memory: the p x p result plus one block's sparse product.
 * :func:`sparse_gradient_pass` is the residual pass of iterative refinement: ``r = y - X w - b``
   and ``X'S r`` accumulated in extended precision (``np.longdouble``, 64-bit mantissa on x86)
   instead of double-double: about three more digits than float64 sums, so refinement reaches
@@ -47,32 +46,6 @@ def add_gram(G: np.ndarray, csr, weight: np.ndarray | None = None) -> None:
             Xw = Xb
         P = (Xb.T @ Xw).tocoo()  # canonical: no duplicate (i, j), so fancy-index addition is exact
         G[P.row, P.col] += P.data
-
-
-def sparse_moments(X, y: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-    """``(M, shift_x, shift_y)`` as :func:`gradfit.numerics.moments.moments` for sparse rows ``X``
-    (a :class:`gradfit.data.sparse.SparseRows`): ``shift_x = 0``, ``shift_y`` the first rows' mean."""
-    csr = X.csr.astype(np.float64, copy=False)
-    n, p = csr.shape
-    yv = y.detach().cpu().to(F64).numpy()
-    sy = float(yv[:4096].mean()) if n else 0.0
-    t = yv - sy
-    s = None if weight is None else weight.detach().cpu().to(F64).numpy()
-    if s is not None and bool((s < 0).any()):
-        raise ValueError("sample weights must be >= 0 for least squares")
-    M = np.zeros((p + 2, p + 2))
-    if p:
-        add_gram(M[:p, :p], csr, s)  # a view: no second p x p array
-    st = t if s is None else s * t
-    sw_vec = np.ones(n) if s is None else s
-    M[:p, p] = csr.T @ sw_vec
-    M[:p, p + 1] = csr.T @ st
-    M[p, p] = sw_vec.sum()
-    M[p, p + 1] = st.sum()
-    M[p + 1, p + 1] = st @ t
-    M[p, :p], M[p + 1, :p], M[p + 1, p] = M[:p, p], M[:p, p + 1], M[p, p + 1]
-    dev = X.device
-    return torch.from_numpy(M).to(dev), torch.zeros(p, dtype=F64, device=dev), torch.tensor(sy, dtype=F64, device=dev)
 
 
 def sparse_gradient_pass(X, y: Tensor, weight: Tensor | None, w: Tensor, b: float) -> tuple[Tensor, Tensor, Tensor]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import is_sparse_rows
+from gradfit.numerics.passes import is_sparse_rows
 from gradfit.problem.derivatives import soft_threshold
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, Solver, ThreadedOptions, materialize, single_threaded

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gradfit.data.batches import Batch, Batches
-from gradfit.numerics.moments import is_sparse_rows, reshift
-from gradfit.numerics.sparse_gram import sparse_moments
+from gradfit.data.batches import Batches
+from gradfit.numerics.moments import moments as shifted_moments
+from gradfit.numerics.passes import row_chunks
 from gradfit.problem.objective import relative_gap
 
 
@@ -35,6 +35,9 @@ def loss_scale(loss) -> float:
 
 def dual_box(loss) -> float:
     return float(loss.delta) if loss.name == "huber" else math.inf
+
+
+PASS_ROWS = 65536  # rows of a chunk of :func:`data_pass` (in-memory rows are sliced, not copied)
 
 
 @dataclass
@@ -52,26 +55,16 @@ class PassStats:
     sy: float
 
 
-def _blocks(data: Batches, rows: int = 65536):
-    """The data in cache-friendly row blocks (in-memory data is sliced, not copied)."""
-    full = data.full_batch()
-    if full is None:
-        yield from data
-        return
-    for a in range(0, len(full), rows):
-        yield Batch(full.X[a:a + rows], full.y[a:a + rows], None if full.weight is None else full.weight[a:a + rows])
-
-
 def data_pass(data: Batches, loss, w: Tensor, b: float) -> PassStats:
     """One pass over the data (in memory or streamed); sums combined by ``data.allreduce``."""
     p = w.shape[0]
     acc = torch.zeros(2 * p + 6, dtype=torch.float64, device=w.device)
-    for batch in _blocks(data):
-        X, y = batch.X.to(torch.float64), batch.y.to(torch.float64)
+    for X, y, weight in row_chunks(data, PASS_ROWS):
+        X, y = X.to(torch.float64), y.to(torch.float64)
         r = y - X @ w - b
         d1 = loss.derivative(r)
-        if batch.weight is not None:
-            s = batch.weight.to(torch.float64)
+        if weight is not None:
+            s = weight.to(torch.float64)
             d, rho_sum, S, sy, xs = s * d1, s @ loss.value(r), s.sum(), s @ y, s @ X
         else:
             d, rho_sum, S, sy, xs = d1, loss.value(r).sum(), torch.full((), float(len(y)), dtype=torch.float64,
@@ -120,49 +113,15 @@ def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool) 
 
 
 def moments(data: Batches, fit_intercept: bool, with_y: bool = False):
-    """(S, mean x, centred weighted X'SX / S) -- raw second moments without intercept.
-    ``with_y`` treats y as a last column of X (giving X'Sy/S and y'Sy/S in the last row).
-
-    Two passes (the means, then the moments around them), so no digits cancel when centring and
-    a distributed source gives the same numbers as one process."""
+    """(S, mean x, centred weighted X'SX / S) -- raw second moments without intercept -- over every
+    process. ``with_y`` treats y as a last column of X (giving X'Sy/S and y'Sy/S in the last row)."""
+    sums = shifted_moments(data).allreduce(data)
+    sums = sums.centered() if fit_intercept else sums.about_zero()
     p = data.n_features
-    q = p + int(with_y)
-    dev = data.device
-    full = data.full_batch()
-    if full is not None and is_sparse_rows(full.X):
-        return _sparse_moments(data, full, fit_intercept, with_y)
-    acc = torch.zeros(q + 1, dtype=torch.float64, device=dev)
-    for batch in _blocks(data):
-        X, y = batch.X.to(torch.float64), batch.y.to(torch.float64)
-        w = None if batch.weight is None else batch.weight.to(torch.float64)
-        acc[0] += X.shape[0] if w is None else w.sum()
-        acc[1:p + 1] += X.sum(0) if w is None else w @ X
-        if with_y:
-            acc[p + 1] += y.sum() if w is None else w @ y
-    acc = data.allreduce(acc)
-    S = float(acc[0])
-    mean = acc[1:] / S if fit_intercept else torch.zeros(q, dtype=torch.float64, device=dev)
-    xx = torch.zeros(q, q, dtype=torch.float64, device=dev)
-    for batch in _blocks(data):
-        Xc = torch.empty(len(batch), q, dtype=torch.float64, device=dev)  # centred [X, y], one write
-        torch.sub(batch.X.to(torch.float64), mean[:p], out=Xc[:, :p])
-        if with_y:
-            torch.sub(batch.y.to(torch.float64), mean[p], out=Xc[:, p])
-        xx += Xc.T @ (Xc if batch.weight is None else Xc * batch.weight.to(torch.float64)[:, None])
-    return S, mean, data.allreduce(xx) / S
-
-
-def _sparse_moments(data: Batches, full: Batch, fit_intercept: bool, with_y: bool):
-    """:func:`moments` of sparse rows: the raw Gram of ``[X, 1, y]`` moved to the means by algebra."""
-    p = data.n_features
-    M, sx, sy = sparse_moments(full.X, full.y, full.weight)
-    M = data.allreduce(reshift(M, sx, sy, sx, torch.zeros_like(sy)))  # y unshifted: processes agree
-    S = float(M[p, p])
-    mean = torch.cat([M[p, :p], M[p, p + 1:]]) / S if fit_intercept else \
-        torch.zeros(p + 1, dtype=torch.float64, device=M.device)
-    M = reshift(M, torch.zeros_like(sx), torch.zeros_like(sy), mean[:p], mean[p])
     idx = list(range(p)) + ([p + 1] if with_y else [])
-    return S, mean[:p + int(with_y)], M[idx][:, idx] / S
+    mean = torch.cat([sums.shift_x, sums.shift_y])[:len(idx)]
+    S = sums.weight
+    return S, mean, sums.M[idx][:, idx] / S
 
 
 GAP_TARGET = 1e-14  # 20x the rounding floor of a computed relative gap (relative_gap adds ~4.4e-16)

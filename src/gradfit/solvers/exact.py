@@ -38,8 +38,9 @@ from torch import Tensor
 from gradfit.problem.objective import Objective
 from gradfit.solvers.history import History
 from gradfit.numerics.compensated import compensated_gradient_pass, residual_minus, transpose_product
-from gradfit.numerics.moments import (F64, is_sparse_rows, moments, one_torch_thread, orthonormal_columns,
-                                      reshift, streaming_r)
+from gradfit.numerics.moments import moments
+from gradfit.numerics.passes import F64, is_sparse_rows, one_torch_thread
+from gradfit.numerics.qr import orthonormal_columns, streaming_r
 from gradfit.solvers.base import FitResult, Settings, Solver
 from gradfit.solvers.registry import register
 
@@ -67,19 +68,18 @@ class _System:
     def __init__(self, objective: Objective):
         data, p = objective.data, objective.n_features
         self.p, self.intercept = p, objective.fit_intercept
-        M, sx, sy = moments(data)
-        if not bool(torch.isfinite(M).all()):  # a NaN/inf in X or y reaches X'X's diagonal or y'y
+        sums = moments(data)
+        if not bool(torch.isfinite(sums.M).all()):  # a NaN/inf in X or y reaches X'X's diagonal or y'y
             data.validate()  # raises DataError naming the column and row
-            kind = str(M.dtype).replace("torch.", "")
+            kind = str(sums.M.dtype).replace("torch.", "")
             raise ValueError(f"the data's sums are not finite: values too large for {kind}; rescale them"
                              + (", or use --dtype float64" if kind != "float64" else ""))
-        raw = torch.cat([M[p, :p] + M[p, p] * sx, (M[p, p + 1] + M[p, p] * sy)[None], M[p, p][None]])
-        raw = data.allreduce(raw)  # sum s*x, sum s*y, sum s over every process
-        self.sw = float(raw[-1])
+        sums = sums.allreduce(data)  # every process's sums
+        self.sw = sums.weight
         if not self.sw > 0:
             raise ValueError("least squares needs at least one row with positive weight")
-        mx, my = raw[:p] / self.sw, raw[p] / self.sw
-        M = data.allreduce(reshift(M, sx, sy, mx, my))
+        sums = sums.centered()
+        M, mx, my = sums.M, sums.shift_x, sums.shift_y[0]
         # centre of the design and of the target: the means with an intercept, else zero
         self.cx = mx if self.intercept else torch.zeros_like(mx)
         self.cy = my if self.intercept else torch.zeros_like(my)

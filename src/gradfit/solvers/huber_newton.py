@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import F64, chunk_rows, column_scales, is_sparse_rows, padded_width, run_parts
+from gradfit.numerics.moments import column_scales, padded_width
+from gradfit.numerics.passes import F64, chunk_rows, is_sparse_rows, run_parts
 from gradfit.numerics.sparse_gram import add_gram
 from gradfit.problem.objective import Objective
 

@@ -31,7 +31,7 @@ import math
 import numpy as np
 import torch
 
-from gradfit.numerics.moments import F64
+from gradfit.numerics.passes import F64
 from gradfit.problem.objective import GAP_FLOOR, Objective
 from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.loop import EpochLoop

@@ -28,7 +28,7 @@ from torch import Tensor
 from gradfit.problem.losses import Squared
 from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty
-from gradfit.numerics.moments import F64
+from gradfit.numerics.passes import F64
 from gradfit.solvers import huber_scale
 from gradfit.solvers.base import FitResult, Options, Settings, Solver
 from gradfit.solvers.huber_newton import HuberPass, NewtonRun, minimize  # noqa: F401  (re-exported)

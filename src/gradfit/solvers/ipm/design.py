@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import is_sparse_rows
+from gradfit.numerics.passes import is_sparse_rows
 from gradfit.numerics.sparse_gram import add_gram
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import is_sparse_rows
+from gradfit.numerics.passes import is_sparse_rows
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import (FitResult, Settings, Solver, SolverMismatch, ThreadedOptions, materialize,
                                   single_threaded)
