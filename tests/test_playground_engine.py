@@ -12,7 +12,8 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from gradfit.tutorial.code import pytorch_program  # noqa: E402
-from gradfit.tutorial.playground.engine import InputError, events, parse_settings  # noqa: E402
+from gradfit.tutorial.playground.engine import events  # noqa: E402
+from gradfit.tutorial.playground.inputs import InputError, parse_settings  # noqa: E402
 from gradfit.tutorial.playground.server import create_app, labels  # noqa: E402
 
 
@@ -49,9 +50,10 @@ def test_the_code_panel_reproduces_the_w_b_the_page_shows(obj):
 def test_stream_has_setup_frames_and_done_with_the_why_line_and_a_race():
     s, evs = run_events({"n": 300, "loss": "l2", "lr": 0.01, "epochs": 50, "race": ["adam", "gd"]})
     kinds = [e["type"] for e in evs]
-    assert kinds[0] == "setup" and kinds.count("done") == 3
-    setup = evs[0]
-    assert len(setup["surface"]["z"]) == 48 and setup["optimum"]["solver"] == "exact"
+    assert kinds[0] == "setup" and kinds.count("done") == 3 and kinds.count("optimum") == 1
+    assert kinds.index("optimum") < kinds.index("done")  # the why-line compares with the optimum
+    setup, optimum = evs[0], evs[kinds.index("optimum")]
+    assert len(optimum["surface"]["z"]) == 48 and optimum["optimum"]["solver"] == "exact"
     assert setup["lr_max"] == pytest.approx(0.029, rel=0.1)  # 2/L of the tutorial's data on the squared loss
     frames = {r: [f for e in evs if e["type"] == "frames" and e["run"] == r for f in e["frames"]] for r in range(3)}
     assert [f[0] for f in frames[0]] == list(range(51))
@@ -97,6 +99,6 @@ def test_app_routes_stream_and_refuse_big_uploads():
     resp = client.post("/api/run", content=json.dumps({"upload": entry["id"], "n": 4, "loss": "l2", "lr": 0.01,
                                                         "epochs": 30}))
     evs = [json.loads(line[6:]) for line in resp.text.split("\n\n") if line.startswith("data: ")]
-    setup, done = evs[0], evs[-1]
-    assert setup["optimum"]["w"] == pytest.approx(1.98, abs=1e-6) and "h.csv" in setup["code"]
+    setup, optimum, done = evs[0], next(e for e in evs if e["type"] == "optimum"), evs[-1]
+    assert optimum["optimum"]["w"] == pytest.approx(1.98, abs=1e-6) and "h.csv" in setup["code"]
     assert done["type"] == "done"

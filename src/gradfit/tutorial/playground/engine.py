@@ -1,10 +1,14 @@
 """What the playground computes for one control change, as a stream of events (plain dicts).
 
-``setup``: the data shown (at most :data:`SHOWN_POINTS`), the exact optimum with its certificate, the
-loss surface over (w, b), the stability limit and the PyTorch program; then ``frames``: (epoch, loss,
-w, b) of each run as gradfit's solver produces them (the learner's optimizer and up to two racers);
-then ``done`` per run with the words of :func:`gradfit.tutorial.explain.explain`. A new control change
-cancels the run in flight (``cancel``). Every input is bounded; :class:`InputError` says which and how.
+``setup``: the data shown (at most :data:`SHOWN_POINTS`), the start, the stability limit and the
+PyTorch program -- all cheap, so it leaves at once; then ``frames``: (epoch, loss, w, b) of each run
+as gradfit's solver produces them (the learner's optimizer, then up to two racers, one after the
+other on one thread), at most one event per :data:`FRAME_EVERY_S` except the first, which leaves as
+soon as epoch 0 is computed; ``optimum``: the exact optimum with its certificate and the loss surface
+over (w, b), computed on a second thread while the runs train; ``done`` per run with the words of
+:func:`gradfit.tutorial.explain.explain` (after ``optimum``: the words compare with it). A new control
+change cancels the run in flight (``cancel``). Every input is bounded
+(:func:`gradfit.tutorial.playground.inputs.parse_settings`).
 """
 from __future__ import annotations
 
@@ -13,75 +17,34 @@ import queue
 import threading
 import time
 from dataclasses import replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from gradfit.tutorial.code import LOSSES, OPTIMIZERS, RunSettings, pytorch_program
+from gradfit.tutorial.code import RunSettings, pytorch_program
 from gradfit.tutorial.explain import explain, pct
 from gradfit.tutorial.i18n import translator
-from gradfit.tutorial.run import TutorialData, exact_optimum, lr_limit, run_facts, train, tutorial_data, tutorial_loss
+from gradfit.tutorial.playground.inputs import InputError, parse_settings  # noqa: F401  (re-exported)
 from gradfit.tutorial.playground.uploads import LIMITS, UPLOADS  # noqa: F401  (LIMITS re-exported)
+from gradfit.tutorial.run import TutorialData, exact_optimum, lr_limit, run_facts, train, tutorial_data, tutorial_loss
 
 SHOWN_POINTS = 2_000
 GRID = 48
 SURFACE_ROWS = 5_000
-FRAME_EVERY_S = 0.03
-
-
-class InputError(ValueError):
-    """A setting outside what the playground accepts: the message names it and the bound."""
+FRAME_EVERY_S = 1 / 60  # one event per display frame at most: the page draws at most that often
 
 
 class Cancelled(Exception):
     pass
 
 
-def _number(obj: dict, key: str, kind, lo, hi, default):
-    value = obj.get(key, default)
-    try:
-        value = kind(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{key} must be a number, got {value!r}") from None
-    if not (lo <= value <= hi) or (kind is float and not math.isfinite(value)):
-        raise InputError(f"{key} must be between {lo:g} and {hi:g}, got {value:g}")
-    return value
-
-
-def parse_settings(obj: dict) -> tuple[RunSettings, list[str]]:
-    """The run settings and the racing optimizers from the page's JSON, every field bounded."""
-    loss = obj.get("loss", "l1")
-    optimizer = obj.get("optimizer", "sgd")
-    if loss not in LOSSES:
-        raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    race = [r for r in obj.get("race", []) or [] if r != optimizer]
-    if len(race) > LIMITS["race"] or any(r not in OPTIMIZERS for r in race):
-        raise InputError(f"race takes at most {LIMITS['race']} other optimizers from {', '.join(OPTIMIZERS)}")
-    n = _number(obj, "n", int, 2, LIMITS["n"], 1000)
-    batch = obj.get("batch_size")
-    batch = None if batch in (None, "", 0, "full") else _number(obj, "batch_size", int, 1, LIMITS["n"], None)
-    added = [(float(a), float(b)) for a, b in obj.get("added", [])]
-    moved = {int(k): (float(a), float(b)) for k, (a, b) in (obj.get("moved") or {}).items()}
-    if len(added) + len(moved) > LIMITS["points"]:
-        raise InputError(f"at most {LIMITS['points']} added or moved points")
-    if any(not 0 <= k < n for k in moved) or not all(math.isfinite(v) for p in added + list(moved.values()) for v in p):
-        raise InputError("a moved point refers to no data point, or a point is not a finite number")
-    start = obj.get("start")
-    if start is not None:
-        start = (float(start[0]), float(start[1]))
-        if not all(math.isfinite(v) and abs(v) < 1e6 for v in start):
-            raise InputError("the start point must be two finite numbers below 1e6 in size")
-    s = RunSettings(n=n, noise=_number(obj, "noise", float, 0.0, 100.0, 1.0),
-                    seed=_number(obj, "seed", int, 0, 2**31 - 1, 0), loss=loss, optimizer=optimizer,
-                    lr=_number(obj, "lr", float, 1e-8, 100.0, 0.001),
-                    epochs=_number(obj, "epochs", int, 1, LIMITS["epochs"], 500), batch_size=batch,
-                    standardize=bool(obj.get("standardize", False)), start=start,
-                    delta=_number(obj, "delta", float, 1e-6, 1e6, 1.0), tau=_number(obj, "tau", float, 0.01, 0.99, 0.5),
-                    added=added, moved=moved)
-    return s, race
+def same_threads() -> None:
+    """Give the calling thread the process's torch thread count. A new thread's OpenMP pool starts at
+    the core count whatever ``torch.set_num_threads`` said on the main thread; on a busy 2-core machine
+    that made the playground's small kernels 10-40x slower in its worker threads (measured: 500 epochs
+    on 1,000 points, 10 s in a fresh thread, 0.17 s after this call)."""
+    torch.set_num_threads(torch.get_num_threads())
 
 
 def surface(d: TutorialData, s: RunSettings, optimum: tuple[float, float], start: tuple[float, float]) -> dict:
@@ -149,81 +112,116 @@ def _loss_key(s: RunSettings) -> tuple:
     return _data_key(s) + (s.loss, s.delta, s.tau)
 
 
+def _background(q: queue.Queue, tag: str, work: Callable[[], object]) -> None:
+    """Run ``work`` on a daemon thread; its result (or its error, as one line) goes on ``q``."""
+    def target():
+        same_threads()
+        try:
+            q.put((tag, None, work()))
+        except Cancelled:
+            q.put((tag + "-cancelled", None, None))
+        except Exception as exc:  # noqa: BLE001 - reported to the page as one line
+            q.put((tag + "-error", None, str(exc) or type(exc).__name__))
+    threading.Thread(target=target, daemon=True).start()
+
+
 def events(s: RunSettings, race: list[str], lang: str, cancel: threading.Event | None = None) -> Iterator[dict]:
     """The stream for one control change (see the module docstring)."""
     _ = translator(lang)
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
+    ms = lambda: 1000 * (time.perf_counter() - t0)  # noqa: E731
+    same_threads()
     d = CACHE.get(("data",) + _data_key(s), lambda: _data(s))
     start = s.start if s.start is not None else (d.w0, d.b0)
-    opt = CACHE.get(("optimum",) + _loss_key(s), lambda: exact_optimum(d, s))
-    ws, bs = float(opt.coef_[0]), float(opt.intercept_)
-    limits = {name: CACHE.get(("limit", name, s.standardize) + _loss_key(s), lambda: lr_limit(d, replace(s, optimizer=name)))
-              for name in [s.optimizer] + race}
-    limit = limits[s.optimizer]
-    lr_max = limit.lr_max_standardized if s.standardize else limit.lr_max
-    grid = CACHE.get(("surface", start) + _loss_key(s), lambda: surface(d, s, (ws, bs), start))
-    yield {"type": "setup", "points": _shown(d), "start": list(start),
-           "optimum": {"w": ws, "b": bs, "loss": float(opt.final_loss_), "gap": float(opt.gap_),
-                       "solver": opt.solver, "converged": bool(opt.converged_)},
-           "surface": grid, "lr_max": None if lr_max is None or not math.isfinite(lr_max) else lr_max,
-           "code": pytorch_program(s), "ms": 1000 * (time.perf_counter() - t0)}
-    for run, name in enumerate([s.optimizer] + race):
-        yield from _one_run(run, replace(s, optimizer=name), d, opt, limits[name], cancel, _, t0)
-
-
-def _one_run(run: int, s: RunSettings, d: TutorialData, opt, limit, cancel, _, t0) -> Iterator[dict]:
+    names = [s.optimizer] + race
     q: queue.Queue = queue.Queue()
-    result: dict = {}
 
-    def on_epoch(epoch, value, theta):
-        if cancel.is_set():
-            raise Cancelled()
-        q.put((epoch, float(value), float(theta[0]), float(theta[1])))
-
-    def work():
-        try:
-            result["trained"] = train(s, d, on_epoch=on_epoch)
-        except Cancelled:
-            result["cancelled"] = True
-        except Exception as exc:  # noqa: BLE001 - reported to the page as one line
-            result["error"] = str(exc)
-        finally:
-            q.put(None)
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    sent = 0.0
-    while True:
-        item = q.get()
-        wait = sent + FRAME_EVERY_S - time.perf_counter()
-        if sent and wait > 0:  # at most one event per FRAME_EVERY_S; the very first goes at once
-            time.sleep(wait)
-        batch, finished = [], False
-        while True:  # everything queued so far goes in one event
-            if item is None:
-                finished = True
-                break
-            batch.append(item)
+    def runs():  # the learner's optimizer, then the racers: frames go on the queue as they are computed
+        for run, name in enumerate(names):
+            def on_epoch(epoch, value, theta, run=run):
+                if cancel.is_set():
+                    raise Cancelled()
+                w, b = theta.tolist()  # (w, b): one copy out of the tensor
+                q.put(("frame", run, (epoch, float(value), w, b)))
             try:
-                item = q.get_nowait()
+                q.put(("trained", run, train(replace(s, optimizer=name), d, on_epoch=on_epoch)))
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this run's one line on the page; the racers go on
+                q.put(("error", run, str(exc) or type(exc).__name__))
+
+    def optimum():
+        opt = CACHE.get(("optimum",) + _loss_key(s), lambda: exact_optimum(d, s))
+        w, b = float(opt.coef_[0]), float(opt.intercept_)
+        grid = CACHE.get(("surface", start) + _loss_key(s), lambda: surface(d, s, (w, b), start))
+        return opt, grid
+
+    _background(q, "runs", runs)
+    _background(q, "optimum", optimum)
+    limits = {name: CACHE.get(("limit", name, s.standardize) + _loss_key(s),
+                              lambda name=name: lr_limit(d, replace(s, optimizer=name))) for name in names}
+    lr_max = limits[s.optimizer].lr_max_standardized if s.standardize else limits[s.optimizer].lr_max
+    yield {"type": "setup", "points": _shown(d), "start": list(start), "code": pytorch_program(s),
+           "lr_max": None if lr_max is None or not math.isfinite(lr_max) else lr_max, "ms": ms()}
+
+    frames: dict[int, list] = {}
+    sent_at, opt, waiting = -math.inf, None, []  # waiting: runs trained before the optimum was known
+    running = 2  # the two background threads
+    try:
+        while running or frames:
+            wait = max(0.0, sent_at + FRAME_EVERY_S - time.perf_counter()) if frames else None
+            try:
+                items = [q.get(timeout=wait)] if running else []
             except queue.Empty:
-                break
-        if batch:
-            sent = time.perf_counter()
-            yield {"type": "frames", "run": run, "frames": batch, "ms": 1000 * (sent - t0)}
-        if finished:
-            break
-    worker.join()
-    if "cancelled" in result:
-        return
-    if "error" in result:
-        yield {"type": "error", "run": run, "message": result["error"]}
-        return
-    trained = result["trained"]
+                items = []
+            while True:  # everything queued so far is handled together
+                try:
+                    items.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            for kind, run, payload in items:
+                if kind == "frame":
+                    frames.setdefault(run, []).append(payload)
+                    continue
+                if frames:  # a run's frames go before what follows them
+                    yield from _flush(frames, ms)
+                    sent_at = time.perf_counter()
+                if kind == "trained":
+                    waiting.append((run, payload))
+                elif kind == "optimum":
+                    opt, grid = payload
+                    yield {"type": "optimum", "optimum": _optimum_event(opt), "surface": grid, "ms": ms()}
+                elif kind == "error" or kind.endswith("-error"):
+                    yield {"type": "error", "run": run or 0, "message": payload}
+                if kind in ("runs", "optimum") or kind.startswith(("runs-", "optimum-")):
+                    running -= 1
+                if opt is not None:
+                    for r, trained in waiting:
+                        yield _done(r, replace(s, optimizer=names[r]), d, trained, opt, limits[names[r]], _, ms)
+                    waiting = []
+            if frames and (sent_at == -math.inf or time.perf_counter() >= sent_at + FRAME_EVERY_S or not running):
+                yield from _flush(frames, ms)  # the very first frame goes at once
+                sent_at = time.perf_counter()
+    finally:  # the tab went away or sent a newer change: stop the runs behind this stream
+        cancel.set()
+
+
+def _flush(frames: dict[int, list], ms) -> Iterator[dict]:
+    for run in sorted(frames):
+        yield {"type": "frames", "run": run, "frames": frames[run], "ms": ms()}
+    frames.clear()
+
+
+def _optimum_event(opt) -> dict:
+    return {"w": float(opt.coef_[0]), "b": float(opt.intercept_), "loss": float(opt.final_loss_),
+            "gap": float(opt.gap_), "solver": opt.solver, "converged": bool(opt.converged_)}
+
+
+def _done(run: int, s: RunSettings, d: TutorialData, trained, opt, limit, _, ms) -> dict:
     facts = run_facts(s, d, trained, opt, limit)
     why = explain(facts, _)
     m = trained.model
-    yield {"type": "done", "run": run, "optimizer": s.optimizer, "kind": why.kind, "why": why.text,
-           "w": float(m.coef_[0]), "b": float(m.intercept_), "epochs_run": facts.epochs_run,
-           "losses": facts.losses, "excess": pct(facts.excess), "ms": 1000 * (time.perf_counter() - t0)}
+    return {"type": "done", "run": run, "optimizer": s.optimizer, "kind": why.kind, "why": why.text,
+            "w": float(m.coef_[0]), "b": float(m.intercept_), "epochs_run": facts.epochs_run,
+            "losses": facts.losses, "excess": pct(facts.excess), "ms": ms()}

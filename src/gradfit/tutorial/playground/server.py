@@ -17,7 +17,8 @@ import webbrowser
 from pathlib import Path
 
 from gradfit.tutorial.i18n import check_lang, translator
-from gradfit.tutorial.playground.engine import InputError, events, parse_settings
+from gradfit.tutorial.playground.engine import events
+from gradfit.tutorial.playground.inputs import InputError, parse_settings
 from gradfit.tutorial.playground.labels import LABELS
 from gradfit.tutorial.playground.uploads import UPLOADS, UploadError, read_upload
 

@@ -1,5 +1,6 @@
 // gradfit playground: the page sends each control change to /api/run and draws the events it streams
-// back (setup: data, surface, optimum, code; frames: (epoch, loss, w, b); done: the why-line).
+// back (setup: data, start, code; frames: (epoch, loss, w, b); optimum: the exact optimum and the loss
+// surface; done: the why-line). state.marks holds when each arrived (bench/playground.py --browser).
 "use strict";
 
 const COLORS = ["#d62728", "#2ca02c", "#9467bd"];
@@ -38,10 +39,14 @@ function settings() {
           added: state.added, moved: state.moved, start: state.start, upload: state.upload ? state.upload.id : null};
 }
 
-let timer = null;
-function schedule(delay = 60) {
+let timer = null, lastRunAt = -Infinity;
+function schedule(delay = 0) {
   clearTimeout(timer);
   timer = setTimeout(run, delay);
+}
+
+function throttle(gap = 80) {  // while the slider moves: a run at most every `gap` ms, the last one always
+  schedule(Math.max(0, lastRunAt + gap - performance.now()));
 }
 
 function showError(text) {
@@ -50,6 +55,8 @@ function showError(text) {
 }
 
 async function run() {
+  lastRunAt = performance.now();
+  state.marks = {run: lastRunAt};
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
@@ -96,22 +103,36 @@ async function run() {
 }
 
 function handle(ev) {
+  const now = performance.now(), marks = state.marks || {};
   if (ev.type === "setup") {
-    state.setup = ev;
+    marks.setup = now;
+    // the previous optimum and surface stay drawn until this change's arrive (no flicker)
+    const old = state.setup;
+    state.setup = Object.assign(ev, {optimum: old ? old.optimum : null, surface: old ? old.surface : null});
     state.runs = [];
     $("code").textContent = ev.code;
+    $("limit").textContent = ev.lr_max ? `${state.labels.limit || "stable while lr <"} ${ev.lr_max.toPrecision(3)}`
+                                       : (state.labels.no_limit || "");
+  } else if (ev.type === "optimum") {
+    marks.optimum = now;
+    if (!state.setup) return;
+    state.setup.optimum = ev.optimum;
+    state.setup.surface = ev.surface;
     const o = ev.optimum;
     $("optimum").dataset.w = o.w;
     $("optimum").dataset.b = o.b;
     $("optimum-text").textContent = `w* = ${o.w.toFixed(4)}, b* = ${o.b.toFixed(4)}, ${state.labels.loss_axis || "loss"} ` +
       `${o.loss.toPrecision(6)} — ${state.labels.certificate || "certified gap"} ` +
       `${o.gap === null ? "?" : o.gap.toExponential(1)} (${o.solver})`;
-    $("limit").textContent = ev.lr_max ? `${state.labels.limit || "stable while lr <"} ${ev.lr_max.toPrecision(3)}`
-                                       : (state.labels.no_limit || "");
   } else if (ev.type === "frames") {
+    if (ev.run === 0) {
+      if (marks.first === undefined) marks.first = now;
+      marks.last = now;
+    }
     const r = state.runs[ev.run] || (state.runs[ev.run] = {frames: [], done: null});
-    r.frames.push(...ev.frames);
+    for (const fr of ev.frames) r.frames.push(fr);  // push(...frames) overflows the stack for long paths
   } else if (ev.type === "done") {
+    if (ev.run === 0) marks.done = now;
     const r = state.runs[ev.run] || (state.runs[ev.run] = {frames: [], done: null});
     r.done = ev;
     if (ev.run === 0) {
@@ -251,7 +272,7 @@ function drawData() {
     ctx.beginPath(); ctx.moveTo(f.X(f.xr[0]), f.Y(wv * f.xr[0] + bv)); ctx.lineTo(f.X(f.xr[1]), f.Y(wv * f.xr[1] + bv));
     ctx.stroke(); ctx.setLineDash([]);
   };
-  line(s.optimum.w, s.optimum.b, "#111", [7, 5], 1.8);
+  if (s.optimum) line(s.optimum.w, s.optimum.b, "#111", [7, 5], 1.8);
   state.runs.forEach((r, i) => { const fr = lastFrame(r); if (fr) line(fr[2], fr[3], COLORS[i], [], 2.6); });
   ctx.restore();
   legend(ctx, f, [[state.labels.optimum_line || "exact optimum", "#111", true]].concat(
@@ -282,10 +303,38 @@ function viridis(t) {  // a short viridis ramp, t in [0, 1]
 function drawSurface() {
   const {ctx, w, h} = prepare($("surface"));
   const s = state.setup;
-  if (!s) return;
+  if (!s || !s.surface) return;
   const S = s.surface, n = S.w.length;
   const f = frame(w, h, [S.w[0], S.w[n - 1]], [S.b[0], S.b[n - 1]]);
   state.surfaceFrame = f;
+  ctx.drawImage(surfaceBackground(S, f), 0, 0, w, h);
+  clip(ctx, f);
+  state.runs.forEach((r, i) => {
+    if (!r.frames.length) return;
+    ctx.strokeStyle = COLORS[i]; ctx.lineWidth = 2.2;
+    ctx.beginPath();
+    r.frames.forEach((fr, j) => { const X = f.X(fr[2]), Y = f.Y(fr[3]); j ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y); });
+    ctx.stroke();
+    const fr = lastFrame(r);
+    ctx.fillStyle = COLORS[i];
+    ctx.fillRect(f.X(fr[2]) - 4, f.Y(fr[3]) - 4, 8, 8);
+  });
+  if (s.optimum) star(ctx, f.X(s.optimum.w), f.Y(s.optimum.b));
+  const st = state.dragStart || s.start;
+  ctx.fillStyle = "#fff"; ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2.5;
+  ctx.beginPath(); ctx.arc(f.X(st[0]), f.Y(st[1]), 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+  ctx.restore();
+}
+
+function surfaceBackground(S, f) {  // colours, contours and axes: drawn once per surface and canvas size
+  const dpr = window.devicePixelRatio || 1, key = `${f.w}x${f.h}@${dpr}`;
+  if (state.background && state.background.S === S && state.background.key === key) return state.background.canvas;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(f.w * dpr);
+  canvas.height = Math.round(f.h * dpr);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const n = S.w.length;
   let zmin = Infinity, zmax = -Infinity;
   for (const row of S.z) for (const v of row) { zmin = Math.min(zmin, v); zmax = Math.max(zmax, v); }
   const level = (v) => Math.log(v - zmin + 1e-4 * (zmax - zmin) + 1e-12);
@@ -304,22 +353,8 @@ function drawSurface() {
   ctx.drawImage(off, x0, y0, x1 - x0, y1 - y0);
   contours(ctx, f, S, level, l0, l1);
   axes(ctx, f, state.labels.weight || "weight w", state.labels.bias || "bias b");
-  clip(ctx, f);
-  state.runs.forEach((r, i) => {
-    if (!r.frames.length) return;
-    ctx.strokeStyle = COLORS[i]; ctx.lineWidth = 2.2;
-    ctx.beginPath();
-    r.frames.forEach((fr, j) => { const X = f.X(fr[2]), Y = f.Y(fr[3]); j ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y); });
-    ctx.stroke();
-    const fr = lastFrame(r);
-    ctx.fillStyle = COLORS[i];
-    ctx.fillRect(f.X(fr[2]) - 4, f.Y(fr[3]) - 4, 8, 8);
-  });
-  star(ctx, f.X(s.optimum.w), f.Y(s.optimum.b));
-  const st = state.dragStart || s.start;
-  ctx.fillStyle = "#fff"; ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2.5;
-  ctx.beginPath(); ctx.arc(f.X(st[0]), f.Y(st[1]), 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
-  ctx.restore();
+  state.background = {S, key, canvas};
+  return canvas;
 }
 
 function contours(ctx, f, S, level, l0, l1) {  // marching squares on 12 levels of the log loss
@@ -365,13 +400,13 @@ function drawCurve() {
   const {ctx, w, h} = prepare($("curve"));
   const s = state.setup;
   if (!s) return;
-  const opt = s.optimum.loss;
+  const opt = s.optimum ? s.optimum.loss : null;
   const series = [];
   state.runs.forEach((r, i) => {
     if (!r.frames.length) return;
     const losses = r.frames.map((fr) => [fr[0], fr[1]]).filter((p) => p[1] !== null && isFinite(p[1]));
     series.push({pts: losses, color: COLORS[i], dash: []});
-    series.push({pts: losses.map(([e, v]) => [e, Math.max((v - opt) / Math.abs(opt || 1), 1e-12)]), color: COLORS[i], dash: [5, 4]});
+    if (opt !== null) series.push({pts: losses.map(([e, v]) => [e, Math.max((v - opt) / Math.abs(opt || 1), 1e-12)]), color: COLORS[i], dash: [5, 4]});
   });
   const all = series.flatMap((q) => q.pts.map((p) => p[1])).filter((v) => v > 0 && isFinite(v));
   if (!all.length) return;
@@ -387,8 +422,10 @@ function drawCurve() {
     ctx.stroke();
   }
   ctx.setLineDash([]);
-  ctx.strokeStyle = "#111"; ctx.setLineDash([2, 3]);
-  ctx.beginPath(); ctx.moveTo(f.X(0), f.Y(opt)); ctx.lineTo(f.X(epochs), f.Y(opt)); ctx.stroke(); ctx.setLineDash([]);
+  if (opt !== null) {
+    ctx.strokeStyle = "#111"; ctx.setLineDash([2, 3]);
+    ctx.beginPath(); ctx.moveTo(f.X(0), f.Y(opt)); ctx.lineTo(f.X(epochs), f.Y(opt)); ctx.stroke(); ctx.setLineDash([]);
+  }
   ctx.restore();
   legend(ctx, f, [[`${state.labels.loss_axis || "loss"} (—)`, "#555", false],
                   [`${state.labels.distance || "distance"} (- -)`, "#555", true]]);
@@ -398,6 +435,11 @@ function drawAll() {
   drawData();
   drawSurface();
   drawCurve();
+  const m = state.marks;
+  if (m && m.first !== undefined) {  // when the frames were on screen (bench/playground.py --browser)
+    m.drawn = performance.now();
+    if (m.firstDrawn === undefined) m.firstDrawn = m.drawn;
+  }
 }
 
 // -- pointer: add and drag points, drag the start ------------------------------------------------------
@@ -488,7 +530,7 @@ async function setLang(lang) {
 // -- start -------------------------------------------------------------------------------------------------
 function init() {
   const slider = $("lr-slider"), lr = $("lr");
-  slider.addEventListener("input", () => { lr.value = +Math.pow(10, +slider.value).toPrecision(3); schedule(120); });
+  slider.addEventListener("input", () => { lr.value = +Math.pow(10, +slider.value).toPrecision(3); throttle(); });
   const syncSlider = () => { if (+lr.value > 0) slider.value = Math.log10(+lr.value); };
   for (const el of document.querySelectorAll("#controls input:not([type=file]):not([type=range]), #controls select")) {
     el.addEventListener("change", () => { if (el === lr) syncSlider(); schedule(); });
