@@ -4,8 +4,8 @@ Layers, top to bottom (a module may import its own layer's modules and any lower
 
     cli                                   the command line and the process launcher
     viz, tutorial                         pictures, report, the tutorial
-    api, model, estimators, inference,    fit(), the fitted model, scikit-learn classes, summaries
-    sklearn                               (gradfit.sklearn: the drop-ins' public entry)
+    api, model, model_file, estimators,   fit(), the fitted model and its file, scikit-learn classes,
+    inference, sklearn                    summaries (gradfit.sklearn: the drop-ins' public entry)
     solvers                               one file per algorithm, the registry, certificates
     data, distributed                     sources of batches: arrays, files, formulas, shards, all-reduce
     problem, numerics                     pure math: the batch interface (Batch, Batches), losses,
@@ -29,7 +29,7 @@ LAYERS = [
     {"problem", "numerics"},
     {"data", "distributed"},
     {"solvers"},
-    {"api", "model", "estimators", "inference", "sklearn"},
+    {"api", "model", "model_file", "estimators", "inference", "sklearn"},
     {"viz", "tutorial"},
     {"cli", "__main__"},
 ]
