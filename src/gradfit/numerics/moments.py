@@ -16,7 +16,6 @@ built it) or as a sparse matrix (:meth:`~Moments.add_sparse`: never densified, s
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np

@@ -37,9 +37,8 @@ from torch import Tensor
 
 from gradfit.problem.objective import Objective
 from gradfit.solvers.history import History
-from gradfit.numerics.compensated import compensated_gradient_pass, residual_minus, transpose_product
-from gradfit.numerics.moments import moments
-from gradfit.numerics.passes import F64, is_sparse_rows, one_torch_thread
+from gradfit.numerics.least_squares import StandardizedSystem, augmented_refine, refine
+from gradfit.numerics.passes import F64, one_torch_thread
 from gradfit.numerics.qr import orthonormal_columns, streaming_r
 from gradfit.solvers.base import FitResult, Settings, Solver
 from gradfit.solvers.registry import register
@@ -48,8 +47,6 @@ COND_DIRECT = 1e6   # cond(A) below which one Cholesky solve is accurate to abou
 COND_GRAM = 1e13    # cond(A) above which the Gram matrix is not factored at all (streaming QR instead)
 RANK_RTOL = 1e-13   # singular values of Z below this fraction of the largest count as zero
 COND_WARN = 1e8     # cond(Z) above which fewer than ~8 digits can be trusted: warn
-MAX_REFINE = 8
-AUGMENTED_MAX = 1 << 24  # rows x columns up to which the ill-conditioned fit keeps Q (128 MB) for refinement
 EIGEN_MAX_K = 1500  # above this many columns cond(A) is estimated from the Cholesky factor, not eigvalsh
 
 
@@ -62,161 +59,6 @@ def _names(objective: Objective, idx) -> str:
     return ", ".join(f"'{names[int(j)]}'" for j in idx)
 
 
-class _System:
-    """The standardized problem ``min ||sqrt(s)(t - Z theta)||^2/sw + sum lam_j theta_j^2``."""
-
-    def __init__(self, objective: Objective):
-        data, p = objective.data, objective.n_features
-        self.p, self.intercept = p, objective.fit_intercept
-        sums = moments(data)
-        if not bool(torch.isfinite(sums.M).all()):  # a NaN/inf in X or y reaches X'X's diagonal or y'y
-            data.validate()  # raises DataError naming the column and row
-            kind = str(sums.M.dtype).replace("torch.", "")
-            raise ValueError(f"the data's sums are not finite: values too large for {kind}; rescale them"
-                             + (", or use --dtype float64" if kind != "float64" else ""))
-        sums = sums.allreduce(data)  # every process's sums
-        self.sw = sums.weight
-        if not self.sw > 0:
-            raise ValueError("least squares needs at least one row with positive weight")
-        sums = sums.centered()
-        M, mx, my = sums.M, sums.shift_x, sums.shift_y[0]
-        # centre of the design and of the target: the means with an intercept, else zero
-        self.cx = mx if self.intercept else torch.zeros_like(mx)
-        self.cy = my if self.intercept else torch.zeros_like(my)
-        a = mx - self.cx
-        var = (torch.diagonal(M)[:p] + 2 * a * M[p, :p] + a * a * M[p, p]) / self.sw
-        D = var.clamp_min(0).sqrt()
-        const = (D <= 1e-12 * mx.abs()) | (D == 0)
-        self.constant = const.nonzero().flatten()
-        self.keep = (~const).nonzero().flatten()
-        self.D = D[self.keep]
-        nk = self.keep.numel()
-        self.k = nk + int(self.intercept)
-        # A = T'MT/sw, c = T'Mu/sw for the map T from standardized to raw coordinates (column j:
-        # e_keep_j / D_j + e_p a_j / D_j; the intercept: e_p), in O(p^2) and with two k x k
-        # temporaries at most (a wide sparse design has k ~ 10^4: 800 MB each)
-        all_kept = nk == p
-        sc = a[self.keep] / self.D
-        MT = (M[:, :p] if all_kept else M[:, self.keep]) / self.D  # M T for the kept columns
-        MT.addr_(M[:, p], sc)
-        A = torch.empty(self.k, self.k, dtype=F64, device=M.device)
-        torch.div(MT[:p] if all_kept else MT[self.keep], self.D[:, None], out=A[:nk, :nk])
-        A[:nk, :nk].addr_(sc, MT[p])
-        del_y = my - self.cy
-        c = torch.empty(self.k, dtype=F64, device=M.device)
-        c[:nk] = MT[p + 1] + del_y * MT[p]
-        if self.intercept:  # the intercept's column of M T is M[:, p]
-            col = M[self.keep, p] / self.D + sc * M[p, p]
-            A[:nk, nk], A[nk, :nk], A[nk, nk] = col, col, M[p, p]
-            c[nk] = M[p + 1, p] + del_y * M[p, p]
-        del MT
-        self.A = A.div_(self.sw)
-        self.c = c / self.sw
-        self.tt = float(M[p + 1, p + 1] + 2 * del_y * M[p, p + 1] + del_y * del_y * M[p, p]) / self.sw
-        self.lam = torch.zeros(self.k, dtype=F64, device=M.device)
-        self.lam[:nk] = objective.penalty.l2 / 2.0 / (self.D * self.D)
-
-    def coefficients(self, theta: Tensor) -> tuple[Tensor, Tensor]:
-        """(w over all p columns in original units, intercept b) from standardized theta."""
-        w = torch.zeros(self.p, dtype=F64, device=theta.device)
-        nk = self.keep.numel()
-        w[self.keep] = theta[:nk] / self.D
-        tb = theta[nk] if self.intercept else torch.zeros((), dtype=F64, device=theta.device)
-        return w, tb + self.cy - self.cx @ w
-
-    def standardized(self, w: Tensor, b: Tensor) -> Tensor:
-        """theta from (w, b) in original units (the inverse of :meth:`coefficients`)."""
-        nk = self.keep.numel()
-        theta = torch.empty(self.k, dtype=F64, device=w.device)
-        theta[:nk] = w[self.keep] * self.D
-        if self.intercept:
-            theta[nk] = b - self.cy + self.cx @ w
-        return theta
-
-    def moved(self, w: Tensor, b: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        """(w, b) plus a standardized correction ``d``, mapped on its own: the iterate stays in
-        original units, so an intercept that is small next to ``cx @ w`` keeps its digits."""
-        nk = self.keep.numel()
-        dw = torch.zeros(self.p, dtype=F64, device=d.device)
-        dw[self.keep] = d[:nk] / self.D
-        db = d[nk] - self.cx @ dw if self.intercept else torch.zeros((), dtype=F64, device=d.device)
-        return w + dw, b + db
-
-    def residual_gradient(self, data, w: Tensor, b: Tensor) -> tuple[Tensor, float]:
-        """One pass: the negative gradient ``(Z'S r)/sw - lam*theta`` at (w, b) and the mean weighted r^2."""
-        nk = self.keep.numel()
-        theta = self.standardized(w, b)
-        gx, g1, rss = compensated_gradient_pass(data, w, float(b) if self.intercept else 0.0)
-        gx, g1, rss = (data.allreduce(t) for t in (gx, g1, rss))
-        g = torch.empty(self.k, dtype=F64, device=theta.device)
-        # Z_j = (x_j - cx_j) / D_j, so Z_j'Sr = (X_j'Sr - cx_j * 1'Sr) / D_j
-        g[:nk] = (gx[self.keep] - self.cx[self.keep] * g1) / self.D
-        if self.intercept:
-            g[nk] = g1
-        return g / self.sw - self.lam * theta, float(rss) / self.sw
-
-
-def _refine(system: _System, data, theta: Tensor, solve) -> tuple[Tensor, Tensor, int, float | None]:
-    """Corrected semi-normal equations from ``theta``: (w, b) += A^-1 (Z'S r/sw - lam*theta) until
-    the step stalls; returns (w, b) in original units, the passes and the mean weighted r^2."""
-    w, b = system.coefficients(theta)
-    mean_rss, last = None, float("inf")
-    for it in range(1, MAX_REFINE + 1):
-        g, mean_rss = system.residual_gradient(data, w, b)
-        d = solve(g)
-        size = float(d.norm())
-        if not math.isfinite(size) or size > 0.5 * last:  # stalled at rounding level: keep (w, b)
-            return w, b, it, mean_rss
-        (w, b), last = system.moved(w, b, d), size
-        if size <= 1e-17 * float(system.standardized(w, b).norm()):
-            return w, b, it, mean_rss
-    return w, b, MAX_REFINE, mean_rss
-
-
-def _augmented_refine(system: _System, objective: Objective, theta: Tensor, cond_z: float):
-    """Björck's iterative refinement of the augmented system ``r + Z theta = y - cy, Z'r = 0`` with a
-    Householder QR ``Z = QR`` kept in memory and both residuals in double-double arithmetic. It
-    contracts by about cond(Z) * eps per step (the semi-normal equations: cond(Z)^2 * eps), so it
-    reaches the least-squares solution of the float64 data to ~1e-16 up to cond(Z) ~ 1e13.
-    In-memory, unweighted, unpenalized rows only; None otherwise."""
-    data = objective.data
-    full = data.full_batch()
-    if (full is None or full.weight is not None or objective.penalty.l2 > 0 or is_sparse_rows(full.X)
-            or data.distributed or cond_z * 2.2e-16 * 100 > 0.1
-            or full.X.shape[0] * system.k > AUGMENTED_MAX):
-        return None
-    nk = system.keep.numel()
-    X, y = full.X.to(F64)[:, system.keep], full.y.to(F64)
-    Z = torch.empty(X.shape[0], system.k, dtype=F64, device=X.device)
-    Z[:, :nk] = (X - system.cx[system.keep]) / system.D
-    if system.intercept:
-        Z[:, nk] = 1.0
-    Q, R = torch.linalg.qr(Z)
-    del Z
-    w, b = system.coefficients(theta)
-    b = b if system.intercept else torch.zeros((), dtype=F64, device=X.device)
-    r = residual_minus(X, y, w[system.keep], float(b), torch.zeros_like(y))
-    last, passes = float("inf"), 0
-    for passes in range(1, MAX_REFINE + 1):
-        f = residual_minus(X, y, w[system.keep], float(b), r)
-        g_raw = transpose_product(X, r)  # [X_keep, 1]'r
-        g = torch.empty(system.k, dtype=F64, device=X.device)
-        g[:nk] = -(g_raw[:nk] - system.cx[system.keep] * g_raw[nk]) / system.D
-        if system.intercept:
-            g[nk] = -g_raw[nk]
-        h = torch.linalg.solve_triangular(R.T, g[:, None], upper=False)[:, 0]
-        u = Q.T @ f - h
-        d = torch.linalg.solve_triangular(R, u[:, None], upper=True)[:, 0]
-        size = float(d.norm())
-        if not math.isfinite(size) or size > 0.5 * last:
-            break
-        r = r + (f - Q @ u)
-        (w, b), last = system.moved(w, b, d), size
-        if size <= 1e-17 * float(system.standardized(w, b).norm()):
-            break
-    return w, b, passes, float(r @ r) / system.sw
-
-
 def _cholesky_solver(L: Tensor):
     """``g -> A^-1 g`` from A's Cholesky factor, on one torch thread: O(k^2) work that two spinning
     intra-op threads made 25x slower (1.4 s against 0.05 s at k = 2000 on a busy machine)."""
@@ -226,7 +68,7 @@ def _cholesky_solver(L: Tensor):
     return solve
 
 
-def _regularized(system: _System) -> Tensor:
+def _regularized(system: StandardizedSystem) -> Tensor:
     """``A + diag(lam)`` without a dense diag(lam)."""
     A = system.A.clone()
     A.diagonal().add_(system.lam)
@@ -261,7 +103,7 @@ def _estimated_condition(A: Tensor) -> tuple[float, Tensor | None]:
     return (big * inv if inv > 0 else float("inf")), L
 
 
-def _solve_gram(system: _System, data, cond_a: float, L: Tensor | None = None):
+def _solve_gram(system: StandardizedSystem, data, cond_a: float, L: Tensor | None = None):
     if L is None:
         A = _regularized(system)
         L, info = torch.linalg.cholesky_ex(A)
@@ -272,11 +114,11 @@ def _solve_gram(system: _System, data, cond_a: float, L: Tensor | None = None):
     theta = solve(system.c)
     if cond_a < COND_DIRECT:
         return theta, None, "cholesky", 0, None
-    w, b, passes, mean_rss = _refine(system, data, theta, solve)
+    w, b, passes, mean_rss = refine(system, data, theta, solve)
     return theta, (w, b), "cholesky+refinement", passes, mean_rss
 
 
-def _solve_qr(system: _System, objective: Objective):
+def _solve_qr(system: StandardizedSystem, objective: Objective):
     """Streaming QR, SVD of R; minimum-norm (original units) when rank-deficient."""
     data, k = objective.data, system.k
     sw = system.sw
@@ -295,10 +137,10 @@ def _solve_qr(system: _System, objective: Objective):
     if rank == k and cond_z ** 2 * 2.2e-16 < 0.05:
         solve = lambda g: torch.linalg.solve_triangular(  # noqa: E731  R'R d = g
             R11, torch.linalg.solve_triangular(R11.T, g[:, None], upper=False), upper=True)[:, 0]
-        w, b, passes, mean_rss = _refine(system, data, theta, solve)
+        w, b, passes, mean_rss = refine(system, data, theta, solve)
         wb, method = (w, b), "qr+refinement"
     elif rank == k:
-        out = _augmented_refine(system, objective, theta, cond_z)
+        out = augmented_refine(system, data, theta, cond_z, ridge=objective.penalty.l2 > 0)
         if out is not None:
             wb, passes, mean_rss, method = out[:2], out[2], out[3], "qr+augmented-refinement"
     elif rank < k:
@@ -306,7 +148,7 @@ def _solve_qr(system: _System, objective: Objective):
     return theta, wb, method, passes, mean_rss, cond_z, rank, null, Vh[-1]
 
 
-def _diagnose(objective: Objective, system: _System, cond_z: float, rank: int, null: Tensor | None,
+def _diagnose(objective: Objective, system: StandardizedSystem, cond_z: float, rank: int, null: Tensor | None,
               smallest: Tensor | None) -> tuple[list[int], str]:
     """(columns causing singularity, warning text or '')."""
     nk = system.keep.numel()
@@ -344,7 +186,7 @@ class Exact(Solver):
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         t0 = time.perf_counter()
         data = objective.data
-        system = _System(objective)
+        system = StandardizedSystem(objective.data, objective.fit_intercept, objective.penalty.l2)
         k, nk = system.k, system.keep.numel()
         null = smallest = mean_rss = wb = None
         if k == 0:
@@ -389,7 +231,7 @@ class Exact(Solver):
                          message=warning or f"solved by {method}", info=info)
 
     @staticmethod
-    def _rounding_gap(system: _System, theta: Tensor, objective: Objective, value: float) -> float:
+    def _rounding_gap(system: StandardizedSystem, theta: Tensor, objective: Objective, value: float) -> float:
         """Relative objective gap of ``theta`` once rounded to the data's dtype (0 in float64): the
         objective is quadratic with zero gradient at the float64 solution, so rounding it by ``d``
         costs exactly ``d'(A + diag(lam))d`` in standardized coordinates."""
@@ -405,7 +247,7 @@ class Exact(Solver):
         return cost / objective.gap_scale(value)
 
     @staticmethod
-    def _mean_rss(system: _System, theta: Tensor) -> float:
+    def _mean_rss(system: StandardizedSystem, theta: Tensor) -> float:
         if theta.numel() == 0:
             return system.tt
         return max(system.tt - 2 * float(theta @ system.c) + float(theta @ system.A @ theta), 0.0)
