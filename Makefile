@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow install bench clean
 
-$(STAMP): pyproject.toml setup.py constraints.txt src/gradfit/numerics/_kernels.c
+$(STAMP): pyproject.toml setup.py constraints.txt src/gradfit/numerics/_kernels.c src/gradfit/solvers/ipm/_fnb.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"

@@ -1,4 +1,5 @@
-"""The compiled moment kernel (src/gradfit/numerics/_kernels.c); everything else is in pyproject.toml.
+"""The compiled kernels: the moment sums (src/gradfit/numerics/_kernels.c) and the L1/quantile interior
+point (src/gradfit/solvers/ipm/_fnb.c); everything else is in pyproject.toml.
 
 The extension is optional: where it cannot be built (no C compiler, an unsupported one) the
 install goes on and gradfit uses its numpy/torch path instead (``gradfit.numerics.kernel.available()``).
@@ -9,4 +10,6 @@ from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3", "-Wno-psabi"]
 setup(ext_modules=[Extension("gradfit.numerics._kernels", ["src/gradfit/numerics/_kernels.c"], extra_compile_args=flags,
+                             optional=True),
+                   Extension("gradfit.solvers.ipm._fnb", ["src/gradfit/solvers/ipm/_fnb.c"], extra_compile_args=flags,
                              optional=True)])

@@ -148,3 +148,23 @@ def test_exactly_singular_design_is_reported():
     m = gradfit.fit(X, y, loss="l1")
     ref, _, _ = lp_reference(X, y, 0.5, scale=2.0)
     assert m.info["rank"] == 4 and m.info["full_rank"] == 5 and m.final_loss_ <= ref * (1 + 1e-9) and m.gap_ <= 1e-8
+
+
+def test_compiled_interior_point_matches_the_torch_one():
+    """_fnb.c runs lp.py's iteration fused: the same iterates up to rounding, so the same answer."""
+    import torch
+    from gradfit.solvers.ipm import native
+    from gradfit.solvers.ipm.lp import frisch_newton_torch
+    if native._load() is None:
+        pytest.skip("the compiled interior point was not built (no C compiler)")
+    X, y, rng = make(3000, 5, seed=21)
+    Z = torch.from_numpy(np.c_[(X - X.mean(0)) / X.std(0), np.ones(len(y))])
+    yt, u = torch.from_numpy(y), torch.from_numpy(rng.uniform(0.5, 2.0, size=len(y)))
+    for tau in (0.1, 0.5, 0.9):
+        beta, dual, it, gap, converged = native.fnb(Z, yt, u, tau, 1e-11, 100)
+        ref = frisch_newton_torch(Z, yt, u, tau, 1e-11, 100)
+        assert converged and ref.converged and gap <= 1e-11 and abs(it - ref.n_iter) <= 1
+        np.testing.assert_allclose(beta.numpy(), ref.beta.numpy(), rtol=1e-7, atol=1e-9)
+        assert bool(((dual >= 0) & (dual <= u)).all())
+    # a rank-deficient design cannot be factored: None, and frisch_newton falls back to torch
+    assert native.fnb(torch.zeros(50, 3, dtype=torch.float64), yt[:50], u[:50], 0.5, 1e-11, 100) is None

@@ -19,10 +19,18 @@ from torch import Tensor
 from gradfit.problem.objective import GAP_FLOOR, relative_gap
 
 
-def _objective(X: np.ndarray, y: np.ndarray, s: np.ndarray, tau: float, lam: float, w: np.ndarray,
-               b: float) -> float:
-    r = y - np.asarray(X @ w).reshape(-1) - b
-    return float(s @ np.where(r >= 0, tau * r, (tau - 1.0) * r)) + lam * float(np.abs(w).sum())
+def _objective(X, y: np.ndarray, s: np.ndarray, tau: float, lam: float, w: np.ndarray, b: float) -> float:
+    r = torch.from_numpy(y - _product(X, w) - b)
+    loss = torch.where(r >= 0, tau * r, (tau - 1.0) * r)
+    return float(torch.from_numpy(s) @ loss) + lam * float(np.abs(w).sum())
+
+
+def _product(X, w: np.ndarray) -> np.ndarray:
+    """X @ w as a numpy vector; a dense X (a tensor) through torch, which runs on the solver's one
+    thread (numpy's BLAS would wake its own threads: many times slower on a busy machine)."""
+    if isinstance(X, Tensor):
+        return torch.mv(X, torch.from_numpy(w)).numpy()
+    return np.asarray(X @ w).reshape(-1)
 
 
 def _independent(rows: np.ndarray, order: np.ndarray, need: int, rank_tol: float = 1e-9) -> list[int]:
@@ -43,16 +51,19 @@ def _independent(rows: np.ndarray, order: np.ndarray, need: int, rank_tol: float
 
 
 def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercept: bool, w: Tensor,
-           b: Tensor) -> tuple[Tensor, Tensor, float, float]:
+           b: Tensor, residual: Tensor | None = None, before: float | None = None) -> tuple[Tensor, Tensor, float, float]:
     """``(w, b, value, value before)``: the vertex next to ``(w, b)`` when it is no worse, else ``(w, b)``.
 
-    ``value`` is ``sum_i s_i rho_tau(r_i) + lam ||w||_1`` (the LP's units).
+    ``value`` is ``sum_i s_i rho_tau(r_i) + lam ||w||_1`` (the LP's units). ``residual`` (``y - X w - b``
+    up to rounding) and ``before`` (the value at ``(w, b)``), when the caller has them, save passes.
     """
     # sparse rows (gradfit.data.sparse.SparseRows) stay sparse: products and row slices only
-    Xn = X.csr if getattr(X, "csr", None) is not None else X.detach().to("cpu", torch.float64).numpy()
+    sparse = getattr(X, "csr", None) is not None
+    Xn = X.csr if sparse else X.detach().to("cpu", torch.float64)
     yn, sn = (t.detach().to("cpu", torch.float64).numpy() for t in (y, s))
     wn, bn = w.detach().to("cpu", torch.float64).numpy(), float(b)
-    before = _objective(Xn, yn, sn, tau, lam, wn, bn)
+    if before is None:
+        before = _objective(Xn, yn, sn, tau, lam, wn, bn)
     p = Xn.shape[1]
     size = max(float(np.abs(wn).max(initial=0.0)), 1e-300)
     at_zero = np.abs(wn) <= 1e-9 * size if lam > 0 else np.zeros(p, dtype=bool)
@@ -60,10 +71,12 @@ def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercep
     need = len(free) + int(fit_intercept)
     if need == 0:
         return w, b, before, before
-    r = yn - np.asarray(Xn @ wn).reshape(-1) - bn
-    cand = np.argsort(np.abs(r), kind="stable")[: min(4 * need + 10, len(r))]
+    r = residual.detach().to("cpu", torch.float64) if residual is not None else \
+        torch.from_numpy(yn - _product(Xn, wn) - bn)
+    k = min(4 * need + 10, r.numel())
+    cand = torch.topk(r.abs(), k, largest=False, sorted=True).indices.numpy()  # O(n), not a sort
     cand = cand[sn[cand] > 0]
-    picked = Xn[cand]
+    picked = Xn[cand] if sparse else Xn[torch.from_numpy(cand)].numpy()
     rows = (picked.toarray() if hasattr(picked, "toarray") else np.asarray(picked))[:, free]
     if fit_intercept:
         rows = np.c_[rows, np.ones(len(cand))]
@@ -87,11 +100,16 @@ def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercep
 
 
 def onto_vertex(result, X: Tensor, y: Tensor, s: Tensor, tau: float, objective, lower: float, zero_sum: float,
-                weight_sum: float, scale: float, tol: float) -> None:
-    """Replace ``result``'s theta by the vertex next to it when no worse; re-certify with ``lower``."""
+                weight_sum: float, scale: float, tol: float, residual: Tensor | None = None,
+                value: float | None = None) -> None:
+    """Replace ``result``'s theta by the vertex next to it when no worse; re-certify with ``lower``.
+    ``residual`` and ``value``: the solver's residuals and objective at theta, when it has them."""
     theta = result.theta.to(torch.float64)
     lam = objective.penalty.l1 * weight_sum / scale
-    w, b, value, before = vertex(X, y, s, tau, lam, objective.fit_intercept, theta[:-1], theta[-1])
+    if result.theta.dtype != torch.float64:  # theta was rounded: its value is not the solver's
+        value = None
+    w, b, value, before = vertex(X, y, s, tau, lam, objective.fit_intercept, theta[:-1], theta[-1],
+                                 residual, value)
     if value == before and bool((w == theta[:-1]).all()):
         return
     result.theta = torch.cat([w, b.reshape(1)]).to(result.theta.dtype)

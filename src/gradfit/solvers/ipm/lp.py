@@ -7,8 +7,9 @@ Quantile regression ``min_beta sum_i u_i rho_tau(y_i - z_i . beta)`` has the dua
 a bounded LP ``min c'a, A a = b, 0 <= a <= u`` with ``c = -y``, ``A = Z'``. A primal-dual
 interior-point method with Mehrotra's predictor-corrector solves it; the coefficients are minus
 the multipliers of the equality constraints. Each iteration costs one ``Z' Q Z`` (q x q) product,
-one Cholesky factorization and a few passes over n-vectors. Everything runs on torch tensors in
-the tensors' dtype (float64).
+one Cholesky factorization and a few passes over n-vectors. Dense float64 rows on the CPU go to
+the compiled loop (``_fnb.c``: the same iteration, fused; see :mod:`.native`); everything else, and
+an install without the compiled module, runs the torch version below in the tensors' dtype.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from gradfit.solvers.ipm import native
 
 STEP_FRACTION = 0.99995  # of the way to the boundary, as in rqfnb
 TINY = 1e-300
@@ -76,6 +79,16 @@ def frisch_newton(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float = 1e-1
 
     Stops when the complementarity gap ``x'z + s'w`` is below ``tol`` times the objective.
     """
+    if native.usable(Z):
+        got = native.fnb(Z, y, u, tau, tol, max_iter)
+        if got is not None:
+            return LPSolution(*got)
+    return frisch_newton_torch(Z, y, u, tau, tol, max_iter)
+
+
+def frisch_newton_torch(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float = 1e-12,
+                        max_iter: int = 100) -> LPSolution:
+    """:func:`frisch_newton` in torch operations (any device, dtype or row operator)."""
     n, q = Z.shape
     c = -y
     b = (1.0 - tau) * (Z.T @ u)

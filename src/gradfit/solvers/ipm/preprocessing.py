@@ -16,24 +16,31 @@ import torch
 from torch import Tensor
 
 from gradfit.solvers.ipm.design import Design, LPRows
-from gradfit.solvers.ipm.lp import frisch_newton, weighted_gram
+from gradfit.solvers.ipm.finish import vertex
+from gradfit.solvers.ipm.lp import frisch_newton
+
+FAST_TOL = 1e-8    # the first stop of an exact LP: see solve_to_vertex
+SAMPLE_TOL = 1e-3  # the sample's fit only has to be as good as the sample (its error is O(m^-1/2))
 
 
 @dataclass
 class PFNResult:
     """The last LP solved: rows ``Z, y, u`` (middle rows, globs, extra rows last) with the same
-    optimum as the full problem, its solution ``beta`` and dual ``a``. A dual of the reduced LP is
-    one of the full LP (each glob's multiplier shared by its rows in proportion to u), with the
-    same value, so the reduced problem certifies the full one."""
+    optimum as the full problem, its vertex ``beta`` (polished), the objective ``value`` and dual
+    lower bound ``lower`` on those rows. Every row's loss is at least its glob's linear part, so
+    ``lower`` bounds the full problem too; when every globbed row keeps its side the reduced
+    optimum is the full one. ``residual``: ``y - Z beta`` on every row (None when not computed)."""
 
     Z: Tensor
     y: Tensor
     u: Tensor
     beta: Tensor
-    dual: Tensor
+    value: float
+    lower: float
     n_iter: int         # interior-point iterations over all solves
     rounds: int         # LP solves
     subsample: int      # m (0 when the full problem was solved directly)
+    residual: Tensor | None = None
 
 
 def kth_fraction(v: Tensor, frac: float) -> Tensor:
@@ -42,15 +49,21 @@ def kth_fraction(v: Tensor, frac: float) -> Tensor:
     return torch.kthvalue(v, k).values
 
 
-def leverage_norms(Z: Design, L: Tensor, block: int = 65536) -> Tensor:
-    """||L^-1 z_i|| for every row (L the Cholesky factor of the subsample's Z'Z), in row blocks."""
+def residual_and_band(Z: Design, y: Tensor, beta: Tensor, L: Tensor, block: int = 65536) -> tuple[Tensor, Tensor]:
+    """``(y - Z beta, ||L^-1 z_i||)`` for every row (L the Cholesky factor of the subsample's Z'Z),
+    both from one product ``Z [beta, L^-T]`` per block of rows."""
     Linv_t = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device),
-                                           upper=False).T.contiguous()
-    out = torch.empty(Z.shape[0], dtype=Z.dtype, device=Z.device)
+                                           upper=False).T
+    M = torch.cat([beta[:, None], Linv_t], 1)
+    n = Z.shape[0]
+    r = torch.empty(n, dtype=Z.dtype, device=Z.device)
+    band = torch.empty(n, dtype=Z.dtype, device=Z.device)
     ones = torch.ones(L.shape[0], dtype=L.dtype, device=L.device)  # row sums as a GEMV: sum(1) is slower
-    for start in range(0, Z.shape[0], block):
-        out[start:start + block] = Z.matmat_rows(Linv_t, slice(start, start + block)).square_() @ ones
-    return out.sqrt_()
+    for start in range(0, n, block):
+        P = Z.matmat_rows(M, slice(start, start + block))
+        torch.sub(y[start:start + block], P[:, 0], out=r[start:start + block])
+        torch.mv(P[:, 1:].square_(), ones, out=band[start:start + block])
+    return r, band.sqrt_()
 
 
 def sample_share(extra, share: float):
@@ -59,21 +72,37 @@ def sample_share(extra, share: float):
     return None if extra is None else (extra[0], extra[1], extra[2] * share)
 
 
-def _solve(Z, y, u, extra, tau, tol, max_iter):
+def _stack(Z, y, u, extra):
     if isinstance(Z, Design):  # all rows of a sparse design: products and Z'QZ stay sparse
         if extra is not None:
             y, u = torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
-        Z = LPRows(Z, None if extra is None else extra[0])
-        return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
+        return LPRows(Z, None if extra is None else extra[0]), y, u
     if extra is not None:
         Z, y, u = torch.cat([Z, extra[0]]), torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
-    return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
+    return Z, y, u
+
+
+def solve_to_vertex(Z, y, u, tau: float, tol: float, max_iter: int, polish_on: bool):
+    """(beta, value, lower bound, iterations, solves) of the LP on these rows, at a vertex.
+
+    With polishing the interior point first stops at ``FAST_TOL``: the rows of its smallest
+    residuals almost always span the optimal vertex already, whose dual then certifies it to
+    rounding. Only when that certificate is looser than ``tol`` is the LP solved again to ``tol``.
+    """
+    iters, solves = 0, 0
+    for t in ((max(tol, FAST_TOL), tol) if polish_on and tol < FAST_TOL else (tol,)):
+        sol = frisch_newton(Z, y, u, tau, t, max_iter)
+        iters, solves = iters + sol.n_iter, solves + 1
+        beta, value, lower = vertex(Z, y, u, tau, sol.beta, sol.dual, polish_on)
+        if value - max(lower, 0.0) <= tol * max(value, 1e-300):
+            break
+    return beta, value, lower, iters, solves
 
 
 def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
         *, generator: torch.Generator | None = None, tol: float = 1e-12, max_iter: int = 100,
         m: int | None = None, min_rows: int = 20000, mm_factor: float = 0.8,
-        max_fixups: int = 3) -> PFNResult:
+        max_fixups: int = 3, polish_on: bool = True) -> PFNResult:
     """Minimize ``sum u_i rho_tau(y_i - Z_i beta)`` over the data rows plus the ``extra`` rows
     (kept in every reduced problem: the LP rows of an L1 penalty).
 
@@ -90,15 +119,14 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         idx = torch.randint(n, (m,), generator=generator).to(Z.device)
         Zs = Z.rows(idx)
         us = u[idx]
-        _, sol = _solve(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum())), tau, max(tol, 1e-5),
-                        max_iter)
+        sol = frisch_newton(*_stack(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum()))), tau,
+                            max(tol, SAMPLE_TOL), max_iter)
         total_iter += sol.n_iter
         rounds += 1
-        L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=Z.dtype, device=Z.device)))
+        L, info = torch.linalg.cholesky_ex(Zs.T @ Zs)
         if int(info) != 0:  # a singular subsample: fall back to the direct solve
             break
-        band = leverage_norms(Z, L)
-        r = y - Z.matvec(sol.beta)
+        r, band = residual_and_band(Z, y, sol.beta, L)
         M = mm_factor * m
         # the thresholds from the subsample's kappa: a selection over m values, not n (the kept
         # fraction is then M/n only up to the sample's noise, which the check covers)
@@ -106,29 +134,30 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         lo = kth_fraction(kappa, max(1.0 / m, tau - M / (2 * n)))
         hi = kth_fraction(kappa, min(tau + M / (2 * n), (m - 1.0) / m))
         below, above = r < band * lo, r > band * hi
-        del kappa, band
+        del kappa, band, r
         for _ in range(max_fixups):
             middle = ~(below | above)
             Zr, yr, ur = [Z.rows(middle)], [y[middle]], [u[middle]]
             for side in (below, above):
                 if bool(side.any()):
-                    us = torch.where(side, u, torch.zeros_like(u))
+                    us = torch.where(side, u, 0.0)
                     tot = us.sum()
                     Zr.append((Z.rmatvec(us) / tot)[None])
                     yr.append((us @ y / tot)[None])
                     ur.append(tot[None])
-            rows, sol = _solve(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra, tau, tol, max_iter)
-            total_iter += sol.n_iter
-            rounds += 1
-            r = y - Z.matvec(sol.beta)
+            rows = _stack(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra)
+            beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
+            total_iter, rounds = total_iter + it, rounds + k
+            r = y - Z.matvec(beta)
             bad = (above & (r < 0)) | (below & (r > 0))
             n_bad = int(bad.sum())
             if n_bad == 0:
-                return PFNResult(*rows, sol.beta, sol.dual, total_iter, rounds, m)
+                return PFNResult(*rows, beta, value, lower, total_iter, rounds, m, r)
             if n_bad > 0.1 * M:
                 break
             above &= ~bad
             below &= ~bad
         m *= 2
-    rows, sol = _solve(Z if Z.sparse else Z.full(), y, u, extra, tau, tol, max_iter)
-    return PFNResult(*rows, sol.beta, sol.dual, total_iter + sol.n_iter, rounds + 1, 0)
+    rows = _stack(Z if Z.sparse else Z.full(), y, u, extra)
+    beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
+    return PFNResult(*rows, beta, value, lower, total_iter + it, rounds + k, 0)

@@ -34,7 +34,7 @@ from gradfit.solvers.registry import register
 from gradfit.solvers.ipm import crossover
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.preprocessing import pfn
-from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
+from gradfit.solvers.ipm.finish import conclude, l1_rows
 from gradfit.solvers.ipm.lp import pinball_sum
 from gradfit.solvers.ipm.streamed import solve_streamed
 
@@ -45,6 +45,8 @@ def conditioning_scales(X: Tensor, s: Tensor, fit_intercept: bool, rows: int = 1
     all rows are dropped when there is an intercept (their coefficient is 0); all-zero ones always."""
     step = max(X.shape[0] // rows, 1)
     Xs, ss = X[::step], s[::step]
+    if isinstance(Xs, Tensor):  # a strided view: products on it take a slow path
+        Xs = Xs.contiguous()
     tot = ss.sum()
     m1 = (ss @ Xs) / tot
     mu = m1 if fit_intercept else torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
@@ -128,16 +130,17 @@ class InteriorPoint(Solver):
         gen = torch.Generator().manual_seed(settings.seed)
         res = pfn(Z, y, s, tau, extra, generator=gen, tol=opts.ipm_tol,
                   max_iter=opts.max_iter, m=opts.subsample, mm_factor=opts.mm_factor,
-                  min_rows=opts.min_rows if opts.preprocess else 1 << 62)
-        # polish and certify on the last (reduced) LP; then evaluate the objective on every row
+                  min_rows=opts.min_rows if opts.preprocess else 1 << 62, polish_on=opts.polish)
+        # certified on the last (reduced) LP; the objective is evaluated on every row
         zero_sum = float(pinball_sum(y, s, tau))
+        beta, lower = res.beta, res.lower
         if Z.shape[1] == 0:  # nothing to fit (all columns zero, no intercept): y = 0 is the optimum
-            beta, lower = res.beta, zero_sum
-        else:
-            beta, _, lower = vertex(res.Z, res.y, res.u, tau, res.beta, res.dual, opts.polish)
+            lower = zero_sum
         if T is None:
-            p_val = float(pinball_sum(y - Z.matvec(beta), s, tau))
+            r = res.residual if res.residual is not None else y - Z.matvec(beta)
+            p_val = float(pinball_sum(r, s, tau))
         else:  # ill-conditioned: X @ w cancels digits, evaluate through the whitened rows instead
+            r = None
             p_val = sum(float(pinball_sum(y[a:a + 65536] - Z.rows(slice(a, a + 65536)) @ beta,
                                           s[a:a + 65536], tau)) for a in range(0, Z.shape[0], 65536))
         if extra is not None:
@@ -147,5 +150,6 @@ class InteriorPoint(Solver):
         result = conclude(self.name, objective, settings, Z, beta, p_val, lower, zero_sum, weight_sum, scale,
                           res.n_iter, t0, info)
         if opts.crossover and Z.shape[1] == Z.k + int(objective.fit_intercept):  # full rank
-            crossover.onto_vertex(result, X, y, s, tau, objective, lower, zero_sum, weight_sum, scale, settings.tol)
+            crossover.onto_vertex(result, X, y, s, tau, objective, lower, zero_sum, weight_sum, scale, settings.tol,
+                                  residual=r, value=p_val)
         return result
