@@ -8,6 +8,7 @@ prediction is the negative of ``derivative``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, ClassVar
 
 from torch import Tensor
 
@@ -16,65 +17,52 @@ from gradfit.problem import derivatives as F
 
 @dataclass(frozen=True)
 class Loss:
-    """Base class. ``smooth`` says whether rho has a Lipschitz derivative."""
+    """Base class. ``smooth`` says whether rho has a Lipschitz derivative.
 
+    A subclass names its ``rho``, ``rho'`` and ``rho''`` (pure functions of :mod:`gradfit.problem.derivatives`
+    taking ``r`` and then the fields in ``params``); ``spec_fields`` are what its JSON description records.
+    """
+
+    functions: ClassVar[tuple[Callable, Callable, Callable]] = ()
+    params: ClassVar[tuple[str, ...]] = ()
+    spec_fields: ClassVar[tuple[str, ...]] = ()
+    curvature_bound: ClassVar[float | None] = None  # sup rho'' (None: rho not smooth); scales GD's Lipschitz step
     name: str = field(init=False, default="")
     smooth: bool = field(init=False, default=True)
 
+    def _args(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.params)
+
     def value(self, r: Tensor) -> Tensor:
-        raise NotImplementedError
+        return self.functions[0](r, *self._args())
 
     def derivative(self, r: Tensor) -> Tensor:
-        raise NotImplementedError
+        return self.functions[1](r, *self._args())
 
     def curvature(self, r: Tensor) -> Tensor:
-        raise NotImplementedError
+        return self.functions[2](r, *self._args())
 
-    @property
-    def curvature_bound(self) -> float | None:
-        """sup rho'' (None when rho is not smooth): scales the Lipschitz step of GD."""
-        return None
 
     def spec(self) -> dict:
-        """JSON-able description, inverse of :func:`get_loss`."""
-        return {"name": self.name}
+        """JSON-able description, inverse of :func:`loss_from_spec`."""
+        return {"name": self.name, **{k: getattr(self, k) for k in self.spec_fields}}
 
 
 @dataclass(frozen=True)
 class Squared(Loss):
     """rho(r) = r**2: mean squared error."""
 
+    functions, curvature_bound = (F.squared, F.squared_d1, F.squared_d2), 2.0
     name: str = field(init=False, default="squared")
-
-    def value(self, r):
-        return F.squared(r)
-
-    def derivative(self, r):
-        return F.squared_d1(r)
-
-    def curvature(self, r):
-        return F.squared_d2(r)
-
-    @property
-    def curvature_bound(self):
-        return 2.0
 
 
 @dataclass(frozen=True)
 class Absolute(Loss):
     """rho(r) = |r|: mean absolute error (L1), the seed tutorial's loss."""
 
+    functions = (F.absolute, F.absolute_d1, F.absolute_d2)
     name: str = field(init=False, default="absolute")
     smooth: bool = field(init=False, default=False)
-
-    def value(self, r):
-        return F.absolute(r)
-
-    def derivative(self, r):
-        return F.absolute_d1(r)
-
-    def curvature(self, r):
-        return F.absolute_d2(r)
 
 
 HUBER_SCALES = ("joint", "mad", "absolute")
@@ -93,6 +81,8 @@ class Huber(Loss):
     and the default of this class when built directly). Model files record the mode; files written before it existed load as ``absolute``.
     """
 
+    functions, curvature_bound = (F.huber, F.huber_d1, F.huber_d2), 1.0
+    params, spec_fields = ("delta",), ("delta", "scale")
     delta: float = 1.35
     scale: str = "absolute"
     name: str = field(init=False, default="huber")
@@ -107,27 +97,13 @@ class Huber(Loss):
             raise ValueError(f"huber delta must be >= 1 with the joint scale (scikit-learn's epsilon), got "
                              f"{self.delta}; use scale='absolute' for a threshold in units of y")
 
-    def value(self, r):
-        return F.huber(r, self.delta)
-
-    def derivative(self, r):
-        return F.huber_d1(r, self.delta)
-
-    def curvature(self, r):
-        return F.huber_d2(r, self.delta)
-
-    @property
-    def curvature_bound(self):
-        return 1.0
-
-    def spec(self):
-        return {"name": self.name, "delta": self.delta, "scale": self.scale}
-
 
 @dataclass(frozen=True)
 class Quantile(Loss):
     """rho(r) = r*(tau - 1{r<0}): pinball loss; tau=0.5 gives half the absolute loss."""
 
+    functions = (F.pinball, F.pinball_d1, F.pinball_d2)
+    params = spec_fields = ("tau",)
     tau: float = 0.5
     name: str = field(init=False, default="quantile")
     smooth: bool = field(init=False, default=False)
@@ -135,18 +111,6 @@ class Quantile(Loss):
     def __post_init__(self):
         if not 0 < self.tau < 1:
             raise ValueError(f"quantile must be in (0, 1), got {self.tau}")
-
-    def value(self, r):
-        return F.pinball(r, self.tau)
-
-    def derivative(self, r):
-        return F.pinball_d1(r, self.tau)
-
-    def curvature(self, r):
-        return F.pinball_d2(r, self.tau)
-
-    def spec(self):
-        return {"name": self.name, "tau": self.tau}
 
 
 ALIASES = {
