@@ -8,8 +8,8 @@
  * (NULL: all ones). It does in one loop what numpy does in two passes (shift each column into a
  * buffer, then a rank-k update): each TILE of rows is shifted into the caller's scratch T (L1-sized),
  * then the upper blocks of T T' are accumulated BI x BJ at a time in 4-lane vector registers. A NaN,
- * an inf or a negative weight makes M non-finite, which the caller checks. gradfit/native.py loads
- * this file with ctypes (the GIL is released during the call); gradfit/standardize.py has the
+ * an inf or a negative weight makes M non-finite, which the caller checks. numerics/kernel.py loads
+ * this file with ctypes (the GIL is released during the call); numerics/moments.py (Moments) has the
  * numpy fallback used when the extension was not built.
  */
 #include <Python.h>
