@@ -94,6 +94,9 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
         keep = gather_sample(data, keep, max_rows)
     X, y, s, _ = keep
     k = B.shape[0]
+    if not (np.isfinite(B).all() and math.isfinite(ss)):  # LAPACK's SVD can loop forever on inf/nan
+        raise ValueError("the data's values are too large for the diagnostic plots (their squares overflow "
+                         "float64); rescale the columns (for example divide by 1e100) to draw them")
     Binv = np.linalg.pinv(B)
     Z = _z(X, shift, intercept)
     h = np.clip(s * np.einsum("ij,jk,ik->i", Z, Binv, Z), 0, 1 - 1e-12)

@@ -194,8 +194,20 @@ def write_report(path: str | os.PathLike, model, **kwargs) -> Path:
 def write_plots(model, data: Batches, out_dir: str | os.PathLike, *, optimum_loss: float | None = None,
                 coefs: tuple[int, int] | None = None, max_rows: int = MAX_PLOT_ROWS) -> dict[str, Path]:
     """The plots of one fitted model into ``out_dir``: loss curve (when it has a history), fit,
-    residuals and the loss surface (rows sampled down to ``max_rows``). Returns name -> path."""
+    residuals and the loss surface (rows sampled down to ``max_rows``). Returns name -> path.
+    All or nothing: the plots are drawn into a staging folder beside ``out_dir`` and moved in at the end."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gradfit-plots-", dir=out) as staging:
+        drawn = _draw_plots(model, data, Path(staging), optimum_loss=optimum_loss, coefs=coefs, max_rows=max_rows)
+        paths = {}
+        for name, path in drawn.items():
+            os.replace(path, out / path.name)
+            paths[name] = out / path.name
+    return paths
+
+
+def _draw_plots(model, data: Batches, out: Path, *, optimum_loss, coefs, max_rows) -> dict[str, Path]:
     X, y = sample_rows(data, max_rows)
     target = model.target_name or "y"
     paths: dict[str, Path] = {}
