@@ -60,3 +60,23 @@ def test_nproc_2_formula_fit_equals_one_process(tmp_path, capsys):
     assert two["summary"]["durbin_watson"] == pytest.approx(one["summary"]["durbin_watson"], rel=1e-10)
     assert json.loads((tmp_path / "m.json").read_text())["formula"]["encoder"]["C(hood)"]["categories"] == \
         ["East", "North", "South"]
+
+
+def test_nproc_2_huber_summary_equals_one_process(tmp_path, capsys):
+    """The Huber sandwich's two moment matrices (weights s and s * psi') are moved to one shift across
+    processes before they are added."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(801, 2)) * [1, 2] + [5, -3]
+    df = pd.DataFrame(X, columns=["a", "b"])
+    df["y"] = X @ [1.5, -0.2] + 7 + rng.standard_t(2, size=len(X))
+    df["w"] = rng.uniform(0.5, 2.0, size=len(X))
+    df.to_csv(tmp_path / "d.csv", index=False)
+    args = ["fit", str(tmp_path / "d.csv"), "--target", "y", "--weight", "w", "--loss", "huber", "--summary",
+            "--cov-type", "H3", "--json", "-q"]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)["summary"]
+    assert main([*args, "--nproc", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)["summary"]
+    assert two["cov_type"] == "H3" and two["nobs"] == one["nobs"]
+    for a, b in zip(one["coefficients"], two["coefficients"]):  # the two fits agree to ~1e-9
+        assert b["std_err"] == pytest.approx(a["std_err"], rel=1e-7)

@@ -1,9 +1,9 @@
 """Summaries of a distributed fit: each process sums its shard, then the sums are all-reduced.
 
-The summaries accumulate cross-products of ``z = [x - shift, 1]`` around a shift taken from the first
-block they read (for accuracy), and that block differs between processes. Before the all-reduce each
-process moves its sums to one common shift (``z_c = z_a T``, ``T = [[I, 0], [a - c, 1]]``), which is
-exact algebra, so the result equals the single-process summary up to rounding.
+Cross-products of the design are :class:`gradfit.numerics.moments.Moments` (``Moments.allreduce`` moves
+every process's sums to one shift). Here: scalars and arrays summed in one collective, a value every
+process agrees on, and the residuals' power sums moved to a common shift (exact algebra, so the
+result equals the single-process summary up to rounding).
 """
 from __future__ import annotations
 
@@ -36,14 +36,6 @@ def common(data: Batches, local: np.ndarray, rows: float) -> np.ndarray:
     """A value every process agrees on: the row-weighted mean of each process's ``local``."""
     total, weight = allreduce(data, np.asarray(local, dtype=np.float64) * rows, float(rows))
     return total / weight if weight else np.zeros_like(total)
-
-
-def move(B: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``T' B T`` with ``T = [[I, 0], [d, 1]]``: cross-products of ``[x - a, 1]`` as those of ``[x - c, 1]``,
-    ``d = a - c``."""
-    T = np.eye(B.shape[0])
-    T[-1, :-1] = d
-    return T.T @ B @ T
 
 
 def power_sums(data: Batches, sums: list[float], shift: float, n: int) -> tuple[list[float], float]:

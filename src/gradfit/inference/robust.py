@@ -33,6 +33,7 @@ from gradfit.data.batches import Batches
 from gradfit.inference import reduce
 from gradfit.inference.diagnostics import vif
 from gradfit.inference.results import Summary, inference, shifted_to_original
+from gradfit.numerics.moments import Moments
 from gradfit.numerics.passes import numpy_chunks
 
 
@@ -86,17 +87,16 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
     if reduce.is_distributed(data):
         raise ValueError(f"the {model.loss['name']} loss's standard errors need every residual in one process; "
                          "save the model (--save) and run gradfit plot --summary on the whole file")
-    shift, B, parts_e, parts_y, parts_s = None, None, [], [], []
+    sums, parts_e, parts_y, parts_s = Moments(data.n_features), [], [], []
     for X, y, s in numpy_chunks(data):
-        if shift is None:
-            shift = X.mean(0) if intercept else np.zeros(X.shape[1])
-            B = np.zeros((X.shape[1] + intercept,) * 2)
-        Z = _design(X, shift, intercept)
         sv = np.ones(len(y)) if s is None else s
-        B += Z.T @ (Z * sv[:, None])
+        sums.add(X, y, s)
         parts_e.append(y - X @ w - b)
         parts_y.append(y)
         parts_s.append(sv)
+    if not parts_e:
+        raise ValueError("the data has no rows")
+    B, shift = sums.gram(intercept)
     e, yv, sw = np.concatenate(parts_e), np.concatenate(parts_y), np.concatenate(parts_s)
     weighted = bool(np.any(sw != 1))
     n = float(sw.sum()) if weighted else len(e)
@@ -150,15 +150,10 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
     # sigma is sigma^2 times its unit-scale one on r / sigma: the same numbers as below on r itself
     delta = float(model.loss.get("delta", 1.35)) * sigma
     w, b = _params(model, intercept)
-    shift, B, W = None, None, None
-    n, s_psi2, s_d, s_d2, s_rho = 0.0, 0.0, 0.0, 0.0, 0.0
+    B_sums, W_sums = Moments(data.n_features), Moments(data.n_features)  # weights s and s * psi'(r)
+    s_psi2, s_d, s_d2, s_rho = 0.0, 0.0, 0.0, 0.0
     weighted = False
     for X, y, s in numpy_chunks(data):
-        if shift is None:
-            shift = X.mean(0) if intercept else np.zeros(X.shape[1])
-            B = np.zeros((X.shape[1] + intercept,) * 2)
-            W = np.zeros_like(B)
-        Z = _design(X, shift, intercept)
         sv = np.ones(len(y)) if s is None else s
         weighted = weighted or (s is not None and bool(np.any(s != 1)))
         r = y - X @ w - b
@@ -168,16 +163,17 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
         s_d += float(sv @ psi_d)
         s_d2 += float(sv @ psi_d ** 2)
         s_rho += float(sv @ np.where(inside, 0.5 * r * r, delta * np.abs(r) - 0.5 * delta * delta))
-        B += Z.T @ (Z * sv[:, None])
-        W += Z.T @ (Z * (sv * psi_d)[:, None])
-        n += float(sv.sum())
-    if reduce.is_distributed(data):  # every process's sums, moved to one shift
-        if intercept:
-            common = reduce.common(data, shift, n)
-            B, W, shift = reduce.move(B, shift - common), reduce.move(W, shift - common), common
-        B, W, n, s_psi2, s_d, s_d2, s_rho, wsum = reduce.allreduce(data, B, W, n, s_psi2, s_d, s_d2, s_rho,
-                                                                   float(weighted))
+        B_sums.add(X, y, s)
+        W_sums.add(X, y, sv * psi_d)
+    B_sums, W_sums = B_sums.allreduce(data), W_sums.allreduce(data)  # every process's sums
+    B, shift = B_sums.gram(intercept)
+    W, _ = W_sums.gram(intercept, shift)
+    n = B_sums.weight
+    if reduce.is_distributed(data):
+        s_psi2, s_d, s_d2, s_rho, wsum = reduce.allreduce(data, s_psi2, s_d, s_d2, s_rho, float(weighted))
         weighted = wsum > 0
+    if not n > 0:
+        raise ValueError("the data has no rows")
     rank = _rank(B)
     df_resid, df_model = float(n - rank), float(rank - intercept)
     m = s_d / n

@@ -134,6 +134,16 @@ class Moments:
         """Unshifted: raw cross-products (a fit without intercept)."""
         return self.shifted(0.0, 0.0)
 
+    def gram(self, intercept: bool, shift_x: Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(sum s z z', shift)`` as float64 numpy arrays for the design ``z = [x - shift, 1]`` (shift: the
+        weighted means, or ``shift_x``), or ``z = x`` unshifted without ``intercept``."""
+        if not intercept:
+            m = self.about_zero()
+        else:
+            m = self.centered() if shift_x is None else self.shifted(shift_x, self._shifts()[1])
+        z = self.p + int(intercept)
+        return m.M[:z, :z].cpu().numpy(), m.shift_x.cpu().numpy()
+
     def merge(self, other: "Moments") -> "Moments":
         """Add ``other``'s rows to these sums (moved to this shift first); returns self."""
         if other.shift_x is None and other.rows == 0:

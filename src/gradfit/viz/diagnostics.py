@@ -25,6 +25,8 @@ from scipy import special
 from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
+from gradfit.numerics.moments import Moments
+from gradfit.numerics.passes import numpy_chunks
 from gradfit.viz.figure import COLORS, MAX_PLOT_ROWS, gather_sample, new_figure, sample_rows
 from gradfit.viz.plots import plot_fit
 
@@ -63,18 +65,11 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
     rng = np.random.default_rng(seed)
     w = np.asarray(model.coef_, dtype=np.float64)
     b = float(model.intercept_) if intercept else 0.0
-    full = data.full_batch()
-    shift = B = None
+    sums = Moments(data.n_features)
     keep, n, ss = None, 0, 0.0
-    for batch in ((full,) if full is not None else data):
-        X = batch.X.detach().cpu().double().numpy()
-        y = batch.y.detach().cpu().double().numpy()
-        s = np.ones(len(y)) if batch.weight is None else batch.weight.detach().cpu().double().numpy()
-        if shift is None:
-            shift = X.mean(0) if (intercept and len(X)) else np.zeros(X.shape[1])
-            B = np.zeros((X.shape[1] + intercept,) * 2)
-        Z = _z(X, shift, intercept)
-        B += Z.T @ (Z * s[:, None])
+    for X, y, s in numpy_chunks(data):
+        sums.add(X, y, s)
+        s = np.ones(len(y)) if s is None else s
         e = y - X @ w - b
         ss += float(s @ (e * e))
         n += len(y)
@@ -85,11 +80,9 @@ def diagnostic_sample(model, data: Batches, max_rows: int = MAX_PLOT_ROWS, seed:
             keep = tuple(a[idx] for a in keep)
     if keep is None or n == 0:
         raise ValueError("the data has no rows to plot")
+    B, shift = sums.allreduce(data).gram(intercept)  # Z'SZ of every process
     if data.distributed:  # sums of every process; its share of the sample
-        if intercept:
-            common = reduce.common(data, shift, n)
-            B, shift = reduce.move(B, shift - common), common
-        B, ss, n = reduce.allreduce(data, B, ss, float(n))
+        ss, n = reduce.allreduce(data, ss, float(n))
         n = int(round(n))
         keep = gather_sample(data, keep, max_rows)
     X, y, s, _ = keep
