@@ -17,6 +17,8 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from gradfit.tutorial.playground.engine import events  # noqa: E402
+from gradfit.tutorial.playground.inputs import parse_settings  # noqa: E402
 from gradfit.tutorial.playground.server import create_app, free_socket  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "playground"
@@ -165,3 +167,79 @@ def test_screenshots_at_phone_width(browser, url):
     assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
     assert not errors
     ctx.close()
+
+
+TABS = [  # three learners at once, each with its own data, loss, optimizer and language
+    {"lang": "en", "n": 300, "loss": "l2", "optimizer": "momentum", "lr": 0.002, "epochs": 200},
+    {"lang": "ko", "n": 500, "loss": "huber", "optimizer": "adam", "lr": 0.05, "epochs": 300, "seed": 3},
+    {"lang": "en", "n": 200, "loss": "l1", "optimizer": "gd", "lr": 0.01, "epochs": 400, "seed": 7},
+]
+
+
+def expected(obj: dict) -> dict:
+    """What one tab must show: the same settings run in this process."""
+    s, race = parse_settings(obj)
+    evs = list(events(s, race, obj["lang"]))
+    done = next(e for e in evs if e["type"] == "done")
+    opt = next(e for e in evs if e["type"] == "optimum")["optimum"]
+    epochs = [f[0] for e in evs if e["type"] == "frames" and e["run"] == 0 for f in e["frames"]]
+    return {"w": done["w"], "b": done["b"], "w*": opt["w"], "b*": opt["b"], "kind": done["kind"], "epochs": epochs}
+
+
+def test_three_tabs_at_once_each_get_their_own_run(browser, url):
+    contexts, pages = [], []
+    for obj in TABS:  # each tab starts its first run as soon as it loads: the runs overlap on the server
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = ctx.new_page()
+        pg.errors = []
+        pg.on("console", lambda m, pg=pg: pg.errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e, pg=pg: pg.errors.append(str(e)))
+        query = "&".join(f"{k}={v}" for k, v in obj.items() if k != "lr")
+        pg.goto(url + "?" + query + "&lr=0.001")
+        contexts.append(ctx)
+        pages.append(pg)
+    for pg in pages:
+        wait_run(pg, 0)
+    counts = [completed(pg) for pg in pages]
+    for pg, obj in zip(pages, TABS):  # then every tab changes its learning rate without waiting for the others
+        pg.evaluate("(lr) => { const el = document.getElementById('lr'); el.value = lr; "
+                    "el.dispatchEvent(new Event('change')); }", str(obj["lr"]))
+    for pg, obj, count in zip(pages, TABS, counts):
+        wait_run(pg, count)
+        want = expected(obj)
+        fit, opt = pg.locator("[data-testid=fit]"), pg.locator("[data-testid=optimum]")
+        assert float(fit.get_attribute("data-w")) == pytest.approx(want["w"], abs=1e-6)
+        assert float(fit.get_attribute("data-b")) == pytest.approx(want["b"], abs=1e-6)
+        assert float(opt.get_attribute("data-w")) == pytest.approx(want["w*"], abs=1e-9)
+        assert float(opt.get_attribute("data-b")) == pytest.approx(want["b*"], abs=1e-9)
+        assert pg.locator("[data-testid=why]").get_attribute("data-kind") == want["kind"]
+        epochs = pg.evaluate("state.runs[0].frames.map(f => f[0])")  # every epoch once, in order: no frame of another tab
+        assert epochs == want["epochs"] == list(range(len(epochs))) and len(epochs) > 100
+        assert pg.evaluate("state.runs.length") == 1 and pg.evaluate("state.setup.points.n") == obj["n"]
+        hangul = bool(re.search("[가-힣]", pg.locator("[data-testid=why]").text_content()))
+        assert hangul == (obj["lang"] == "ko")
+        assert not pg.errors, pg.errors
+    for ctx in contexts:
+        ctx.close()
+
+
+def test_bounds_on_n_and_uploads_are_clear_messages(page, tmp_path):
+    page.fill("[data-testid=n]", "100001")
+    page.press("[data-testid=n]", "Enter")
+    page.wait_for_selector("[data-testid=error]:not([hidden])")
+    assert "n must be between 2 and 100000, got 100001" in page.locator("[data-testid=error]").text_content()
+    page.fill("[data-testid=n]", "200")
+    before = completed(page)
+    page.press("[data-testid=n]", "Enter")
+    wait_run(page, before)
+    assert page.locator("[data-testid=error]").is_hidden()
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x,y\n" + b"1.5,2.5\n" * (10 * 1024 * 1024 // 8 + 1))  # just over 10 MB
+    page.set_input_files("[data-testid=upload]", str(big))
+    page.wait_for_selector("[data-testid=error]:not([hidden])")
+    assert "big.csv is larger than 10 MB" in page.locator("[data-testid=error]").text_content()
+    rows = b"x,y\n" + b"1,2\n" * 100_001  # under 10 MB, over the row bound
+    page.set_input_files("[data-testid=upload]", files=[{"name": "rows.csv", "mimeType": "text/csv", "buffer": rows}])
+    page.wait_for_function("document.getElementById('error').textContent.includes('rows.csv')")
+    assert "rows.csv has 100001 rows; the playground takes at most 100000" in page.locator("[data-testid=error]").text_content()
+    page.console_errors = [e for e in page.console_errors if "413" not in e and "400" not in e]  # the refused uploads

@@ -102,3 +102,21 @@ def test_app_routes_stream_and_refuse_big_uploads():
     setup, optimum, done = evs[0], next(e for e in evs if e["type"] == "optimum"), evs[-1]
     assert optimum["optimum"]["w"] == pytest.approx(1.98, abs=1e-6) and "h.csv" in setup["code"]
     assert done["type"] == "done"
+
+
+def test_the_why_line_counts_mini_batch_steps_and_gd_says_it_ignores_the_batch_size():
+    _, evs = run_events({"n": 300, "optimizer": "sgd", "batch_size": 32, "lr": 1e-4})
+    done = next(e for e in evs if e["type"] == "done")  # 10 steps per epoch: b can move lr x 5000 = 0.5
+    assert done["kind"] == "crawling" and "0.5 in 5000 steps" in done["why"] and evs[0]["note"] == ""
+    _, evs = run_events({"n": 300, "optimizer": "gd", "batch_size": 32, "lr": 1e-4})
+    done = next(e for e in evs if e["type"] == "done")  # gd: one full-batch step per epoch
+    assert "0.05 in 500 steps" in done["why"] and "batch size 32" in evs[0]["note"]
+    _, evs = run_events({"n": 300, "optimizer": "gd", "batch_size": 32, "lr": 1e-4}, lang="ko")
+    assert "배치 크기 32" in evs[0]["note"]
+
+
+def test_an_l1_run_whose_steps_could_have_reached_b_says_its_gradient_shrank():
+    _, evs = run_events({"n": 1000, "optimizer": "gd", "lr": 0.01})  # lr x 500 steps = 5 > the 2.4 b had to go
+    done = next(e for e in evs if e["type"] == "done")
+    assert done["kind"] == "crawling" and "b slows down long before the optimum" in done["why"]
+    assert "could have moved b 5 in 500 steps" in done["why"]

@@ -42,6 +42,12 @@ class RunFacts:
     lipschitz: float | None = None
     momentum: float = 0.9
     x_scale: float = 1.0           # mean |x| of the feature: a bounded gradient's step in w is lr times it
+    steps_per_epoch: int = 1       # optimizer steps in one epoch: 1 on the full batch, ceil(n / batch) on mini-batches
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps the run was given (what bounds how far a bounded gradient can carry it)."""
+        return self.epochs * self.steps_per_epoch
 
     @property
     def epochs_run(self) -> int:
@@ -117,17 +123,22 @@ def _crawling(f: RunFacts, _, start, end, gap) -> str:
         epochs=f.epochs, excess=pct(gap))
     if f.loss in ("absolute", "quantile") and f.optimizer != "adam" and start:
         boost = 1.0 / (1.0 - f.momentum) if f.optimizer in ("momentum", "nesterov") else 1.0
-        reach = f.lr * boost * f.epochs
+        reach = f.lr * boost * f.steps
         need = abs(f.optimum[-1] - start[-1])
+        if reach >= need:  # the steps could have carried b there: its gradient shrank on the way
+            return head + "; " + _("the {loss} gradient of b is the mean of sign(residual): it shrinks as the line "
+                                   "balances the points above and below it, so b slows down long before the optimum "
+                                   "(lr {lr} could have moved b {reach} in {epochs} steps; it had to travel {need})").format(
+                loss=_word(f, _), lr=_g(f.lr), reach=_g(reach), epochs=f.steps, need=f"{need:.2f}")
         return head + "; " + _("the {loss} gradient of b is the mean of sign(residual), at most 1 in size, so lr "
                                "{lr} moves b at most {step} per step, {reach} in {epochs} steps; b had to travel "
                                "{need}").format(loss=_word(f, _), lr=_g(f.lr), step=_g(f.lr * boost), reach=_g(reach),
-                                                epochs=f.epochs, need=f"{need:.2f}")
+                                                epochs=f.steps, need=f"{need:.2f}")
     if f.optimizer == "adam" and start:
         dist = max(abs(a - b) for a, b in zip(start, f.optimum))
         return head + "; " + _("Adam moves each parameter by about lr = {lr} per step, {reach} in {epochs} steps, "
-                               "and the optimum is {need} away").format(lr=_g(f.lr), reach=_g(f.lr * f.epochs),
-                                                                       epochs=f.epochs, need=f"{dist:.2f}")
+                               "and the optimum is {need} away").format(lr=_g(f.lr), reach=_g(f.lr * f.steps),
+                                                                       epochs=f.steps, need=f"{dist:.2f}")
     if f.lr_max is not None and math.isfinite(f.lr_max) and f.lr < f.lr_max:
         return head + "; " + _("lr {lr} is {ratio}x below the stability limit {limit}: larger steps (or "
                                "standardized features) would get there sooner").format(

@@ -110,7 +110,15 @@ def run_facts(s: RunSettings, d: TutorialData, trained: Trained, optimum: Linear
     x_scale = float(d.x.abs().mean()) if not s.standardize else 1.0
     return RunFacts(LOSS_NAMES[s.loss], s.optimizer, s.lr, s.epochs, losses, path.tolist(),
                     [float(optimum.coef_[0]), float(optimum.intercept_)], float(optimum.final_loss_),
-                    diverged=trained.diverged, lr_max=lr_max, lipschitz=limit.lipschitz, x_scale=x_scale)
+                    diverged=trained.diverged, lr_max=lr_max, lipschitz=limit.lipschitz, x_scale=x_scale,
+                    steps_per_epoch=steps_per_epoch(s, len(d.x)))
+
+
+def steps_per_epoch(s: RunSettings, n: int) -> int:
+    """Optimizer steps per epoch: one on the full batch (always for gd), ceil(n / batch) on mini-batches."""
+    if s.optimizer == "gd" or not s.batch_size or s.batch_size >= n:
+        return 1
+    return -(-n // s.batch_size)
 
 
 def mean_losses(d: TutorialData, s: RunSettings, path: np.ndarray) -> list[float]:

@@ -162,8 +162,12 @@ def events(s: RunSettings, race: list[str], lang: str, cancel: threading.Event |
     limits = {name: CACHE.get(("limit", name, s.standardize) + _loss_key(s),
                               lambda name=name: lr_limit(d, replace(s, optimizer=name))) for name in names}
     lr_max = limits[s.optimizer].lr_max_standardized if s.standardize else limits[s.optimizer].lr_max
+    note = ""
+    if s.optimizer == "gd" and s.batch_size and s.batch_size < len(d.x):  # said, not silently ignored
+        note = _("GD steps on the full batch: the batch size {batch} applies to SGD, momentum, Nesterov and "
+                 "Adam").format(batch=s.batch_size)
     yield {"type": "setup", "points": _shown(d), "start": list(start), "code": pytorch_program(s),
-           "lr_max": None if lr_max is None or not math.isfinite(lr_max) else lr_max, "ms": ms()}
+           "lr_max": None if lr_max is None or not math.isfinite(lr_max) else lr_max, "note": note, "ms": ms()}
 
     frames: dict[int, list] = {}
     sent_at, opt, waiting = -math.inf, None, []  # waiting: runs trained before the optimum was known

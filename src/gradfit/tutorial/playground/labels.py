@@ -41,4 +41,5 @@ LABELS = {
     "running": N_("running…"),
     "limit": N_("stable while lr <"),
     "no_limit": N_("no fixed stability limit for this loss/optimizer"),
+    "outside": N_("the path leaves this view"),
 }

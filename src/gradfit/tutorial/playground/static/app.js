@@ -111,6 +111,8 @@ function handle(ev) {
     state.setup = Object.assign(ev, {optimum: old ? old.optimum : null, surface: old ? old.surface : null});
     state.runs = [];
     $("code").textContent = ev.code;
+    $("note").hidden = !ev.note;
+    $("note").textContent = ev.note || "";
     $("limit").textContent = ev.lr_max ? `${state.labels.limit || "stable while lr <"} ${ev.lr_max.toPrecision(3)}`
                                        : (state.labels.no_limit || "");
   } else if (ev.type === "optimum") {
@@ -309,16 +311,29 @@ function drawSurface() {
   state.surfaceFrame = f;
   ctx.drawImage(surfaceBackground(S, f), 0, 0, w, h);
   clip(ctx, f);
+  let outside = false;
   state.runs.forEach((r, i) => {
     if (!r.frames.length) return;
-    ctx.strokeStyle = COLORS[i]; ctx.lineWidth = 2.2;
+    ctx.strokeStyle = COLORS[i]; ctx.lineWidth = r.frames.length > 200 ? 1.4 : 2.2;
     ctx.beginPath();
-    r.frames.forEach((fr, j) => { const X = f.X(fr[2]), Y = f.Y(fr[3]); j ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y); });
+    r.frames.forEach((fr, j) => {
+      const X = f.X(fr[2]), Y = f.Y(fr[3]);
+      j ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y);
+      outside = outside || !(fr[2] >= f.xr[0] && fr[2] <= f.xr[1] && fr[3] >= f.yr[0] && fr[3] <= f.yr[1]);
+    });
     ctx.stroke();
     const fr = lastFrame(r);
     ctx.fillStyle = COLORS[i];
     ctx.fillRect(f.X(fr[2]) - 4, f.Y(fr[3]) - 4, 8, 8);
   });
+  if (outside) {  // a diverging path: say that it leaves the view rather than let it vanish
+    const text = `↗ ${state.labels.outside || "the path leaves this view"}`;
+    ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "left";
+    ctx.fillStyle = "rgba(255,255,255,0.9)";
+    ctx.fillRect(f.m.l + 4, f.h - f.m.b - 22, ctx.measureText(text).width + 10, 18);
+    ctx.fillStyle = "#a40e26";
+    ctx.fillText(text, f.m.l + 9, f.h - f.m.b - 9);
+  }
   if (s.optimum) star(ctx, f.X(s.optimum.w), f.Y(s.optimum.b));
   const st = state.dragStart || s.start;
   ctx.fillStyle = "#fff"; ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2.5;
@@ -413,7 +428,7 @@ function drawCurve() {
   const epochs = Math.max(settings().epochs, ...series.flatMap((q) => q.pts.map((p) => p[0])));
   const lo = Math.max(Math.min(...all), 1e-12), hi = Math.max(...all);
   const f = frame(w, h, [0, epochs], [lo / 1.5, hi * 1.5], true);
-  axes(ctx, f, state.labels.epoch || "epoch", "log");
+  axes(ctx, f, state.labels.epoch || "epoch", `${state.labels.loss_axis || "loss"} (log)`);
   clip(ctx, f);
   for (const q of series) {
     ctx.strokeStyle = q.color; ctx.lineWidth = 1.8; ctx.setLineDash(q.dash);
@@ -551,6 +566,12 @@ function init() {
   $("upload").addEventListener("change", async () => {
     const file = $("upload").files[0];
     if (!file) return;
+    if (file.size > 10 * 1024 * 1024) {  // the server's bound, said before sending 10 MB to it
+      showError(`${file.name} is larger than 10 MB; the playground takes CSV files up to 10 MB`);
+      $("upload").value = "";
+      return;
+    }
+    showError("");
     const resp = await fetch("/api/upload", {method: "POST", body: file, headers: {"X-Filename": file.name}});
     const body = await resp.json();
     if (!resp.ok) { showError(body.error); $("upload").value = ""; return; }
