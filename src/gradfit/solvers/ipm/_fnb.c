@@ -282,6 +282,101 @@ done:
     return status;
 }
 
+/* The classifying pass of Portnoy-Koenker over rows [0, n) of X (row-major, row stride ldx, p columns):
+ * P = x_i A + c (A: p x k row-major, k = 1 + q: the fit's residual column, then L^-T folded; padded: A is
+ * p x 16 and c 16 long, zeros past k, the fast path for k <= 16), r = y_i - P_0,
+ * band = ||P_1..k-1|| (the row's leverage norm), kappa = r / band. A row with r < lo band is "below", with
+ * r > hi band "above" (side -1 / +1); their sums [sum u x (p), sum u y, sum u] are added to G[0] / G[1].
+ * A middle row (side 0) has its index written to mid while fewer than cap are written; a row whose
+ * kappa lies in [lo2, lo) or (hi, hi2] (lo2 <= lo, hi2 >= hi: the globbed rows a small move of the fit
+ * could flip) has its index written to near (at most near_cap; NULL: none). side may be NULL; u NULL
+ * means all ones. Returns the number of middle rows (all of them, also past cap); *n_near the near ones. */
+DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X, long ldx, const double *y,
+                               const double *u, const double *A, const double *c, double lo, double hi, double lo2,
+                               double hi2,
+                               double *G, signed char *side, long *mid, long cap, long *near, long near_cap,
+                               long *n_near) {
+    double P[128];
+    long count = 0, nn = 0;
+    if (k > 128 || k < 1) return -1;
+    v4d c0, c1, c2, c3;
+    const int fast = k <= 16 && padded; /* A and c zero-padded to 16 columns: four vector registers */
+    if (fast) { LOAD4(c0, c); LOAD4(c1, c + 4); LOAD4(c2, c + 8); LOAD4(c3, c + 12); }
+    for (long i = 0; i < n; i++) {
+        const double *restrict xi = X + i * ldx;
+        double r, b2 = 0.0;
+        if (fast) {
+            v4d P0 = c0, P1 = c1, P2 = c2, P3 = c3;
+            for (int a = 0; a < p; a++) {
+                const double xa = xi[a];
+                const v4d xv = {xa, xa, xa, xa};
+                v4d a0, a1, a2, a3;
+                const double *Aa = A + (long)a * 16;
+                LOAD4(a0, Aa); LOAD4(a1, Aa + 4); LOAD4(a2, Aa + 8); LOAD4(a3, Aa + 12);
+                P0 += xv * a0; P1 += xv * a1; P2 += xv * a2; P3 += xv * a3;
+            }
+            r = y[i] - P0[0];
+            const v4d sq = P1 * P1 + P2 * P2 + P3 * P3;
+            b2 = (P0[1] * P0[1] + P0[2] * P0[2] + P0[3] * P0[3]) + ((sq[0] + sq[1]) + (sq[2] + sq[3]));
+        } else {
+            for (int j = 0; j < k; j++) P[j] = c[j];
+            for (int a = 0; a < p; a++) {
+                const double xa = xi[a];
+                const double *restrict Aa = A + (long)a * k;
+                for (int j = 0; j < k; j++) P[j] += xa * Aa[j];
+            }
+            for (int j = 1; j < k; j++) b2 += P[j] * P[j];
+            r = y[i] - P[0];
+        }
+        const double band = sqrt(b2);
+        const double ui = u ? u[i] : 1.0;
+        int sd = 0;
+        if (r < lo * band) sd = -1;
+        else if (r > hi * band) sd = 1;
+        if (side) side[i] = (signed char)sd;
+        if (sd == 0) {
+            if (count < cap) mid[count] = i;
+            count++;
+            continue;
+        }
+        double *g = G + (sd < 0 ? 0 : p + 2);
+        for (int a = 0; a < p; a++) g[a] += ui * xi[a];
+        g[p] += ui * y[i];
+        g[p + 1] += ui;
+        if (near && (sd < 0 ? r >= lo2 * band : r <= hi2 * band)) {
+            if (nn < near_cap) near[nn] = i;
+            nn++;
+        }
+    }
+    if (n_near) *n_near = nn;
+    return count;
+}
+
+/* The check of a fit over rows [0, n): r = y_i - x_i . a - c. Adds sum u rho_tau(r) to *total; writes r
+ * to r_out when given; with side given, a row on side -1 with r > 0 or on side +1 with r < 0 (a globbed
+ * row whose sign flipped) has its index written to bad while fewer than cap are written. Returns the
+ * number of flipped rows (all of them). */
+DISPATCH long gradfit_check(long n, int p, const double *X, long ldx, const double *y, const double *u,
+                            const double *a, double c, double tau, const signed char *side, double *total,
+                            double *r_out, long *bad, long cap) {
+    double acc = 0.0;
+    long count = 0;
+    for (long i = 0; i < n; i++) {
+        const double *restrict xi = X + i * ldx;
+        double f = c;
+        for (int j = 0; j < p; j++) f += xi[j] * a[j];
+        const double r = y[i] - f, ui = u ? u[i] : 1.0;
+        acc += ui * (r >= 0.0 ? tau * r : (tau - 1.0) * r);
+        if (r_out) r_out[i] = r;
+        if (side && ((side[i] < 0 && r > 0.0) || (side[i] > 0 && r < 0.0))) {
+            if (count < cap) bad[count] = i;
+            count++;
+        }
+    }
+    *total += acc;
+    return count;
+}
+
 /* An importable module, so that `import gradfit.solvers.ipm._fnb` says whether the install built it;
  * its one function is called through ctypes (which releases the GIL). */
 static struct PyModuleDef fnb_module = {PyModuleDef_HEAD_INIT, "_fnb",

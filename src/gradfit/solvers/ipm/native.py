@@ -55,3 +55,78 @@ def fnb(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float, max_iter: int):
     if status < 0:
         return None
     return beta, dual, int(iters.value), float(gap.value), status == 0
+
+
+def _load_pass(name: str, argtypes):
+    fn = getattr(_lib(), name)
+    fn.argtypes, fn.restype = argtypes, ctypes.c_long
+    return fn
+
+
+@functools.lru_cache(maxsize=None)
+def _lib():
+    spec = importlib.util.find_spec("gradfit.solvers.ipm._fnb")
+    return ctypes.CDLL(spec.origin)
+
+
+_L = ctypes.POINTER(ctypes.c_long)
+_B = ctypes.POINTER(ctypes.c_byte)
+
+
+def rows_usable(X) -> bool:
+    """Whether the compiled passes take these rows: a dense float64 CPU tensor with unit column stride."""
+    return (isinstance(X, Tensor) and X.dtype == torch.float64 and X.device.type == "cpu" and X.ndim == 2
+            and (X.stride(1) == 1 or X.shape[1] <= 1) and _load() is not None)
+
+
+def classify(X: Tensor, y: Tensor, u: Tensor | None, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
+             lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False):
+    """The classifying pass of ``_fnb.c`` over the rows of X: ``(globs (2, p + 2), middle row indices or
+    None past cap, side (int8 per row) or None, near row indices or None past near_cap)``."""
+    fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, ctypes.c_int, _P, ctypes.c_long,
+                                         _P, _P, _P, _P,
+                                         ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, _P, _B,
+                                         _L, ctypes.c_long, _L, ctypes.c_long, _L])
+    n, p = X.shape
+    k = A.shape[1]
+    A, c = A.to(torch.float64).reshape(p, k), c.to(torch.float64).reshape(k)
+    padded = k <= 16
+    if padded:  # the kernel's fast path: four vector registers per row
+        A, c = torch.nn.functional.pad(A, (0, 16 - k)), torch.nn.functional.pad(c, (0, 16 - k))
+    A, c = A.contiguous(), c.contiguous()
+    y = y.contiguous()
+    u = None if u is None else u.contiguous()
+    G = torch.zeros(2, p + 2, dtype=torch.float64)
+    mid = torch.empty(max(min(cap, n), 1), dtype=torch.long)
+    sides = torch.empty(n if side else 0, dtype=torch.int8)
+    want_near = lo2 is not None
+    near = torch.empty(max(min(near_cap, n), 1) if want_near else 1, dtype=torch.long)
+    n_near = ctypes.c_long(0)
+    count = fn(n, p, k, int(padded), _ptr(X), X.stride(0) if n else p, _ptr(y), None if u is None else _ptr(u), _ptr(A), _ptr(c),
+               float(lo), float(hi), float(lo2 if want_near else lo), float(hi2 if want_near else hi), _ptr(G),
+               ctypes.cast(sides.data_ptr(), _B) if side else None, ctypes.cast(mid.data_ptr(), _L), int(cap),
+               ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near))
+    if count < 0:
+        raise ValueError("classify: too many columns for the compiled pass")
+    mid_out = mid[:count] if count <= cap else None
+    near_out = (near[:n_near.value] if n_near.value <= near_cap else None) if want_near else None
+    return G, mid_out, sides if side else None, near_out
+
+
+def check(X: Tensor, y: Tensor, u: Tensor | None, a: Tensor, c: float, tau: float, side: Tensor | None,
+          cap: int, residual: bool = False):
+    """The check of a fit ``y - X a - c`` over the rows of X: ``(sum u rho_tau(r), flipped globbed row
+    indices or None past cap, r or None)``."""
+    fn = _load_pass("gradfit_check", [ctypes.c_long, ctypes.c_int, _P, ctypes.c_long, _P, _P, _P, ctypes.c_double,
+                                      ctypes.c_double, _B, _P, _P, _L, ctypes.c_long])
+    n, p = X.shape
+    a = a.to(torch.float64).contiguous()
+    y = y.contiguous()
+    u = None if u is None else u.contiguous()
+    total = ctypes.c_double(0.0)
+    r = torch.empty(n if residual else 0, dtype=torch.float64)
+    bad = torch.empty(max(min(cap, n), 1), dtype=torch.long)
+    count = fn(n, p, _ptr(X), X.stride(0) if n else p, _ptr(y), None if u is None else _ptr(u), _ptr(a), float(c),
+               float(tau), None if side is None else ctypes.cast(side.data_ptr(), _B), ctypes.byref(total),
+               _ptr(r) if residual else None, ctypes.cast(bad.data_ptr(), _L), int(cap))
+    return total.value, (bad[:count] if count <= cap else None), (r if residual else None)

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from gradfit.solvers.ipm.design import Design, LPRows
 from gradfit.solvers.ipm.finish import vertex
-from gradfit.solvers.ipm.lp import frisch_newton
+from gradfit.solvers.ipm import native
+from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum
 
 FAST_TOL = 1e-8    # the first stop of an exact LP: see solve_to_vertex
 SAMPLE_TOL = 1e-3  # the sample's fit only has to be as good as the sample (its error is O(m^-1/2))
@@ -29,7 +30,8 @@ class PFNResult:
     optimum as the full problem, its vertex ``beta`` (polished), the objective ``value`` and dual
     lower bound ``lower`` on those rows. Every row's loss is at least its glob's linear part, so
     ``lower`` bounds the full problem too; when every globbed row keeps its side the reduced
-    optimum is the full one. ``residual``: ``y - Z beta`` on every row (None when not computed)."""
+    optimum is the full one. ``residual``: ``y - Z beta`` on every row (None when not computed; from
+    the used columns of X, not the whitened rows)."""
 
     Z: Tensor
     y: Tensor
@@ -49,21 +51,50 @@ def kth_fraction(v: Tensor, frac: float) -> Tensor:
     return torch.kthvalue(v, k).values
 
 
-def residual_and_band(Z: Design, y: Tensor, beta: Tensor, L: Tensor, block: int = 65536) -> tuple[Tensor, Tensor]:
-    """``(y - Z beta, ||L^-1 z_i||)`` for every row (L the Cholesky factor of the subsample's Z'Z),
-    both from one product ``Z [beta, L^-T]`` per block of rows."""
-    Linv_t = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device),
-                                           upper=False).T
-    M = torch.cat([beta[:, None], Linv_t], 1)
+def classify(Z: Design, y: Tensor, u: Tensor, M: Tensor, lo: float, hi: float, cap: int, block: int = 65536):
+    """The rows by a trial fit: ``kappa_i = r_i / ||L^-1 z_i||`` from ``Z M = [Z beta0, Z L^-T]``; below
+    ``lo`` or above ``hi`` a row is globbed. Returns ``(globs, middle, side)``: the two globs' sums
+    ``[sum u x, sum u y, sum u]`` over the used columns of X (below, above), the middle rows' indices
+    (None when more than ``cap``) and each row's side (-1, 0, +1, int8)."""
+    A, c = Z.fold(M)
+    if native.rows_usable(Z.X):
+        G, mid, side, _ = native.classify(Z.X, y, u, A, c, lo, hi, cap, side=True)
+        return G, mid, side
     n = Z.shape[0]
-    r = torch.empty(n, dtype=Z.dtype, device=Z.device)
-    band = torch.empty(n, dtype=Z.dtype, device=Z.device)
-    ones = torch.ones(L.shape[0], dtype=L.dtype, device=L.device)  # row sums as a GEMV: sum(1) is slower
+    side = torch.empty(n, dtype=torch.int8, device=Z.device)
+    ones = torch.ones(A.shape[1] - 1, dtype=Z.dtype, device=Z.device)  # row sums as a GEMV: sum(1) is slower
     for start in range(0, n, block):
         P = Z.matmat_rows(M, slice(start, start + block))
-        torch.sub(y[start:start + block], P[:, 0], out=r[start:start + block])
-        torch.mv(P[:, 1:].square_(), ones, out=band[start:start + block])
-    return r, band.sqrt_()
+        r = y[start:start + block] - P[:, 0]
+        band = (P[:, 1:].square() @ ones).sqrt_()
+        side[start:start + block] = (r > band * hi).to(torch.int8) - (r < band * lo).to(torch.int8)
+    G = torch.stack([_side_sums(Z, y, torch.where(side == v, u, 0.0)) for v in (-1, 1)])
+    mid = torch.nonzero(side == 0).flatten()
+    return G, (mid if mid.numel() <= cap else None), side
+
+
+def _side_sums(Z: Design, y: Tensor, v: Tensor) -> Tensor:
+    return torch.cat([v @ Z.X, (v @ y).reshape(1), v.sum().reshape(1)])
+
+
+def check(Z: Design, y: Tensor, u: Tensor, beta: Tensor, tau: float, side: Tensor, cap: int):
+    """``(sum u rho_tau(y - Z beta), the globbed rows whose sign flipped (None past cap), y - Z beta)``."""
+    a, c = Z.fold(beta)
+    if native.rows_usable(Z.X):
+        return native.check(Z.X, y, u, a, float(c), tau, side, cap, residual=True)
+    r = y - Z.matvec(beta)
+    bad = torch.nonzero(((side < 0) & (r > 0)) | ((side > 0) & (r < 0))).flatten()
+    return float(pinball_sum(r, u, tau)), (bad if bad.numel() <= cap else None), r
+
+
+def glob_rows(Z: Design, y: Tensor, G: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """The LP rows ``(z, y, u)`` of the non-empty globs: each glob's weighted mean row with its total weight."""
+    k = Z.k
+    out = []
+    for g in G:
+        if g[-1] > 0:
+            out.append(((Z.sum_rows(g[:k], g[-1]) / g[-1])[None], (g[k] / g[-1]).reshape(1), g[-1].reshape(1)))
+    return out
 
 
 def sample_share(extra, share: float):
@@ -126,37 +157,38 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         L, info = torch.linalg.cholesky_ex(Zs.T @ Zs)
         if int(info) != 0:  # a singular subsample: fall back to the direct solve
             break
-        r, band = residual_and_band(Z, y, sol.beta, L)
+        Linv_t = torch.linalg.solve_triangular(L, torch.eye(q, dtype=L.dtype, device=L.device), upper=False).T
+        Mfold = torch.cat([sol.beta[:, None], Linv_t], 1)
+        Ps = Zs @ Mfold
+        kappa = (y[idx] - Ps[:, 0]) / Ps[:, 1:].norm(dim=1).clamp_min(1e-12)
         M = mm_factor * m
         # the thresholds from the subsample's kappa: a selection over m values, not n (the kept
         # fraction is then M/n only up to the sample's noise, which the check covers)
-        kappa = r[idx] / band[idx].clamp_min(1e-12)
-        lo = kth_fraction(kappa, max(1.0 / m, tau - M / (2 * n)))
-        hi = kth_fraction(kappa, min(tau + M / (2 * n), (m - 1.0) / m))
-        below, above = r < band * lo, r > band * hi
-        del kappa, band, r
+        lo = float(kth_fraction(kappa, max(1.0 / m, tau - M / (2 * n))))
+        hi = float(kth_fraction(kappa, min(tau + M / (2 * n), (m - 1.0) / m)))
+        G, middle, side = classify(Z, y, u, Mfold, lo, hi, cap=int(4 * M) + 1000)
+        if middle is None:  # far more rows near the fit than the sample promised
+            m *= 2
+            continue
         for _ in range(max_fixups):
-            middle = ~(below | above)
             Zr, yr, ur = [Z.rows(middle)], [y[middle]], [u[middle]]
-            for side in (below, above):
-                if bool(side.any()):
-                    us = torch.where(side, u, 0.0)
-                    tot = us.sum()
-                    Zr.append((Z.rmatvec(us) / tot)[None])
-                    yr.append((us @ y / tot)[None])
-                    ur.append(tot[None])
+            for zg, yg, ug in glob_rows(Z, y, G):
+                Zr.append(zg), yr.append(yg), ur.append(ug)
             rows = _stack(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra)
             beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
             total_iter, rounds = total_iter + it, rounds + k
-            r = y - Z.matvec(beta)
-            bad = (above & (r < 0)) | (below & (r > 0))
-            n_bad = int(bad.sum())
-            if n_bad == 0:
+            total, bad, r = check(Z, y, u, beta, tau, side, cap=int(0.1 * M))
+            if bad is not None and bad.numel() == 0:
                 return PFNResult(*rows, beta, value, lower, total_iter, rounds, m, r)
-            if n_bad > 0.1 * M:
+            if bad is None:
                 break
-            above &= ~bad
-            below &= ~bad
+            # the flipped rows leave their globs for the middle
+            for v, g in ((-1, G[0]), (1, G[1])):
+                b = bad[side[bad] == v]
+                if b.numel():
+                    g -= _side_sums(Z, y, torch.zeros_like(u).index_fill_(0, b, 1.0) * u)
+            side[bad] = 0
+            middle = torch.cat([middle, bad])
         m *= 2
     rows = _stack(Z if Z.sparse else Z.full(), y, u, extra)
     beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
