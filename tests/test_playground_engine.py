@@ -12,14 +12,15 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from gradfit.tutorial.code import pytorch_program  # noqa: E402
-from gradfit.tutorial.playground.engine import events  # noqa: E402
+from gradfit.tutorial.playground.engine import events, to_json  # noqa: E402
 from gradfit.tutorial.playground.inputs import InputError, parse_settings  # noqa: E402
 from gradfit.tutorial.playground.server import create_app, labels  # noqa: E402
 
 
 def run_events(obj, lang="en"):
+    """The events as the page receives them (JSON)."""
     s, race = parse_settings(obj)
-    return s, list(events(s, race, lang))
+    return s, [json.loads(to_json(e)) for e in events(s, race, lang)]
 
 
 def run_program(code: str) -> tuple[float, float]:

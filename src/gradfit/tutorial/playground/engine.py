@@ -12,10 +12,12 @@ change cancels the run in flight (``cancel``). Every input is bounded
 """
 from __future__ import annotations
 
+import json
 import math
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable, Iterator
 
@@ -37,6 +39,33 @@ FRAME_EVERY_S = 1 / 60  # one event per display frame at most: the page draws at
 
 class Cancelled(Exception):
     pass
+
+
+class Encoded(str):
+    """A part of an event already written as JSON: the points and the surface are encoded once per data
+    (and loss) and cached, not again for every control change (tens of ms of float formatting)."""
+
+
+def encode(value) -> Encoded:
+    return Encoded(json.dumps(finite(value), allow_nan=False, separators=(",", ":")))
+
+
+def to_json(event: dict) -> str:
+    """The event as one line of JSON, its :class:`Encoded` parts spliced in as they are."""
+    raw = {k: v for k, v in event.items() if isinstance(v, Encoded)}
+    text = json.dumps(finite({k: v for k, v in event.items() if k not in raw}), allow_nan=False)
+    return text[:-1] + "".join(f', "{k}": {v}' for k, v in raw.items()) + "}" if raw else text
+
+
+def finite(value):
+    """JSON has no NaN or infinity: they become null (a diverged loss, an unknown gap)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def same_threads() -> None:
@@ -112,8 +141,12 @@ def _loss_key(s: RunSettings) -> tuple:
     return _data_key(s) + (s.loss, s.delta, s.tau)
 
 
+POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="playground")  # 2 per stream: 8 tabs at once
+
+
 def _background(q: queue.Queue, tag: str, work: Callable[[], object]) -> None:
-    """Run ``work`` on a daemon thread; its result (or its error, as one line) goes on ``q``."""
+    """Run ``work`` on the pool (a started thread: starting one costs ~10 ms on a busy machine); its
+    result (or its error, as one line) goes on ``q``."""
     def target():
         same_threads()
         try:
@@ -122,7 +155,7 @@ def _background(q: queue.Queue, tag: str, work: Callable[[], object]) -> None:
             q.put((tag + "-cancelled", None, None))
         except Exception as exc:  # noqa: BLE001 - reported to the page as one line
             q.put((tag + "-error", None, str(exc) or type(exc).__name__))
-    threading.Thread(target=target, daemon=True).start()
+    POOL.submit(target)
 
 
 def events(s: RunSettings, race: list[str], lang: str, cancel: threading.Event | None = None) -> Iterator[dict]:
@@ -154,7 +187,7 @@ def events(s: RunSettings, race: list[str], lang: str, cancel: threading.Event |
     def optimum():
         opt = CACHE.get(("optimum",) + _loss_key(s), lambda: exact_optimum(d, s))
         w, b = float(opt.coef_[0]), float(opt.intercept_)
-        grid = CACHE.get(("surface", start) + _loss_key(s), lambda: surface(d, s, (w, b), start))
+        grid = CACHE.get(("surface", start) + _loss_key(s), lambda: encode(surface(d, s, (w, b), start)))
         return opt, grid
 
     _background(q, "runs", runs)
@@ -166,7 +199,8 @@ def events(s: RunSettings, race: list[str], lang: str, cancel: threading.Event |
     if s.optimizer == "gd" and s.batch_size and s.batch_size < len(d.x):  # said, not silently ignored
         note = _("GD steps on the full batch: the batch size {batch} applies to SGD, momentum, Nesterov and "
                  "Adam").format(batch=s.batch_size)
-    yield {"type": "setup", "points": _shown(d), "start": list(start), "code": pytorch_program(s),
+    points = CACHE.get(("shown",) + _data_key(s), lambda: encode(_shown(d)))
+    yield {"type": "setup", "points": points, "start": list(start), "code": pytorch_program(s),
            "lr_max": None if lr_max is None or not math.isfinite(lr_max) else lr_max, "note": note, "ms": ms()}
 
     frames: dict[int, list] = {}
@@ -228,4 +262,4 @@ def _done(run: int, s: RunSettings, d: TutorialData, trained, opt, limit, _, ms)
     m = trained.model
     return {"type": "done", "run": run, "optimizer": s.optimizer, "kind": why.kind, "why": why.text,
             "w": float(m.coef_[0]), "b": float(m.intercept_), "epochs_run": facts.epochs_run,
-            "losses": facts.losses, "excess": pct(facts.excess), "ms": ms()}
+            "final_loss": facts.losses[-1] if facts.losses else None, "excess": pct(facts.excess), "ms": ms()}

@@ -10,14 +10,13 @@ cancels the run behind it.
 from __future__ import annotations
 
 import json
-import math
 import socket
 import threading
 import webbrowser
 from pathlib import Path
 
 from gradfit.tutorial.i18n import check_lang, translator
-from gradfit.tutorial.playground.engine import events
+from gradfit.tutorial.playground.engine import events, to_json
 from gradfit.tutorial.playground.inputs import InputError, parse_settings
 from gradfit.tutorial.playground.labels import LABELS
 from gradfit.tutorial.playground.uploads import UPLOADS, UploadError, read_upload
@@ -66,7 +65,7 @@ def create_app():
         def stream():
             try:
                 for event in events(settings, race, lang, cancel):
-                    yield f"data: {json.dumps(_finite(event), allow_nan=False)}\n\n"
+                    yield f"data: {to_json(event)}\n\n"
             finally:  # the tab went away or sent a newer change
                 cancel.set()
 
@@ -84,17 +83,6 @@ def create_app():
                              Route("/api/run", api_run, methods=["POST"]),
                              Route("/api/upload", api_upload, methods=["POST"]),
                              Mount("/static", StaticFiles(directory=STATIC), name="static")])
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: they become null (a diverged loss, an unknown gap)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
