@@ -173,7 +173,7 @@ def main(argv=None) -> list[dict]:
     print(f"floor: the same {args.epochs} epochs as a plain PyTorch loop (nn.Linear, nn.L1Loss, optim.SGD) in-process, "
           f"one thread: median {floor:.0f} ms, best {min(floors):.0f} ms\n")
     last = "last frame drawn" if args.browser else "why-line (done)"
-    print(f"| control change | first frame | whole path (last frame) | {last} | path / plain loop | target |")
+    print(f"| control change | first frame | whole path (last frame) | {last} | path / plain loop | target (on the median) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         ok = r["first"][0] <= TARGETS_MS["first"] and r["path"][0] <= TARGETS_MS["path"]
