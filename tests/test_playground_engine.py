@@ -121,3 +121,10 @@ def test_an_l1_run_whose_steps_could_have_reached_b_says_its_gradient_shrank():
     done = next(e for e in evs if e["type"] == "done")
     assert done["kind"] == "crawling" and "b slows down long before the optimum" in done["why"]
     assert "could have moved b 5 in 500 steps" in done["why"]
+
+
+def test_data_on_an_exact_line_gives_a_readable_excess():
+    _, evs = run_events({"n": 200, "noise": 0, "loss": "l1", "epochs": 50})  # the optimum's loss is 0
+    done = next(e for e in evs if e["type"] == "done")
+    assert done["kind"] == "crawling" and re.search(r"still [\d,]+x above the optimum", done["why"])
+    assert len(done["excess"]) < 12  # not a 300-digit percentage

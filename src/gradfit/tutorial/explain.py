@@ -43,6 +43,7 @@ class RunFacts:
     momentum: float = 0.9
     x_scale: float = 1.0           # mean |x| of the feature: a bounded gradient's step in w is lr times it
     steps_per_epoch: int = 1       # optimizer steps in one epoch: 1 on the full batch, ceil(n / batch) on mini-batches
+    loss_floor: float = 0.0        # the excess is relative to at least this (GAP_FLOOR x the zero model's loss)
 
     @property
     def steps(self) -> int:
@@ -55,10 +56,11 @@ class RunFacts:
 
     @property
     def excess(self) -> float:
-        """(final loss - optimum) / |optimum|, never negative (a rounding below the optimum is 0)."""
+        """(final loss - optimum) / |optimum|, never negative (a rounding below the optimum is 0); the
+        denominator is floored at ``loss_floor`` as gradfit's gaps are (data on an exact line: optimum 0)."""
         if not self.losses or not math.isfinite(self.losses[-1]):
             return math.inf
-        return max(self.losses[-1] - self.optimum_loss, 0.0) / max(abs(self.optimum_loss), 1e-300)
+        return max(self.losses[-1] - self.optimum_loss, 0.0) / max(abs(self.optimum_loss), self.loss_floor, 1e-300)
 
 
 @dataclass
@@ -152,9 +154,11 @@ def _word(f: RunFacts, _) -> str:
 
 
 def pct(v: float) -> str:
-    """A relative excess as text: 68.4% or 9.6e-07."""
+    """A relative excess as text: 68.4%, 9.6e-07, or 12,000x when it is more than ten times the optimum."""
     if not math.isfinite(v):
         return "inf"
+    if v >= 10:
+        return f"{v:,.0f}x"
     return f"{v:.1%}" if v >= 1e-3 else f"{v:.1e}"
 
 

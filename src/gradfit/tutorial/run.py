@@ -16,7 +16,7 @@ from gradfit.data.arrays import as_batches
 from gradfit.exceptions import DivergenceError
 from gradfit.model import LinearModel
 from gradfit.problem.losses import Loss, get_loss
-from gradfit.problem.objective import Objective
+from gradfit.problem.objective import GAP_FLOOR, Objective
 from gradfit.problem.penalties import get_penalty
 from gradfit.solvers.history import History
 from gradfit.solvers.stability import LearningRateLimit, learning_rate_limit
@@ -111,7 +111,12 @@ def run_facts(s: RunSettings, d: TutorialData, trained: Trained, optimum: Linear
     return RunFacts(LOSS_NAMES[s.loss], s.optimizer, s.lr, s.epochs, losses, path.tolist(),
                     [float(optimum.coef_[0]), float(optimum.intercept_)], float(optimum.final_loss_),
                     diverged=trained.diverged, lr_max=lr_max, lipschitz=limit.lipschitz, x_scale=x_scale,
-                    steps_per_epoch=steps_per_epoch(s, len(d.x)))
+                    steps_per_epoch=steps_per_epoch(s, len(d.x)), loss_floor=GAP_FLOOR * zero_model_loss(d, s))
+
+
+def zero_model_loss(d: TutorialData, s: RunSettings) -> float:
+    """The mean loss of predicting 0 everywhere (float64): the size relative excesses are floored at."""
+    return float(tutorial_loss(s).value(d.y.double()).mean())
 
 
 def steps_per_epoch(s: RunSettings, n: int) -> int:
