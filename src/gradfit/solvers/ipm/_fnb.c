@@ -282,7 +282,8 @@ done:
     return status;
 }
 
-/* The classifying pass of Portnoy-Koenker over rows [0, n) of X (row-major, row stride ldx, p columns):
+/* The classifying pass of Portnoy-Koenker over rows [0, n) of X (column j at cols[j], consecutive rows rs
+ * values apart: rs = p for a row-major matrix, 1 for separate columns; rows with u_i <= 0 are skipped):
  * P = x_i A + c (A: p x k row-major, k = 1 + q: the fit's residual column, then L^-T folded; padded: A is
  * p x 16 and c 16 long, zeros past k, the fast path for k <= 16), r = y_i - P_0,
  * band = ||P_1..k-1|| (the row's leverage norm), kappa = r / band. A row with r < lo band is "below", with
@@ -291,7 +292,7 @@ done:
  * kappa lies in [lo2, lo) or (hi, hi2] (lo2 <= lo, hi2 >= hi: the globbed rows a small move of the fit
  * could flip) has its index written to near (at most near_cap; NULL: none). side may be NULL; u NULL
  * means all ones. Returns the number of middle rows (all of them, also past cap); *n_near the near ones. */
-DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X, long ldx, const double *y,
+DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *const *cols, long rs, const double *y,
                                const double *u, const double *A, const double *c, double lo, double hi, double lo2,
                                double hi2,
                                double *G, signed char *side, long *mid, long cap, long *near, long near_cap,
@@ -303,12 +304,17 @@ DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X
     const int fast = k <= 16 && padded; /* A and c zero-padded to 16 columns: four vector registers */
     if (fast) { LOAD4(c0, c); LOAD4(c1, c + 4); LOAD4(c2, c + 8); LOAD4(c3, c + 12); }
     for (long i = 0; i < n; i++) {
-        const double *restrict xi = X + i * ldx;
+        const double ui = u ? u[i] : 1.0;
+        if (!(ui > 0.0)) {
+            if (side) side[i] = 0;
+            continue;
+        }
+        const long off = i * rs;
         double r, b2 = 0.0;
         if (fast) {
             v4d P0 = c0, P1 = c1, P2 = c2, P3 = c3;
             for (int a = 0; a < p; a++) {
-                const double xa = xi[a];
+                const double xa = cols[a][off];
                 const v4d xv = {xa, xa, xa, xa};
                 v4d a0, a1, a2, a3;
                 const double *Aa = A + (long)a * 16;
@@ -321,7 +327,7 @@ DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X
         } else {
             for (int j = 0; j < k; j++) P[j] = c[j];
             for (int a = 0; a < p; a++) {
-                const double xa = xi[a];
+                const double xa = cols[a][off];
                 const double *restrict Aa = A + (long)a * k;
                 for (int j = 0; j < k; j++) P[j] += xa * Aa[j];
             }
@@ -329,7 +335,6 @@ DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X
             r = y[i] - P[0];
         }
         const double band = sqrt(b2);
-        const double ui = u ? u[i] : 1.0;
         int sd = 0;
         if (r < lo * band) sd = -1;
         else if (r > hi * band) sd = 1;
@@ -340,7 +345,7 @@ DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X
             continue;
         }
         double *g = G + (sd < 0 ? 0 : p + 2);
-        for (int a = 0; a < p; a++) g[a] += ui * xi[a];
+        for (int a = 0; a < p; a++) g[a] += ui * cols[a][off];
         g[p] += ui * y[i];
         g[p + 1] += ui;
         if (near && (sd < 0 ? r >= lo2 * band : r <= hi2 * band)) {
@@ -356,16 +361,20 @@ DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *X
  * to r_out when given; with side given, a row on side -1 with r > 0 or on side +1 with r < 0 (a globbed
  * row whose sign flipped) has its index written to bad while fewer than cap are written. Returns the
  * number of flipped rows (all of them). */
-DISPATCH long gradfit_check(long n, int p, const double *X, long ldx, const double *y, const double *u,
+DISPATCH long gradfit_check(long n, int p, const double *const *cols, long rs, const double *y, const double *u,
                             const double *a, double c, double tau, const signed char *side, double *total,
                             double *r_out, long *bad, long cap) {
     double acc = 0.0;
     long count = 0;
     for (long i = 0; i < n; i++) {
-        const double *restrict xi = X + i * ldx;
+        const long off = i * rs;
         double f = c;
-        for (int j = 0; j < p; j++) f += xi[j] * a[j];
+        for (int j = 0; j < p; j++) f += cols[j][off] * a[j];
         const double r = y[i] - f, ui = u ? u[i] : 1.0;
+        if (!(ui > 0.0)) {
+            if (r_out) r_out[i] = r;
+            continue;
+        }
         acc += ui * (r >= 0.0 ? tau * r : (tau - 1.0) * r);
         if (r_out) r_out[i] = r;
         if (side && ((side[i] < 0 && r > 0.0) || (side[i] > 0 && r < 0.0))) {
@@ -374,6 +383,46 @@ DISPATCH long gradfit_check(long n, int p, const double *X, long ldx, const doub
         }
     }
     *total += acc;
+    return count;
+}
+
+/* The sampling pass's sums over rows [0, n) (X as in gradfit_classify, y, u NULL: ones; rows with u_i <= 0
+ * skipped): each column's min and max into cmin / cmax, [rows, sum u, sum u rho_tau(y)] added to sums,
+ * and the rows whose key is below t have their indices written to idx (at most cap). A NaN makes
+ * cmin/cmax NaN (so the caller's finiteness check sees it). Returns the number of rows selected. */
+DISPATCH long gradfit_stats(long n, int p, const double *const *cols, long rs, const double *y, const double *u,
+                            double tau, const double *keys, double t, double *cmin, double *cmax, double *sums,
+                            long *idx, long cap) {
+    long count = 0, rows = 0;
+    double sw = 0.0, zs = 0.0;
+    for (long i = 0; i < n; i++) {
+        const double ui = u ? u[i] : 1.0;
+        if (!(ui > 0.0)) continue;
+        rows++;
+        sw += ui;
+        zs += ui * (y[i] >= 0.0 ? tau * y[i] : (tau - 1.0) * y[i]);
+        if (keys[i] < t) {
+            if (count < cap) idx[count] = i;
+            count++;
+        }
+    }
+    for (int a = 0; a < p; a++) {
+        const double *restrict c = cols[a];
+        double lo = cmin[a], hi = cmax[a];
+        int bad = 0;
+        for (long i = 0; i < n; i++) {
+            if (u && !(u[i] > 0.0)) continue;
+            const double v = c[i * rs];
+            bad |= v != v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        cmin[a] = bad ? NAN : lo;
+        cmax[a] = bad ? NAN : hi;
+    }
+    sums[0] += (double)rows;
+    sums[1] += sw;
+    sums[2] += zs;
     return count;
 }
 

@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import os
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -71,39 +72,61 @@ def _lib():
 
 _L = ctypes.POINTER(ctypes.c_long)
 _B = ctypes.POINTER(ctypes.c_byte)
+_V = ctypes.POINTER(ctypes.c_void_p)
 
 
 def rows_usable(X) -> bool:
-    """Whether the compiled passes take these rows: a dense float64 CPU tensor with unit column stride."""
-    return (isinstance(X, Tensor) and X.dtype == torch.float64 and X.device.type == "cpu" and X.ndim == 2
-            and (X.stride(1) == 1 or X.shape[1] <= 1) and _load() is not None)
+    """Whether the compiled passes take these rows: a float64 CPU matrix (any strides) or a list of
+    contiguous float64 numpy columns."""
+    if _load() is None:
+        return False
+    if isinstance(X, (list, tuple)):
+        return all(isinstance(c, np.ndarray) and c.dtype == np.float64 and c.flags.c_contiguous for c in X)
+    return isinstance(X, Tensor) and X.dtype == torch.float64 and X.device.type == "cpu" and X.ndim == 2
 
 
-def classify(X: Tensor, y: Tensor, u: Tensor | None, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
-             lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False):
-    """The classifying pass of ``_fnb.c`` over the rows of X: ``(globs (2, p + 2), middle row indices or
-    None past cap, side (int8 per row) or None, near row indices or None past near_cap)``."""
-    fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, ctypes.c_int, _P, ctypes.c_long,
-                                         _P, _P, _P, _P,
-                                         ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, _P, _B,
-                                         _L, ctypes.c_long, _L, ctypes.c_long, _L])
+def _columns(X):
+    """(column pointers, row stride, n, p) of a matrix or a list of columns."""
+    if isinstance(X, (list, tuple)):
+        return (ctypes.c_void_p * max(len(X), 1))(*[c.ctypes.data for c in X]), 1, (len(X[0]) if X else 0), len(X)
     n, p = X.shape
-    k = A.shape[1]
+    base, (s0, s1) = X.data_ptr(), X.stride()
+    return (ctypes.c_void_p * max(p, 1))(*[base + 8 * j * s1 for j in range(p)]), s0, n, p
+
+
+def _vec(v):
+    """A contiguous float64 tensor of a vector (tensor or numpy), and its pointer; None for None."""
+    if v is None:
+        return None, None
+    t = torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+    t = t.to(torch.float64).contiguous()
+    return t, _ptr(t)
+
+
+def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
+             lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False):
+    """The classifying pass of ``_fnb.c`` over the rows of X (a matrix or a list of columns):
+    ``(globs (2, p + 2), middle row indices or None past cap, side (int8 per row) or None, near row
+    indices or None past near_cap)``. Rows of zero weight are skipped."""
+    fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, ctypes.c_int, _V, ctypes.c_long,
+                                         _P, _P, _P, _P, ctypes.c_double, ctypes.c_double, ctypes.c_double,
+                                         ctypes.c_double, _P, _B, _L, ctypes.c_long, _L, ctypes.c_long, _L])
+    cols, rs, n, p = _columns(X)
+    k = A.shape[-1] if A.ndim == 2 else 1
     A, c = A.to(torch.float64).reshape(p, k), c.to(torch.float64).reshape(k)
     padded = k <= 16
     if padded:  # the kernel's fast path: four vector registers per row
         A, c = torch.nn.functional.pad(A, (0, 16 - k)), torch.nn.functional.pad(c, (0, 16 - k))
     A, c = A.contiguous(), c.contiguous()
-    y = y.contiguous()
-    u = None if u is None else u.contiguous()
+    (y, yp), (u, up) = _vec(y), _vec(u)
     G = torch.zeros(2, p + 2, dtype=torch.float64)
     mid = torch.empty(max(min(cap, n), 1), dtype=torch.long)
     sides = torch.empty(n if side else 0, dtype=torch.int8)
     want_near = lo2 is not None
     near = torch.empty(max(min(near_cap, n), 1) if want_near else 1, dtype=torch.long)
     n_near = ctypes.c_long(0)
-    count = fn(n, p, k, int(padded), _ptr(X), X.stride(0) if n else p, _ptr(y), None if u is None else _ptr(u), _ptr(A), _ptr(c),
-               float(lo), float(hi), float(lo2 if want_near else lo), float(hi2 if want_near else hi), _ptr(G),
+    count = fn(n, p, k, int(padded), cols, rs, yp, up, _ptr(A), _ptr(c), float(lo), float(hi),
+               float(lo2 if want_near else lo), float(hi2 if want_near else hi), _ptr(G),
                ctypes.cast(sides.data_ptr(), _B) if side else None, ctypes.cast(mid.data_ptr(), _L), int(cap),
                ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near))
     if count < 0:
@@ -113,20 +136,31 @@ def classify(X: Tensor, y: Tensor, u: Tensor | None, A: Tensor, c: Tensor, lo: f
     return G, mid_out, sides if side else None, near_out
 
 
-def check(X: Tensor, y: Tensor, u: Tensor | None, a: Tensor, c: float, tau: float, side: Tensor | None,
-          cap: int, residual: bool = False):
+def check(X, y, u, a: Tensor, c: float, tau: float, side: Tensor | None, cap: int, residual: bool = False):
     """The check of a fit ``y - X a - c`` over the rows of X: ``(sum u rho_tau(r), flipped globbed row
     indices or None past cap, r or None)``."""
-    fn = _load_pass("gradfit_check", [ctypes.c_long, ctypes.c_int, _P, ctypes.c_long, _P, _P, _P, ctypes.c_double,
+    fn = _load_pass("gradfit_check", [ctypes.c_long, ctypes.c_int, _V, ctypes.c_long, _P, _P, _P, ctypes.c_double,
                                       ctypes.c_double, _B, _P, _P, _L, ctypes.c_long])
-    n, p = X.shape
+    cols, rs, n, p = _columns(X)
     a = a.to(torch.float64).contiguous()
-    y = y.contiguous()
-    u = None if u is None else u.contiguous()
+    (y, yp), (u, up) = _vec(y), _vec(u)
     total = ctypes.c_double(0.0)
     r = torch.empty(n if residual else 0, dtype=torch.float64)
     bad = torch.empty(max(min(cap, n), 1), dtype=torch.long)
-    count = fn(n, p, _ptr(X), X.stride(0) if n else p, _ptr(y), None if u is None else _ptr(u), _ptr(a), float(c),
-               float(tau), None if side is None else ctypes.cast(side.data_ptr(), _B), ctypes.byref(total),
+    count = fn(n, p, cols, rs, yp, up, _ptr(a), float(c), float(tau),
+               None if side is None else ctypes.cast(side.data_ptr(), _B), ctypes.byref(total),
                _ptr(r) if residual else None, ctypes.cast(bad.data_ptr(), _L), int(cap))
     return total.value, (bad[:count] if count <= cap else None), (r if residual else None)
+
+
+def stats(X, y, u, tau: float, keys: Tensor, t: float, cmin: Tensor, cmax: Tensor, sums: Tensor, cap: int):
+    """The sampling pass over one block: updates ``cmin``, ``cmax`` and ``sums`` = [rows, sum u,
+    sum u rho_tau(y)] in place; returns the indices of the rows with ``key < t`` (None past cap)."""
+    fn = _load_pass("gradfit_stats", [ctypes.c_long, ctypes.c_int, _V, ctypes.c_long, _P, _P, ctypes.c_double, _P,
+                                      ctypes.c_double, _P, _P, _P, _L, ctypes.c_long])
+    cols, rs, n, p = _columns(X)
+    (y, yp), (u, up) = _vec(y), _vec(u)
+    idx = torch.empty(max(min(cap, n), 1), dtype=torch.long)
+    count = fn(n, p, cols, rs, yp, up, float(tau), _ptr(keys), float(t), _ptr(cmin), _ptr(cmax), _ptr(sums),
+               ctypes.cast(idx.data_ptr(), _L), int(cap))
+    return idx[:count] if count <= cap else None

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batches
+from gradfit.solvers.ipm import native
 from gradfit.solvers.ipm.lp import pinball_sum
 
 F64 = torch.float64
@@ -30,6 +32,36 @@ def rows_of(data: Batches) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         if not bool(keep.all()):
             X, y, s = X[keep], y[keep], s[keep]
         yield X, y, s
+
+
+def blocks_of(data: Batches) -> Iterator[tuple[object, Tensor, Tensor | None]]:
+    """``(X, y, weight or None)`` for each block, every row kept (zero weights included: the compiled
+    passes skip them, and row positions stay those of the source). X is a list of float64 numpy
+    columns when the source offers an unchecked pass (no matrix built; a NaN or inf then shows in the
+    sampling pass's sums, and :meth:`Batches.validate` names it), else a float64 tensor."""
+    columns = data.unchecked_columns() if native.rows_usable([]) else None
+    if columns is not None:
+        p, weighted = data.n_features, data.has_weight
+        for cols in columns:
+            yield cols[:p], torch.from_numpy(cols[p]), (torch.from_numpy(cols[p + 1]) if weighted else None)
+        return
+    for b in data:
+        yield b.X.to(F64), b.y.to(F64), (None if b.weight is None else b.weight.to(F64))
+
+
+def take(X, y: Tensor, u: Tensor | None, idx: Tensor) -> Tensor:
+    """The rows ``idx`` of a block as ``[x, y, s]`` (float64)."""
+    if isinstance(X, list):
+        i = idx.numpy()
+        Xi = torch.from_numpy(np.stack([c[i] for c in X], 1)) if X else torch.empty(len(i), 0, dtype=F64)
+    else:
+        Xi = X[idx]
+    s = torch.ones(len(idx), dtype=F64) if u is None else u[idx]
+    return torch.cat([Xi, y[idx, None], s[:, None]], 1)
+
+
+def block_rows(X) -> int:
+    return (len(X[0]) if X else 0) if isinstance(X, list) else X.shape[0]
 
 
 def combine(data: Batches, t: Tensor) -> Tensor:
@@ -77,32 +109,45 @@ def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -
     """
     p = data.n_features
     keys, held, kept = [], [], 0
-    t = 2.0
+    known = data.rows_known()
+    # with the row count known, keep each row with probability 3 target / n from the start (the
+    # threshold below then rarely moves); else keep every row until twice the target is held
+    t = min(2.0, 3.0 * target(known) / known) if known else 2.0
     n, sw, zs = 0, torch.zeros((), dtype=F64), torch.zeros((), dtype=F64)
     cmin = torch.full((p,), float("inf"), dtype=F64)
     cmax = torch.full((p,), float("-inf"), dtype=F64)
-    for X, y, s in rows_of(data):
-        b = len(y)
+    compiled = native.rows_usable([])
+    sums = torch.zeros(3, dtype=F64)
+    for X, y, s in blocks_of(data):
+        b = block_rows(X)
         if b == 0:
             continue
-        n += b
-        sw += s.sum()
-        zs += pinball_sum(y, s, tau)
-        cmin = torch.minimum(cmin, X.amin(0))
-        cmax = torch.maximum(cmax, X.amax(0))
         key = torch.rand(b, generator=generator, dtype=F64)
-        idx = torch.nonzero(key < t).flatten() if t < 1.0 else None
-        rows = torch.cat([X, y[:, None], s[:, None]], 1) if idx is None else \
-            torch.cat([X[idx], y[idx, None], s[idx, None]], 1)
-        keys.append(key if idx is None else key[idx])
+        if compiled:
+            idx = native.stats(X, y, s, tau, key, t, cmin, cmax, sums, cap=b)
+            n = int(sums[0])
+        else:
+            pos = torch.ones(b, dtype=torch.bool) if s is None else s > 0
+            Xt = X if isinstance(X, Tensor) else take(X, y, s, torch.arange(b))[:, :p]
+            Xp, yp, sp = Xt[pos], y[pos], (torch.ones(b, dtype=F64) if s is None else s)[pos]
+            n += len(yp)
+            sums[1] += sp.sum()
+            sums[2] += pinball_sum(yp, sp, tau)
+            if len(yp):
+                cmin = torch.minimum(cmin, Xp.amin(0))
+                cmax = torch.maximum(cmax, Xp.amax(0))
+            idx = torch.nonzero((key < t) & pos).flatten()
+        rows = take(X, y, s, idx)
+        keys.append(key[idx])
         held.append(rows)
         kept += rows.shape[0]
-        k = target(n)
+        k = target(max(n, 1))
         if kept > 2 * k:
             allk, allr = torch.cat(keys), torch.cat(held)
             t = float(torch.kthvalue(allk, k).values)
             sel = allk <= t
             keys, held, kept = [allk[sel]], [allr[sel]], int(sel.sum())
+    sw, zs = sums[1], sums[2]
     sums = combine(data, torch.stack([torch.tensor(float(n), dtype=F64), sw, zs]))
     bounds = gather(data, torch.cat([cmin, -cmax])[None])
     bounds = bounds.amin(0) if bounds.shape[0] else torch.cat([cmin, -cmax])
@@ -125,14 +170,20 @@ def load_pass(data: Batches) -> Tensor:
 @dataclass
 class Split:
     """The classification of the rows by a trial fit: the rows kept (near the fit, or moved back by a
-    check) and the two globs' sums ``[sum s x, sum s y, sum s]`` for the rows below and above."""
+    check) and the two globs' sums ``[sum s x, sum s y, sum s]`` for the rows below and above. Rows
+    globbed although their ``kappa`` lies within ``[lo2, hi2]`` are also held as ``near`` rows: a
+    move of the fit too small to flip a row outside that band is checked on them alone."""
 
     fold: Tensor              # (p, 1 + q): X @ fold + shift = [Z beta0, Z L^-T]
     shift: Tensor
     lo: float
     hi: float
+    lo2: float = None
+    hi2: float = None
     kept: Tensor = None       # (k, p + 2) rows [x, y, s] of every process
     globs: Tensor = None      # (2, p + 2): below, above
+    near: Tensor = None       # (j, p + 3) this process's near rows [x, y, s, side], None: too many
+    near_at: Tensor = None    # their positions in this process's rows
     moved: list = field(default_factory=list)  # this process's row positions moved out of the globs
     overflow: bool = False
 
@@ -142,14 +193,22 @@ class Split:
         r, band = y - P[:, 0], (Q @ torch.ones(Q.shape[1], dtype=Q.dtype)).sqrt_()  # a GEMV: sum(1) is slow
         return r < band * self.lo, r > band * self.hi
 
-    def globbed(self, X: Tensor, y: Tensor, start: int) -> tuple[Tensor, Tensor]:
-        """(below, above) masks of a batch whose first row is this process's row ``start``."""
+    def side_codes(self, X, y: Tensor, u: Tensor | None) -> Tensor:
+        """-1 / 0 / +1 (below, kept, above) per row of a block; rows of zero weight 0."""
+        if native.rows_usable(X):
+            return native.classify(X, y, u, self.fold, self.shift, self.lo, self.hi, cap=0, side=True)[2]
         below, above = self.sides(X, y)
+        code = above.to(torch.int8) - below.to(torch.int8)
+        return code if u is None else torch.where(u > 0, code, 0)
+
+    def globbed(self, X, y: Tensor, u: Tensor | None, start: int) -> Tensor:
+        """The side codes of a block whose first row is this process's row ``start``, 0 for the rows
+        moved out of the globs."""
+        code = self.side_codes(X, y, u)
         if self.moved:
             pos = torch.arange(start, start + len(y))
-            back = torch.isin(pos, torch.cat(self.moved))
-            below, above = below & ~back, above & ~back
-        return below, above
+            code = torch.where(torch.isin(pos, torch.cat(self.moved)), 0, code)
+        return code
 
 
 def _side_sums(X: Tensor, y: Tensor, s: Tensor, below: Tensor, above: Tensor) -> Tensor:
@@ -157,26 +216,75 @@ def _side_sums(X: Tensor, y: Tensor, s: Tensor, below: Tensor, above: Tensor) ->
     return torch.cat([W @ X, (W @ y)[:, None], W.sum(1, keepdim=True)], 1)
 
 
-def classify_pass(data: Batches, split: Split, cap: int) -> Split:
-    """Fill ``split.kept`` and ``split.globs``; more than ``cap`` kept rows on a process: ``overflow``."""
+def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0) -> Split:
+    """Fill ``split.kept``, ``split.globs`` and (with ``split.lo2``) ``split.near``; more than ``cap``
+    kept rows on a process: ``overflow``; more than ``near_cap`` near rows: ``near`` None."""
     p = data.n_features
     globs = torch.zeros(2, p + 2, dtype=F64)
-    kept, count, over = [], 0, False
-    for X, y, s in rows_of(data):
-        below, above = split.sides(X, y)
-        globs += _side_sums(X, y, s, below, above)
-        mid = torch.nonzero(~(below | above)).flatten()
-        count += len(mid)
-        if count > cap:
+    kept, near, near_at, count, n_near, over, start = [], [], [], 0, 0, False, 0
+    want_near = split.lo2 is not None
+    for X, y, s in blocks_of(data):
+        b = block_rows(X)
+        if native.rows_usable(X):
+            G, mid, _, nr = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi,
+                                            cap=max(cap - count, 0), lo2=split.lo2, hi2=split.hi2,
+                                            near_cap=max(near_cap - n_near, 0))
+            globs += G
+        else:
+            u = torch.ones(b, dtype=F64) if s is None else s
+            below, above = split.sides(X, y)
+            below, above = below & (u > 0), above & (u > 0)
+            globs += _side_sums(X, y, u, below, above)
+            mid_all = torch.nonzero(~(below | above) & (u > 0)).flatten()
+            mid = mid_all if count + len(mid_all) <= cap else None
+            nr = None
+            if want_near:
+                P = torch.addmm(split.shift, X, split.fold)
+                kap = (y - P[:, 0]) / P[:, 1:].norm(dim=1).clamp_min(1e-300)
+                nr = torch.nonzero((below & (kap >= split.lo2)) | (above & (kap <= split.hi2))).flatten()
+                nr = nr if n_near + len(nr) <= near_cap else None
+        if mid is None:
             over, kept = True, []
-        elif len(mid):
-            kept.append(torch.cat([X[mid], y[mid, None], s[mid, None]], 1))
+        elif not over and len(mid):
+            kept.append(take(X, y, s, mid))
+        count += cap + 1 if mid is None else len(mid)
+        if want_near and n_near <= near_cap:
+            if nr is None:
+                n_near, near = near_cap + 1, []
+            elif len(nr):
+                rows = take(X, y, s, nr)
+                near.append(rows)
+                near_at.append(nr + start)
+                n_near += len(nr)
+        start += b
     flags = combine(data, torch.tensor([float(over)], dtype=F64))
     split.overflow = bool(flags[0] > 0)
     split.globs = combine(data, globs)
     if not split.overflow:
         split.kept = gather(data, torch.cat(kept) if kept else torch.empty(0, p + 2, dtype=F64))
+    if want_near:
+        ok = combine(data, torch.tensor([float(n_near > near_cap)], dtype=F64))[0] == 0
+        if ok:
+            rows = torch.cat(near) if near else torch.empty(0, p + 2, dtype=F64)
+            code = split.side_codes(rows[:, :p], rows[:, p], None) if len(rows) else torch.empty(0, dtype=torch.int8)
+            split.near = torch.cat([rows, code.to(F64)[:, None]], 1)
+            split.near_at = torch.cat(near_at) if near_at else torch.empty(0, dtype=torch.long)
     return split
+
+
+def near_check(data: Batches, split: Split, beta_fold: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The near rows whose sign flipped at the new fit, as ``[x, y, s, above]`` from every process (as
+    :func:`check_pass`), and this process's positions of them; they leave ``split.near``."""
+    a, c = beta_fold
+    p = data.n_features
+    near = split.near
+    r = near[:, p] - (torch.addmv(c, near[:, :p], a) if len(near) else near[:, p])
+    flip = ((near[:, -1] < 0) & (r > 0)) | ((near[:, -1] > 0) & (r < 0))
+    where = split.near_at[flip]
+    bad = near[flip]
+    bad = torch.cat([bad[:, :-1], (bad[:, -1:] > 0).to(F64)], 1)  # as check_pass: 1 above, 0 below
+    split.near, split.near_at = near[~flip], split.near_at[~flip]
+    return gather(data, bad), where
 
 
 def check_pass(data: Batches, split: Split, beta_fold: tuple[Tensor, Tensor], tau: float,
@@ -187,16 +295,23 @@ def check_pass(data: Batches, split: Split, beta_fold: tuple[Tensor, Tensor], ta
     a, c = beta_fold
     total = torch.zeros((), dtype=F64)
     bad, where, start, over = [], [], 0, False
-    for X, y, s in rows_of(data):
-        r1 = y - torch.addmv(c, X, a)
-        total += pinball_sum(r1, s, tau)
-        below, above = split.globbed(X, y, start)
-        flip = torch.nonzero((below & (r1 > 0)) | (above & (r1 < 0))).flatten()
+    for X, y, s in blocks_of(data):
+        b = block_rows(X)
+        code = split.globbed(X, y, s, start)
+        if native.rows_usable(X):
+            t, flip, _ = native.check(X, y, s, a, float(c), tau, code.contiguous(), cap=b)
+            total += t
+        else:
+            u = torch.ones(b, dtype=F64) if s is None else s
+            r1 = y - torch.addmv(c, X, a)
+            total += pinball_sum(r1, u, tau)
+            flip = torch.nonzero(((code < 0) & (r1 > 0)) | ((code > 0) & (r1 < 0))).flatten()
         if len(flip) and not over:
-            bad.append(torch.cat([X[flip], y[flip, None], s[flip, None], above[flip, None].to(F64)], 1))
+            rows = take(X, y, s, flip)
+            bad.append(torch.cat([rows, (code[flip] > 0).to(F64)[:, None]], 1))
             where.append(flip + start)
             over = sum(len(w) for w in where) > cap
-        start += len(y)
+        start += b
     sums = combine(data, torch.stack([total, torch.tensor(float(over), dtype=F64)]))
     if sums[1] > 0:
         return float(sums[0]), None, None

@@ -33,12 +33,13 @@ from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
-                                        sample_pass)
-from gradfit.solvers.ipm.preprocessing import kth_fraction, sample_share
+                                        near_check, sample_pass)
+from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_to_vertex
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3
+NEAR_FACTOR = 1.0  # near rows held per kept row (see _Round.run)
 
 
 class _Scales:
@@ -73,9 +74,14 @@ class _Scales:
         return full, c
 
 
-def _lp(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int):
+def _with_extra(Z: Tensor, y: Tensor, u: Tensor, extra):
     if extra is not None:
         Z, y, u = torch.cat([Z, extra[0]]), torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
+    return Z, y, u
+
+
+def _lp(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int):
+    Z, y, u = _with_extra(Z, y, u, extra)
     return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
 
 
@@ -91,7 +97,7 @@ class _Round:
         Ds = f.scales.design(sample)
         Zs, ys, us = Ds.full(), sample[:, p], sample[:, p + 1]
         _, sol0 = _lp(Zs, ys, us, sample_share(f.extra, float(us.sum()) / f.totals.weight_sum), f.tau,
-                      max(f.tol, 1e-5), f.max_iter)
+                      max(f.tol, SAMPLE_TOL), f.max_iter)
         f.n_iter += sol0.n_iter
         f.lp_solves += 1
         L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=F64)))
@@ -104,10 +110,17 @@ class _Round:
         M = f.mm_factor * m
         lo = kth_fraction(kappa, max(1.0 / m, f.tau - M / (2 * n)))
         hi = kth_fraction(kappa, min(f.tau + M / (2 * n), (m - 1.0) / m))
-        split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi)), cap=int(4 * M) + 1000)
+        # the near band: NEAR_FACTOR M more rows, globbed but also held, so that a fit that moved by
+        # less than this band's margin is checked on them instead of in a pass over the data
+        lo2 = kth_fraction(kappa, max(1.0 / m, f.tau - (1 + NEAR_FACTOR) * M / (2 * n)))
+        hi2 = kth_fraction(kappa, min(f.tau + (1 + NEAR_FACTOR) * M / (2 * n), (m - 1.0) / m))
+        split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi), float(min(lo2, lo)),
+                                            float(max(hi2, hi))), cap=int(4 * M) + 1000,
+                              near_cap=int(4 * NEAR_FACTOR * M) + 1000)
         if split.overflow:
             return None
         margin = min(split.hi, -split.lo)
+        margin2 = min(split.hi2, -split.lo2) if split.near is not None else margin
         for _ in range(MAX_FIXUPS + 1):
             Dk = f.scales.design(split.kept)
             rows = [Dk.full()], [split.kept[:, p]], [split.kept[:, p + 1]]
@@ -116,11 +129,11 @@ class _Round:
                     rows[0].append((Dk.sum_rows(g[:p][f.scales.used], g[-1]) / g[-1])[None])
                     rows[1].append((g[p] / g[-1]).reshape(1))
                     rows[2].append(g[-1].reshape(1))
-            (Zr, yr, ur), sol = _lp(*(torch.cat(r) for r in rows), f.extra, f.tau, f.tol, f.max_iter)
-            f.n_iter += sol.n_iter
-            f.lp_solves += 1
-            beta, p_red, lower = vertex(Zr, yr, ur, f.tau, sol.beta, sol.dual, f.polish)
-            f.reduced_rows = int(Zr.shape[0])
+            rows = _with_extra(*(torch.cat(r) for r in rows), f.extra)
+            beta, p_red, lower, it, k = solve_to_vertex(*rows, f.tau, f.tol, f.max_iter, f.polish)
+            f.n_iter += it
+            f.lp_solves += k
+            f.reduced_rows = int(rows[0].shape[0])
             moved = float((L.T @ (beta - sol0.beta)).norm())
             if margin > 0 and moved < 0.9 * margin:  # every globbed row provably keeps its sign
                 f.proof = "bound"
@@ -128,13 +141,20 @@ class _Round:
             a, c = Ds.fold(beta)
             a_full = torch.zeros(p, dtype=F64)
             a_full[f.scales.used] = a
-            f.passes += 1
-            total, bad, where = check_pass(f.data, split, (a_full, c), f.tau, cap=int(0.1 * M))
-            if bad is not None and bad.shape[0] == 0:
-                f.proof = "check pass"
-                if f.extra is not None:
-                    total += float(pinball_sum(f.extra[1] - f.extra[0] @ beta, f.extra[2], f.tau))
-                return beta, total, lower
+            if split.near is not None and margin2 > 0 and moved < 0.9 * margin2:
+                # rows outside the near band provably keep their sign; the near rows are at hand
+                bad, where = near_check(f.data, split, (a_full, c))
+                if bad.shape[0] == 0:
+                    f.proof = "bound and the near rows"
+                    return beta, p_red, lower
+            else:
+                f.passes += 1
+                total, bad, where = check_pass(f.data, split, (a_full, c), f.tau, cap=int(0.1 * M))
+                if bad is not None and bad.shape[0] == 0:
+                    f.proof = "check pass"
+                    if f.extra is not None:
+                        total += float(pinball_sum(f.extra[1] - f.extra[0] @ beta, f.extra[2], f.tau))
+                    return beta, total, lower
             if bad is None or bad.shape[0] > 0.1 * M:
                 return None
             f.fixups += 1
@@ -145,6 +165,9 @@ class _Round:
                 split.globs[side] -= torch.cat([W @ rows_s[:, :p], (W @ rows_s[:, p]).reshape(1), W.sum().reshape(1)])
             split.kept = torch.cat([split.kept, bad[:, :-1]])
             split.moved.append(where)
+            if split.near is not None:  # a row moved by a check pass is no longer a globbed near row
+                stay = ~torch.isin(split.near_at, where)
+                split.near, split.near_at = split.near[stay], split.near_at[stay]
         return None
 
 
