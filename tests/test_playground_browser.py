@@ -169,10 +169,11 @@ def test_screenshots_at_phone_width(browser, url):
     ctx.close()
 
 
-TABS = [  # three learners at once, each with its own data, loss, optimizer and language
-    {"lang": "en", "n": 300, "loss": "l2", "optimizer": "momentum", "lr": 0.002, "epochs": 200},
-    {"lang": "ko", "n": 500, "loss": "huber", "optimizer": "adam", "lr": 0.05, "epochs": 300, "seed": 3},
-    {"lang": "en", "n": 200, "loss": "l1", "optimizer": "gd", "lr": 0.01, "epochs": 400, "seed": 7},
+TABS = [  # three learners at once, each with its own data, loss, optimizer and language; long enough
+    # runs (~0.1 s on an idle machine, more than the few ms between the changes) that they overlap
+    {"lang": "en", "n": 1000, "loss": "l2", "optimizer": "momentum", "lr": 0.0005, "epochs": 1000},
+    {"lang": "ko", "n": 1200, "loss": "huber", "optimizer": "adam", "lr": 0.02, "epochs": 1000, "seed": 3},
+    {"lang": "en", "n": 800, "loss": "l1", "optimizer": "gd", "lr": 0.01, "epochs": 1200, "seed": 7},
 ]
 
 
@@ -194,18 +195,21 @@ def test_three_tabs_at_once_each_get_their_own_run(browser, url):
         pg.errors = []
         pg.on("console", lambda m, pg=pg: pg.errors.append(m.text) if m.type == "error" else None)
         pg.on("pageerror", lambda e, pg=pg: pg.errors.append(str(e)))
-        query = "&".join(f"{k}={v}" for k, v in obj.items() if k != "lr")
-        pg.goto(url + "?" + query + "&lr=0.001")
+        query = "&".join(f"{k}={v}" for k, v in obj.items() if k not in ("lr", "epochs"))
+        pg.goto(url + "?" + query + "&lr=0.001&epochs=1")  # a one-epoch first run: the data, optimum, surface
         contexts.append(ctx)
         pages.append(pg)
     for pg in pages:
         wait_run(pg, 0)
     counts = [completed(pg) for pg in pages]
     for pg, obj in zip(pages, TABS):  # then every tab changes its learning rate without waiting for the others
-        pg.evaluate("(lr) => { const el = document.getElementById('lr'); el.value = lr; "
-                    "el.dispatchEvent(new Event('change')); }", str(obj["lr"]))
+        pg.evaluate("([lr, epochs]) => { document.getElementById('epochs').value = epochs; "
+                    "const el = document.getElementById('lr'); el.value = lr; el.dispatchEvent(new Event('change')); }",
+                    [str(obj["lr"]), str(obj["epochs"])])
+    spans = []
     for pg, obj, count in zip(pages, TABS, counts):
         wait_run(pg, count)
+        spans.append(pg.evaluate("[performance.timeOrigin + state.marks.run, performance.timeOrigin + state.marks.done]"))
         want = expected(obj)
         fit, opt = pg.locator("[data-testid=fit]"), pg.locator("[data-testid=optimum]")
         assert float(fit.get_attribute("data-w")) == pytest.approx(want["w"], abs=1e-6)
@@ -219,6 +223,7 @@ def test_three_tabs_at_once_each_get_their_own_run(browser, url):
         hangul = bool(re.search("[가-힣]", pg.locator("[data-testid=why]").text_content()))
         assert hangul == (obj["lang"] == "ko")
         assert not pg.errors, pg.errors
+    assert max(start for start, _ in spans) < min(end for _, end in spans), f"the runs did not overlap: {spans}"
     for ctx in contexts:
         ctx.close()
 
