@@ -97,6 +97,14 @@ def glob_rows(Z: Design, y: Tensor, G: Tensor) -> list[tuple[Tensor, Tensor, Ten
     return out
 
 
+def with_rows(rows: list[tuple[Tensor, Tensor, Tensor]], extra):
+    """``extra`` (rows kept in every LP: ``(Z, y, u)`` or None) with ``rows`` in front."""
+    parts = rows + ([extra] if extra is not None else [])
+    if not parts:
+        return None
+    return tuple(torch.cat([part[j] for part in parts]) for j in range(3))
+
+
 def sample_share(extra, share: float):
     """The penalty rows for an LP on a sample holding ``share`` of the weight: the penalty keeps its
     strength relative to the sample's loss (at full weight it would swamp the sample fit)."""
@@ -130,6 +138,26 @@ def solve_to_vertex(Z, y, u, tau: float, tol: float, max_iter: int, polish_on: b
     return beta, value, lower, iters, solves
 
 
+def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int, polish_on: bool,
+               generator: torch.Generator | None, min_rows: int, mm_factor: float, trial: bool = False):
+    """(rows, beta, value, lower, iterations, solves) of the LP over the rows ``Z`` (dense) plus ``extra``:
+    by Portnoy-Koenker itself when there are many (the sample's LP and the reduced LP of a large
+    problem are large problems too), else by :func:`solve_to_vertex`. A ``trial`` fit (the sample's)
+    only needs beta: value and lower are then None. ``rows``: those of the last LP solved."""
+    n, q = Z.shape
+    if n >= max(min_rows, 3 * int(((q + 1) * n) ** (2.0 / 3.0))):
+        D = Design(Z, torch.zeros(q, dtype=Z.dtype), torch.ones(q, dtype=Z.dtype), torch.ones(q, dtype=torch.bool),
+                   False)
+        res = pfn(D, y, u, tau, extra, generator=generator, tol=tol, max_iter=max_iter, min_rows=min_rows,
+                  mm_factor=mm_factor, polish_on=polish_on)
+        return (res.Z, res.y, res.u), res.beta, res.value, res.lower, res.n_iter, res.rounds
+    rows = _stack(Z, y, u, extra)
+    if not trial:
+        return (rows, *solve_to_vertex(*rows, tau, tol, max_iter, polish_on))
+    sol = frisch_newton(*rows, tau, tol, max_iter)
+    return rows, sol.beta, None, None, sol.n_iter, 1
+
+
 def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
         *, generator: torch.Generator | None = None, tol: float = 1e-12, max_iter: int = 100,
         m: int | None = None, min_rows: int = 20000, mm_factor: float = 0.8,
@@ -150,32 +178,34 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         idx = torch.randint(n, (m,), generator=generator).to(Z.device)
         Zs = Z.rows(idx)
         us = u[idx]
-        sol = frisch_newton(*_stack(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum()))), tau,
-                            max(tol, SAMPLE_TOL), max_iter)
-        total_iter += sol.n_iter
-        rounds += 1
+        _, beta0, _, _, it, k = solve_rows(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum())), tau,
+                                           max(tol, SAMPLE_TOL), max_iter, False, generator, min_rows, mm_factor,
+                                           trial=True)
+        total_iter, rounds = total_iter + it, rounds + k
         L, info = torch.linalg.cholesky_ex(Zs.T @ Zs)
         if int(info) != 0:  # a singular subsample: fall back to the direct solve
             break
         Linv_t = torch.linalg.solve_triangular(L, torch.eye(q, dtype=L.dtype, device=L.device), upper=False).T
-        Mfold = torch.cat([sol.beta[:, None], Linv_t], 1)
+        Mfold = torch.cat([beta0[:, None], Linv_t], 1)
         Ps = Zs @ Mfold
         kappa = (y[idx] - Ps[:, 0]) / Ps[:, 1:].norm(dim=1).clamp_min(1e-12)
         M = mm_factor * m
         # the thresholds from the subsample's kappa: a selection over m values, not n (the kept
-        # fraction is then M/n only up to the sample's noise, which the check covers)
-        lo = float(kth_fraction(kappa, max(1.0 / m, tau - M / (2 * n))))
-        hi = float(kth_fraction(kappa, min(tau + M / (2 * n), (m - 1.0) / m)))
+        # fraction is then M/n only up to the sample's noise, which the check covers), centred on the
+        # sample's share of rows below the fit: tau for data rows, about 1/2 when these rows are the
+        # middle band of a larger problem (its globs in ``extra``)
+        below = float((kappa < 0).to(kappa.dtype).mean())
+        lo = float(kth_fraction(kappa, max(1.0 / m, below - M / (2 * n))))
+        hi = float(kth_fraction(kappa, min(below + M / (2 * n), (m - 1.0) / m)))
         G, middle, side = classify(Z, y, u, Mfold, lo, hi, cap=int(4 * M) + 1000)
         if middle is None:  # far more rows near the fit than the sample promised
             m *= 2
             continue
         for _ in range(max_fixups):
-            Zr, yr, ur = [Z.rows(middle)], [y[middle]], [u[middle]]
-            for zg, yg, ug in glob_rows(Z, y, G):
-                Zr.append(zg), yr.append(yg), ur.append(ug)
-            rows = _stack(torch.cat(Zr), torch.cat(yr), torch.cat(ur), extra)
-            beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
+            # the globs join the penalty's rows: in every LP of a recursive solve, never sampled away
+            fixed = with_rows(glob_rows(Z, y, G), extra)
+            rows, beta, value, lower, it, k = solve_rows(Z.rows(middle), y[middle], u[middle], fixed, tau, tol,
+                                                         max_iter, polish_on, generator, min_rows, mm_factor)
             total_iter, rounds = total_iter + it, rounds + k
             total, bad, r = check(Z, y, u, beta, tau, side, cap=int(0.1 * M))
             if bad is not None and bad.numel() == 0:

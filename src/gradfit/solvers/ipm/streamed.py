@@ -34,7 +34,7 @@ from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
                                         near_check, sample_pass)
-from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_to_vertex
+from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_rows, with_rows
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
@@ -96,15 +96,16 @@ class _Round:
         p, m, n = f.p, self.sample.shape[0], f.totals.n
         Ds = f.scales.design(sample)
         Zs, ys, us = Ds.full(), sample[:, p], sample[:, p + 1]
-        _, sol0 = _lp(Zs, ys, us, sample_share(f.extra, float(us.sum()) / f.totals.weight_sum), f.tau,
-                      max(f.tol, SAMPLE_TOL), f.max_iter)
-        f.n_iter += sol0.n_iter
-        f.lp_solves += 1
+        _, beta0, _, _, it, k = solve_rows(Zs, ys, us, sample_share(f.extra, float(us.sum()) / f.totals.weight_sum),
+                                           f.tau, max(f.tol, SAMPLE_TOL), f.max_iter, False, f.gen, f.min_lp_rows,
+                                           f.mm_factor, trial=True)
+        f.n_iter += it
+        f.lp_solves += k
         L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=F64)))
         if int(info) != 0:  # a singular sample
             return None
         Linv_t = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=F64), upper=False).T
-        fold, shift = f.scales.full_fold(Ds, torch.cat([sol0.beta[:, None], Linv_t], 1))
+        fold, shift = f.scales.full_fold(Ds, torch.cat([beta0[:, None], Linv_t], 1))
         P = torch.addmm(shift, sample[:, :p], fold)
         kappa = (ys - P[:, 0]) / P[:, 1:].square().sum(1).sqrt().clamp_min(1e-12)
         M = f.mm_factor * m
@@ -123,18 +124,16 @@ class _Round:
         margin2 = min(split.hi2, -split.lo2) if split.near is not None else margin
         for _ in range(MAX_FIXUPS + 1):
             Dk = f.scales.design(split.kept)
-            rows = [Dk.full()], [split.kept[:, p]], [split.kept[:, p + 1]]
-            for g in split.globs:
-                if g[-1] > 0:
-                    rows[0].append((Dk.sum_rows(g[:p][f.scales.used], g[-1]) / g[-1])[None])
-                    rows[1].append((g[p] / g[-1]).reshape(1))
-                    rows[2].append(g[-1].reshape(1))
-            rows = _with_extra(*(torch.cat(r) for r in rows), f.extra)
-            beta, p_red, lower, it, k = solve_to_vertex(*rows, f.tau, f.tol, f.max_iter, f.polish)
+            globs = [((Dk.sum_rows(g[:p][f.scales.used], g[-1]) / g[-1])[None], (g[p] / g[-1]).reshape(1),
+                      g[-1].reshape(1)) for g in split.globs if g[-1] > 0]
+            rows, beta, p_red, lower, it, k = solve_rows(Dk.full(), split.kept[:, p], split.kept[:, p + 1],
+                                                         with_rows(globs, f.extra), f.tau, f.tol, f.max_iter,
+                                                         f.polish, f.gen, f.min_lp_rows, f.mm_factor)
+            del Dk
             f.n_iter += it
             f.lp_solves += k
             f.reduced_rows = int(rows[0].shape[0])
-            moved = float((L.T @ (beta - sol0.beta)).norm())
+            moved = float((L.T @ (beta - beta0)).norm())
             if margin > 0 and moved < 0.9 * margin:  # every globbed row provably keeps its sign
                 f.proof = "bound"
                 return beta, p_red, lower
@@ -179,6 +178,7 @@ class _Streamed:
         self.tol, self.max_iter, self.polish = opts.ipm_tol, opts.max_iter, opts.polish
         self.mm_factor = opts.mm_factor
         self.min_rows = opts.min_rows if opts.preprocess else 1 << 62
+        self.min_lp_rows = max(self.min_rows, 20000)  # an LP in memory smaller than this is solved directly
         self.m, self.whiten = opts.subsample, opts.whiten
         self.gen = torch.Generator().manual_seed(settings.seed + 7919 * getattr(self.data, "rank", 0))
         self.n_iter = self.lp_solves = self.fixups = self.reduced_rows = 0
