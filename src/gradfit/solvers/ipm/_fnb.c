@@ -292,66 +292,86 @@ done:
  * kappa lies in [lo2, lo) or (hi, hi2] (lo2 <= lo, hi2 >= hi: the globbed rows a small move of the fit
  * could flip) has its index written to near (at most near_cap; NULL: none). side may be NULL; u NULL
  * means all ones. Returns the number of middle rows (all of them, also past cap); *n_near the near ones. */
+/* the side of one row from its residual r and squared leverage norm b2, and its share of the sums */
+static inline void classify_row(long i, double r, double b2, double ui, int p, const double *const *cols, long off,
+                                const double *y, double lo, double hi, double lo2, double hi2, double *G,
+                                signed char *side, long *mid, long cap, long *near, long near_cap, long *count,
+                                long *nn) {
+    const double band = sqrt(b2);
+    int sd = 0;
+    if (r < lo * band) sd = -1;
+    else if (r > hi * band) sd = 1;
+    if (side) side[i] = (signed char)sd;
+    if (sd == 0) {
+        if (*count < cap) mid[*count] = i;
+        (*count)++;
+        return;
+    }
+    double *g = G + (sd < 0 ? 0 : p + 2);
+    for (int a = 0; a < p; a++) g[a] += ui * cols[a][off];
+    g[p] += ui * y[i];
+    g[p + 1] += ui;
+    if (near && (sd < 0 ? r >= lo2 * band : r <= hi2 * band)) {
+        if (*nn < near_cap) near[*nn] = i;
+        (*nn)++;
+    }
+}
+
 DISPATCH long gradfit_classify(long n, int p, int k, int padded, const double *const *cols, long rs, const double *y,
                                const double *u, const double *A, const double *c, double lo, double hi, double lo2,
                                double hi2,
                                double *G, signed char *side, long *mid, long cap, long *near, long near_cap,
                                long *n_near) {
     double P[128];
-    long count = 0, nn = 0;
+    long count = 0, nn = 0, i = 0;
     if (k > 128 || k < 1) return -1;
-    v4d c0, c1, c2, c3;
-    const int fast = k <= 16 && padded; /* A and c zero-padded to 16 columns: four vector registers */
-    if (fast) { LOAD4(c0, c); LOAD4(c1, c + 4); LOAD4(c2, c + 8); LOAD4(c3, c + 12); }
-    for (long i = 0; i < n; i++) {
+    if (k <= 16 && padded) { /* A and c zero-padded to 16 columns: four vector registers a row, two rows at once */
+        v4d c0, c1, c2, c3;
+        LOAD4(c0, c); LOAD4(c1, c + 4); LOAD4(c2, c + 8); LOAD4(c3, c + 12);
+        for (; i + 1 < n; i += 2) {
+            const long off = i * rs, off2 = off + rs;
+            v4d P0 = c0, P1 = c1, P2 = c2, P3 = c3, Q0 = c0, Q1 = c1, Q2 = c2, Q3 = c3;
+            for (int a = 0; a < p; a++) {
+                const double xa = cols[a][off], xb = cols[a][off2];
+                const v4d xv = {xa, xa, xa, xa}, xw = {xb, xb, xb, xb};
+                v4d a0, a1, a2, a3;
+                const double *Aa = A + (long)a * 16;
+                LOAD4(a0, Aa); LOAD4(a1, Aa + 4); LOAD4(a2, Aa + 8); LOAD4(a3, Aa + 12);
+                P0 += xv * a0; P1 += xv * a1; P2 += xv * a2; P3 += xv * a3;
+                Q0 += xw * a0; Q1 += xw * a1; Q2 += xw * a2; Q3 += xw * a3;
+            }
+            const v4d sp = P1 * P1 + P2 * P2 + P3 * P3, sq = Q1 * Q1 + Q2 * Q2 + Q3 * Q3;
+            const double bp = (P0[1] * P0[1] + P0[2] * P0[2] + P0[3] * P0[3]) + ((sp[0] + sp[1]) + (sp[2] + sp[3]));
+            const double bq = (Q0[1] * Q0[1] + Q0[2] * Q0[2] + Q0[3] * Q0[3]) + ((sq[0] + sq[1]) + (sq[2] + sq[3]));
+            const double u0 = u ? u[i] : 1.0, u1 = u ? u[i + 1] : 1.0;
+            if (u0 > 0.0)
+                classify_row(i, y[i] - P0[0], bp, u0, p, cols, off, y, lo, hi, lo2, hi2, G, side, mid, cap, near,
+                             near_cap, &count, &nn);
+            else if (side) side[i] = 0;
+            if (u1 > 0.0)
+                classify_row(i + 1, y[i + 1] - Q0[0], bq, u1, p, cols, off2, y, lo, hi, lo2, hi2, G, side, mid, cap,
+                             near, near_cap, &count, &nn);
+            else if (side) side[i + 1] = 0;
+        }
+    }
+    for (; i < n; i++) {
         const double ui = u ? u[i] : 1.0;
         if (!(ui > 0.0)) {
             if (side) side[i] = 0;
             continue;
         }
         const long off = i * rs;
-        double r, b2 = 0.0;
-        if (fast) {
-            v4d P0 = c0, P1 = c1, P2 = c2, P3 = c3;
-            for (int a = 0; a < p; a++) {
-                const double xa = cols[a][off];
-                const v4d xv = {xa, xa, xa, xa};
-                v4d a0, a1, a2, a3;
-                const double *Aa = A + (long)a * 16;
-                LOAD4(a0, Aa); LOAD4(a1, Aa + 4); LOAD4(a2, Aa + 8); LOAD4(a3, Aa + 12);
-                P0 += xv * a0; P1 += xv * a1; P2 += xv * a2; P3 += xv * a3;
-            }
-            r = y[i] - P0[0];
-            const v4d sq = P1 * P1 + P2 * P2 + P3 * P3;
-            b2 = (P0[1] * P0[1] + P0[2] * P0[2] + P0[3] * P0[3]) + ((sq[0] + sq[1]) + (sq[2] + sq[3]));
-        } else {
-            for (int j = 0; j < k; j++) P[j] = c[j];
-            for (int a = 0; a < p; a++) {
-                const double xa = cols[a][off];
-                const double *restrict Aa = A + (long)a * k;
-                for (int j = 0; j < k; j++) P[j] += xa * Aa[j];
-            }
-            for (int j = 1; j < k; j++) b2 += P[j] * P[j];
-            r = y[i] - P[0];
+        const int kk = padded ? 16 : k;
+        double b2 = 0.0;
+        for (int j = 0; j < kk; j++) P[j] = c[j];
+        for (int a = 0; a < p; a++) {
+            const double xa = cols[a][off];
+            const double *restrict Aa = A + (long)a * kk;
+            for (int j = 0; j < kk; j++) P[j] += xa * Aa[j];
         }
-        const double band = sqrt(b2);
-        int sd = 0;
-        if (r < lo * band) sd = -1;
-        else if (r > hi * band) sd = 1;
-        if (side) side[i] = (signed char)sd;
-        if (sd == 0) {
-            if (count < cap) mid[count] = i;
-            count++;
-            continue;
-        }
-        double *g = G + (sd < 0 ? 0 : p + 2);
-        for (int a = 0; a < p; a++) g[a] += ui * cols[a][off];
-        g[p] += ui * y[i];
-        g[p + 1] += ui;
-        if (near && (sd < 0 ? r >= lo2 * band : r <= hi2 * band)) {
-            if (nn < near_cap) near[nn] = i;
-            nn++;
-        }
+        for (int j = 1; j < kk; j++) b2 += P[j] * P[j];
+        classify_row(i, y[i] - P[0], b2, ui, p, cols, off, y, lo, hi, lo2, hi2, G, side, mid, cap, near, near_cap,
+                     &count, &nn);
     }
     if (n_near) *n_near = nn;
     return count;

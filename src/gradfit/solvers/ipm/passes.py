@@ -110,9 +110,10 @@ def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -
     p = data.n_features
     keys, held, kept = [], [], 0
     known = data.rows_known()
-    # with the row count known, keep each row with probability 3 target / n from the start (the
-    # threshold below then rarely moves); else keep every row until twice the target is held
-    t = min(2.0, 3.0 * target(known) / known) if known else 2.0
+    # with the row count known, keep each row with probability 1.25 target / n from the start (the
+    # sample then exceeds the target by 20 standard deviations or so at a million rows; the
+    # threshold below only moves when it does not); else keep every row until twice the target is held
+    t = min(2.0, 1.25 * target(known) / known) if known else 2.0
     n, sw, zs = 0, torch.zeros((), dtype=F64), torch.zeros((), dtype=F64)
     cmin = torch.full((p,), float("inf"), dtype=F64)
     cmax = torch.full((p,), float("-inf"), dtype=F64)
