@@ -40,9 +40,41 @@ def test_lasso_agrees_with_a_converged_sklearn_to_many_digits():
     assert np.array_equal(ours.coef_ == 0, ref.coef_ == 0) and ours.sparse_coef_.nnz == np.count_nonzero(ref.coef_)
 
 
-def test_positive_is_refused_not_ignored():
-    with pytest.raises(ValueError, match="positive"):
-        gs.Lasso(positive=True).fit(X, Y)
+@pytest.mark.parametrize("name,kwargs", [("LinearRegression", {}), ("Ridge", {"alpha": 1.0}),
+                                         ("Lasso", {"alpha": 0.1}), ("ElasticNet", {"alpha": 0.02, "l1_ratio": 0.5})])
+def test_positive_keeps_coefficients_non_negative_and_certifies_the_constrained_optimum(name, kwargs):
+    ours = getattr(gs, name)(positive=True, **kwargs).fit(X, Y)
+    theirs = getattr(sk, name)(positive=True, **kwargs)
+    if name in ("Lasso", "ElasticNet"):
+        theirs.set_params(tol=1e-12, max_iter=100000)
+    theirs.fit(X, Y)
+    free = gs.LinearRegression().fit(X, Y)
+    assert ours.coef_.min() >= 0 and free.coef_.min() < 0  # the constraint binds on this data
+    assert ours.converged_ and ours.gap_ <= 1e-8, ours.gap_
+    alpha, ratio = kwargs.get("alpha", 0.0), kwargs.get("l1_ratio", 1.0)
+    ridge = name in ("LinearRegression", "Ridge")
+    assert sk_objective(ours, alpha, ratio, ridge) <= sk_objective(theirs, alpha, ratio, ridge) * (1 + 1e-10)
+    # scikit-learn's lbfgs (Ridge) stops about 1e-3 short of the optimum; its nnls and tight CD do not
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-2 if name == "Ridge" else 1e-5, atol=1e-3)
+
+
+def test_float32_in_float32_out_and_scikit_learns_solver_rules():
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    for est in (gs.Ridge(), gs.Lasso(alpha=0.1), gs.LinearRegression(), gs.Ridge(positive=True)):
+        est.fit(X32, Y32)
+        assert est.coef_.dtype == np.float32 and est.predict(X32).dtype == np.float32
+    with pytest.raises(ValueError, match="does not support positive"):
+        gs.Ridge(positive=True, solver="cholesky").fit(X, Y)
+    with pytest.raises(ValueError, match="only when positive=True"):
+        gs.Ridge(solver="lbfgs").fit(X, Y)
+
+
+def test_wide_design_gives_the_minimum_norm_coefficients_as_scikit_learn():
+    rng = np.random.RandomState(0)
+    Xw, yw = rng.randn(20, 50), rng.randn(20)
+    ours, theirs = gs.LinearRegression().fit(Xw, yw), sk.LinearRegression().fit(Xw, yw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-10)
+    np.testing.assert_allclose(gs.Ridge(alpha=1e-16).fit(Xw, yw).coef_, theirs.coef_, atol=1e-8)
 
 
 def test_patch_swaps_the_classes_into_sklearn_and_unpatch_restores_them():

@@ -129,11 +129,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         -------
         self : LinearRegressor
         """
-        target = getattr(y, "name", None)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
-                              accept_sparse=SPARSE_FORMATS)
-        X, w = writeable(X), sample_weights(sample_weight, X)
-        Y = writeable(y).reshape(len(y), -1)
+        X, y, w, target = fit_inputs(self, X, y, sample_weight)
+        Y = y.reshape(len(y), -1)
         kwargs = self._fit_kwargs()
         models = []
         for j in range(Y.shape[1]):
@@ -179,10 +176,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self : LinearRegressor
         """
         first = getattr(self, "_stream", None) is None
-        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64,
-                              accept_sparse=SPARSE_FORMATS)
-        X, w = writeable(X), sample_weights(sample_weight, X)
-        Y = writeable(y).reshape(len(y), -1)
+        X, y, w, _ = fit_inputs(self, X, y, sample_weight, reset=first)
+        Y = y.reshape(len(y), -1)
         if first:
             self._stream_ndim = y.ndim
         elif self.coef_.reshape(-1, X.shape[1]).shape[0] != Y.shape[1]:
@@ -203,12 +198,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _set_fitted(self, models: list[LinearModel], y_ndim: int, target: Any) -> None:
-        names = getattr(self, "feature_names_in_", None)
-        for m in models:
-            if names is not None:
-                m.feature_names_in_ = [str(n) for n in names]
-            if isinstance(target, str):
-                m.target_name = target
+        label_models(self, models, target)
         one = y_ndim == 1
         coef = np.stack([np.asarray(m.coef_, dtype=np.float64) for m in models])
         intercept = np.array([float(m.intercept_) for m in models])
@@ -270,6 +260,32 @@ def writeable(a: np.ndarray) -> np.ndarray:
     return a if is_sparse(a) or a.flags.writeable else a.copy()
 
 
+def fit_inputs(estimator: Any, X: Any, y: Any, sample_weight: Any, *, reset: bool = True, multi_output: bool = True,
+               dtype: Any = np.float64) -> tuple[Any, np.ndarray, np.ndarray | None, Any]:
+    """The checks every estimator's ``fit`` starts with: ``(X, y, weights, target name)``.
+
+    scikit-learn's ``validate_data`` (sets ``n_features_in_``/``feature_names_in_`` when ``reset``;
+    sparse X kept in its format), then read-only arrays copied (torch needs writeable memory),
+    ``y`` as float64 in ``X``'s float type, and the sample weights checked (a scalar is one weight for
+    every row; negative or all-zero weights are refused). ``dtype`` as in ``validate_data`` (a list
+    keeps float32 X as float32)."""
+    target = getattr(y, "name", None)
+    X, y = validate_data(estimator, X, y, reset=reset, multi_output=multi_output, y_numeric=True, dtype=dtype,
+                         accept_sparse=SPARSE_FORMATS)
+    y = writeable(np.asarray(y, dtype=np.float64))
+    return writeable(X), y, sample_weights(sample_weight, X), target
+
+
+def label_models(estimator: Any, models: list, target: Any) -> None:
+    """Give the fitted models the estimator's column names and, for a named ``y``, its name."""
+    names = getattr(estimator, "feature_names_in_", None)
+    for m in models:
+        if names is not None:
+            m.feature_names_in_ = [str(n) for n in names]
+        if isinstance(target, str):
+            m.target_name = target
+
+
 def sample_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     if sample_weight is None:
         return None
@@ -279,4 +295,4 @@ def sample_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     return writeable(w)
 
 
-__all__ = ["LinearRegressor", "EstimatorConvergenceWarning"]
+__all__ = ["LinearRegressor", "EstimatorConvergenceWarning", "fit_inputs", "label_models"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from gradfit.estimators.dropins import ElasticNet, Lasso, LinearRegression, Ridge
+from gradfit.estimators.coordinate_descent import ElasticNet, Lasso
+from gradfit.estimators.least_squares import LinearRegression, Ridge
 from gradfit.estimators.robust import HuberRegressor, QuantileRegressor
 
 OURS = {c.__name__: c for c in (ElasticNet, Lasso, LinearRegression, Ridge, HuberRegressor, QuantileRegressor)}

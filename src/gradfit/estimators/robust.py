@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gradfit import api
-from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, sample_weights, writeable
+from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, fit_inputs, label_models
 from gradfit.problem.losses import get_loss
 from gradfit.problem.penalties import Penalty
 
@@ -27,20 +27,13 @@ class Fitted(RegressorMixin, BaseEstimator):
     """Fitted-model plumbing shared by the drop-ins: attributes from a LinearModel, predict, extras."""
 
     def _fit_model(self, X, y, sample_weight, **fit_kwargs):
-        target = getattr(y, "name", None)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
-        X, w = writeable(X), sample_weights(sample_weight, X)
-        y = writeable(np.asarray(y, dtype=np.float64))
+        X, y, w, target = fit_inputs(self, X, y, sample_weight, multi_output=False)
         weight_sum = float(len(y) if w is None else w.sum())
         # a callable setting is a function of the weight sum (scikit-learn's unnormalized penalties)
         settings = {k: v(weight_sum) if callable(v) else v for k, v in fit_kwargs.items()}
         model = api.fit(X, y, sample_weight=w, fit_intercept=self.fit_intercept, record_path=False, warn=False,
                         **settings)
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None:
-            model.feature_names_in_ = [str(n) for n in names]
-        if isinstance(target, str):
-            model.target_name = target
+        label_models(self, [model], target)
         self.model_ = model
         self._fit_data = (X, y, w)  # for summary() without arguments; not pickled (see __getstate__)
         self.coef_ = np.asarray(model.coef_, dtype=np.float64)

@@ -5,6 +5,9 @@
 none (alpha = 0), ridge/L2 (l1_ratio = 0), lasso/L1 (l1_ratio = 1) and the elastic net between.
 Each gives its value, the gradient of its smooth part, the proximal operator of its non-smooth
 part, and the distance from ``-g`` to the subdifferential (zero exactly at an optimum).
+``positive=True`` adds the constraint ``w >= 0`` (scikit-learn's ``positive``): the indicator of the
+non-negative orthant joins the non-smooth part, so only solvers that project (coordinate descent)
+take it (:meth:`gradfit.solvers.base.Solver.check`).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from gradfit.problem.derivatives import soft_threshold
 class Penalty:
     alpha: float = 0.0
     l1_ratio: float = 0.0
+    positive: bool = False
 
     def __post_init__(self):
         if not (self.alpha >= 0 and self.alpha < float("inf")):  # NaN fails both
@@ -47,7 +51,7 @@ class Penalty:
 
     @property
     def smooth(self) -> bool:
-        return self.l1 == 0
+        return self.l1 == 0 and not self.positive
 
     def value(self, w: Tensor) -> Tensor:
         return self.l1 * w.abs().sum() + 0.5 * self.l2 * (w * w).sum()
@@ -57,11 +61,15 @@ class Penalty:
         return self.l2 * w
 
     def prox(self, w: Tensor, step: float) -> Tensor:
-        """Proximal operator of ``step * l1 * ||.||_1`` (the L2 part goes through the gradient)."""
-        return soft_threshold(w, step * self.l1) if self.l1 > 0 else w
+        """Proximal operator of ``step * l1 * ||.||_1`` (and of ``w >= 0`` when ``positive``); the L2
+        part goes through the gradient."""
+        out = soft_threshold(w, step * self.l1) if self.l1 > 0 else w
+        return out.clamp_min(0.0) if self.positive else out
 
     def subdiff_distance(self, w: Tensor, g: Tensor) -> Tensor:
         """Per-coordinate distance of ``-g`` (the smooth gradient incl. L2) to l1*d||w||_1."""
+        if self.positive:  # at w_j = 0 the subdifferential is (-inf, l1]: only g_j < -l1 is a violation
+            return torch.where(w > 0, (g + self.l1).abs(), (-g - self.l1).clamp_min(0.0))
         if self.l1 == 0:
             return g.abs()
         on = w != 0
@@ -70,7 +78,10 @@ class Penalty:
         return torch.where(on, away, at_zero)
 
     def spec(self) -> dict:
-        return {"name": self.name, "alpha": self.alpha, "l1_ratio": self.l1_ratio}
+        spec = {"name": self.name, "alpha": self.alpha, "l1_ratio": self.l1_ratio}
+        if self.positive:
+            spec["positive"] = True
+        return spec
 
 
 PENALTY_RULE = """\
@@ -116,4 +127,4 @@ def get_penalty(name: str | Penalty | None = None, alpha: float = 0.0,
 
 
 def penalty_from_spec(spec: dict) -> Penalty:
-    return Penalty(float(spec.get("alpha", 0.0)), float(spec.get("l1_ratio", 0.0)))
+    return Penalty(float(spec.get("alpha", 0.0)), float(spec.get("l1_ratio", 0.0)), bool(spec.get("positive", False)))

@@ -5,7 +5,8 @@ HuberRegressor`` gives the same model as ``from sklearn.linear_model import Hube
 :func:`patch` swaps them into ``sklearn.linear_model`` for code you cannot edit; :func:`unpatch`
 puts scikit-learn's back.
 """
-from gradfit.estimators.dropins import ElasticNet, Lasso, LinearRegression, Ridge
+from gradfit.estimators.coordinate_descent import ElasticNet, Lasso
+from gradfit.estimators.least_squares import LinearRegression, Ridge
 from gradfit.estimators.patching import patch, patched, unpatch
 from gradfit.estimators.robust import HuberRegressor, QuantileRegressor
 

@@ -58,6 +58,8 @@ class Solver:
     checks_finite: bool = False
     #: True when it fits Huber with a threshold relative to a fitted scale (``Huber.scale != "absolute"``)
     scaled_huber: bool = False
+    #: True when it keeps ``w >= 0`` (a penalty with ``positive=True``) by projecting its steps
+    bounds: bool = False
 
     def check(self, loss: Loss, penalty: Penalty) -> None:
         if self.losses is not None and loss.name not in self.losses:
@@ -70,7 +72,10 @@ class Solver:
             raise SolverMismatch(f"solver '{self.name}' fits Huber only with the threshold in units of y "
                                  f"(huber_scale='absolute'), not with the {loss.scale} scale; use solver "
                                  "'newton' (or 'auto') for it")
-        if penalty.name not in self.penalties:
+        if penalty.positive and not self.bounds:
+            raise SolverMismatch(f"solver '{self.name}' does not keep coefficients >= 0 (positive=True); "
+                                 "use 'cd' or leave the solver on 'auto'")
+        if penalty.name not in self.penalties and not (self.bounds and penalty.positive):
             raise SolverMismatch(f"solver '{self.name}' does not handle the {penalty.name} penalty; "
                                  "use 'prox' or leave the solver on 'auto'")
 

@@ -12,6 +12,10 @@ Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + l1 ||w||_1 + 
   once) and each coordinate takes the prox step of its own curvature bound
   ``L_j = sup rho'' * sum s x_j^2 / S`` (exact minimization for squared loss), updating the residual.
 
+``positive`` penalties (``w >= 0``) project every coordinate step (``max(step, 0)``) and the Anderson
+guesses; the gap is the one of the constrained problem (:func:`.duality.dual_gap`), with, for
+non-negative least squares (no penalty), the a-priori bound ``|w*_j| <= 2 sqrt(var y / lambda_min(G))``.
+
 Coordinate steps do not depend on column scales, so no standardization is needed. Stopping rule:
 the duality gap of :mod:`.duality`, relative to the objective, below ``min(tol, 1e-14)`` or no longer
 improving once below ``tol`` (:class:`.duality.GapProgress`). Runs with one torch
@@ -60,13 +64,15 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
     Gw = G @ w
     diag = np.diag(G).copy()
     mx, my = mean[:p].numpy(), float(mean[p])
+    positive = pen.positive
+    bound = nnls_bound(G, yy) if positive and pen.alpha == 0 else math.inf
     progress = GapProgress(settings.tol)
     threshold, exact_gap, it = progress.target / 10.0, math.inf, 0
     theta = theta0
     k_anderson = settings.options.anderson
     recent: list[np.ndarray] = []
 
-    def value(v, Gv):
+    def f_value(v, Gv):  # (not named value: the exact pass below binds that name)
         return 0.5 * float(v @ Gv) - float(c @ v) + lam1 * float(np.abs(v).sum()) + 0.5 * lam2 * float(v @ v)
 
     for it in range(1, settings.epochs + 1):
@@ -75,6 +81,8 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
                 continue
             old = w[j]
             new = soft_threshold(c[j] - Gw[j] + diag[j] * old, lam1) / (diag[j] + lam2)
+            if positive and new < 0.0:
+                new = 0.0
             if new != old:
                 Gw += G[:, j] * (new - old)
                 w[j] = new
@@ -83,27 +91,42 @@ def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: Epoc
             if len(recent) == k_anderson + 1:
                 guess = anderson(recent)
                 recent.clear()
+                if guess is not None and positive:
+                    guess = np.maximum(guess, 0.0)
                 if guess is not None:
                     G_guess = G @ guess
-                    if value(guess, G_guess) < value(w, Gw):
+                    if f_value(guess, G_guess) < f_value(w, Gw):
                         w, Gw = guess, G_guess
         wt = torch.from_numpy(w.copy()).to(objective.device)
         rr = yy - 2.0 * float(c @ w) + float(w @ Gw)
         gap, primal = dual_gap(0.5 * max(rr, 0.0), yy - float(c @ w), max(rr, 0.0),
-                               torch.from_numpy(c - Gw), wt.cpu(), lam1, lam2)
+                               torch.from_numpy(c - Gw), wt.cpu(), lam1, lam2, positive=positive, bound=bound)
         b = my - float(mx @ w) if objective.fit_intercept else 0.0
         theta = torch.cat([wt, torch.tensor([b], dtype=torch.float64, device=wt.device)])
         loop.record(it, 2.0 * primal, theta, gap)
         stalled = progress.done(gap)  # the Gram gap stopped improving (within tol)
         if gap <= threshold or it == settings.epochs or stalled:
             exact_gap, value = gap_from_pass(data_pass(data, objective.loss, wt, b), objective.loss, pen, wt,
-                                             objective.fit_intercept)
+                                             objective.fit_intercept, bound)
             loop.history.loss[-1], loop.history.gap[-1] = value, exact_gap
             if exact_gap <= progress.target or threshold < 1e-17 or (stalled and exact_gap <= settings.tol):
                 break
             threshold /= 100.0  # rounding in the Gram expansion: tighten and go on
             progress = GapProgress(settings.tol)
     return theta, exact_gap, it, {"method": "gram"}
+
+
+def nnls_bound(G: np.ndarray, yy: float) -> float:
+    """A bound on every ``|w*_j|`` of ``min 1/2 w'Gw - c'w + yy/2`` over ``w >= 0`` (``G`` the centred
+    Gram, ``yy`` the centred variance of y): ``w* = 0`` is feasible, so ``||X_c w* - y_c|| <= ||y_c||``,
+    ``w*'G w* <= 4 yy`` and ``||w*|| <= 2 sqrt(yy / lambda_min)``. Infinite for a singular ``G``."""
+    if G.size == 0:
+        return 0.0
+    eig = np.linalg.eigvalsh(G)
+    lo = float(eig[0])
+    if not lo > float(eig[-1]) * G.shape[0] * np.finfo(np.float64).eps:
+        return math.inf
+    return 2.0 * math.sqrt(max(yy, 0.0) / lo) * (1.0 + 1e-6)
 
 
 def _derivative(loss, r: np.ndarray) -> np.ndarray:
@@ -141,6 +164,8 @@ def sparse_residual_cd(objective: Objective, settings: Settings, theta0: Tensor,
             g = -float(xj @ (s[rows] * _derivative(loss, r[rows]))) / S
             old = w[j]
             new = soft_threshold(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
+            if pen.positive and new < 0.0:
+                new = 0.0
             if new != old:
                 r[rows] -= (new - old) * xj
                 w[j] = new
@@ -181,6 +206,8 @@ def residual_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: 
             g = -float(xj @ (s * loss.derivative(r))) / S
             old = float(w[j])
             new = soft_threshold(Lj[j] * old - g, pen.l1) / (Lj[j] + pen.l2)
+            if pen.positive and new < 0.0:
+                new = 0.0
             if new != old:
                 r -= (new - old) * xj
                 w[j] = new
@@ -206,6 +233,7 @@ class CoordinateDescent(Solver):
     needs_smooth_loss = True
     penalties = ("l2", "l1", "elasticnet")
     runs_distributed = True  # the Gram path; the residual path refuses a sharded source (materialize)
+    bounds = True  # positive=True: every coordinate step is projected onto w_j >= 0
 
     @dataclass(frozen=True)
     class Options(ThreadedOptions):

@@ -78,27 +78,38 @@ def data_pass(data: Batches, loss, w: Tensor, b: float) -> PassStats:
 
 
 def dual_gap(primal_fit: float, ty: float, t2: float, g: Tensor, w: Tensor, lam1: float, lam2: float,
-             shrink: float = 1.0) -> tuple[float, float]:
+             shrink: float = 1.0, positive: bool = False, bound: float = math.inf) -> tuple[float, float]:
     """(relative gap, P) from normalized dual sums at theta: ``ty = sum s theta y / S``,
     ``t2 = sum s theta**2 / S``, ``g = X' s theta / S``; ``primal_fit`` = sum s phi(r) / S;
-    ``shrink`` <= 1 already makes theta box-feasible."""
+    ``shrink`` <= 1 already makes theta box-feasible.
+
+    ``positive`` (``w >= 0``): the conjugate sees only ``g_j > 0`` (``(g_j - lam1)_+`` in place of
+    ``(|g_j| - lam1)_+``). Without any penalty (non-negative least squares) no scaling of theta is
+    feasible, so the conjugate of the problem restricted to ``0 <= w <= bound`` is used: ``bound *
+    sum (g)_+``, a valid dual bound when ``bound`` is an a-priori bound on the optimum's entries
+    (infinite: no certificate unless ``g <= 0``)."""
     pen = lam1 * float(w.abs().sum()) + 0.5 * lam2 * float(w @ w)
     primal = primal_fit + pen
     k = shrink
-    gmax = float(g.abs().max()) if g.numel() else 0.0
+    ga = g.clamp_min(0.0) if positive else g.abs()
+    gmax = float(ga.max()) if ga.numel() else 0.0
+    conj = 0.0
     if lam2 == 0.0 and gmax * k > lam1:
         if lam1 == 0.0:
-            return math.inf, primal
-        k = lam1 / gmax
-    conj = 0.0
+            if not (positive and math.isfinite(bound)):
+                return math.inf, primal
+            conj = bound * k * float(ga.sum())
+        else:
+            k = lam1 / gmax
     if lam2 > 0.0:
-        conj = float(((k * g).abs() - lam1).clamp_min(0.0).square().sum()) / (2.0 * lam2)
+        conj = float(((k * ga) - lam1).clamp_min(0.0).square().sum()) / (2.0 * lam2)
     dual = k * ty - 0.5 * k * k * t2 - conj
     return relative_gap(primal, dual, max(abs(primal), 1e-300)), primal
 
 
-def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool) -> tuple[float, float]:
-    """(relative gap bound, objective F) at the point the pass was made at."""
+def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool,
+                  bound: float = math.inf) -> tuple[float, float]:
+    """(relative gap bound, objective F) at the point the pass was made at (``bound``: see :func:`dual_gap`)."""
     c = loss_scale(loss)
     lam1, lam2 = penalty.l1 / c, penalty.l2 / c
     # theta = rho'(r)/c, centred with an intercept
@@ -108,7 +119,8 @@ def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool) 
     g = (st.xd / c - m * st.xs) / st.S
     box = dual_box(loss)
     shrink = box / (box + abs(m)) if math.isfinite(box) else 1.0  # |theta - m| <= delta + |m|
-    gap, primal = dual_gap(st.loss_sum / c / st.S, ty, max(t2, 0.0), g, w, lam1, lam2, shrink)
+    gap, primal = dual_gap(st.loss_sum / c / st.S, ty, max(t2, 0.0), g, w, lam1, lam2, shrink,
+                           penalty.positive, bound)
     return gap, c * primal
 
 

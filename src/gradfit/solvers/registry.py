@@ -29,7 +29,9 @@ def available() -> list[str]:
 def auto_name(loss: Loss, penalty: Penalty) -> str:
     """The fastest exact method for this loss and penalty among those registered."""
     load()
-    if loss.name == "squared":
+    if penalty.positive:
+        prefs = ["cd"]  # the solver that projects onto w >= 0
+    elif loss.name == "squared":
         prefs = ["exact"] if penalty.smooth else ["cd", "prox"]
     elif loss.name in ("absolute", "quantile"):
         prefs = ["ipm", "prox", "sgd"]  # ipm.check refuses the quadratic penalties
