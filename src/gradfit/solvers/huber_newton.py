@@ -9,9 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradfit.numerics.moments import column_scales, padded_width
+from gradfit.numerics.moments import Moments, column_scales, padded_width
 from gradfit.numerics.passes import F64, chunk_rows, is_sparse_rows, run_parts
-from gradfit.numerics.sparse_gram import add_gram
 from gradfit.problem.objective import Objective
 
 
@@ -80,8 +79,8 @@ class HuberPass:
 
     def _sparse_sums(self, full, v: Tensor):
         """The sums of ``part`` for sparse rows, in the centred coordinates by algebra: with
-        ``z = [x - m, 1]``, ``z'a = [X'a - m 1'a, 1'a]`` and
-        ``Z'QZ = X'QX - (X'q) m' - m (X'q)' + (1'q) m m'`` (X'QX: a sparse product, p x p)."""
+        ``z = [x - m, 1]``, ``z'a = [X'a - m 1'a, 1'a]`` and ``Z'QZ`` from :meth:`Moments.add_sparse`
+        (X'QX a sparse product, moved to the shift m)."""
         p, d, m = self.p, self.delta, self.center
         X, dev = full.X.to(F64), self.obj.device
         one = 1.0 if self.obj.fit_intercept else 0.0
@@ -93,15 +92,9 @@ class HuberPass:
             tot = a.sum()
             return torch.cat([X.T @ a - m * tot, (one * tot).reshape(1)])
 
-        def ztqz(q: Tensor) -> Tensor:
-            G = np.zeros((p, p))
-            add_gram(G, X.csr, q.cpu().numpy())
-            xq, tot = X.T @ q, q.sum()
-            H = torch.empty(p + 1, p + 1, dtype=F64, device=dev)
-            H[:p, :p] = torch.from_numpy(G).to(dev) - torch.outer(xq, m) - torch.outer(m, xq) + tot * torch.outer(m, m)
-            H[:p, p] = H[p, :p] = one * (xq - m * tot)
-            H[p, p] = one * tot
-            return H
+        def ztqz(q: Tensor) -> Tensor:  # weighted moments of [x - m, 1] (the y column unused)
+            sums = Moments(p, shift_x=m, shift_y=0.0, device=dev)
+            return sums.add_sparse(X.csr, np.zeros(X.shape[0]), q.cpu().numpy()).M[:p + 1, :p + 1]
 
         psi = r.clamp(-d, d)
         inside = (psi == r).to(F64)
