@@ -9,7 +9,8 @@ import sys
 from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3", "-Wno-psabi"]
+simd = ["src/gradfit/numerics/simd.h"]  # the vector type and AVX2 dispatch both kernels share
 setup(ext_modules=[Extension("gradfit.numerics._kernels", ["src/gradfit/numerics/_kernels.c"], extra_compile_args=flags,
-                             optional=True),
+                             depends=simd, optional=True),
                    Extension("gradfit.solvers.ipm._fnb", ["src/gradfit/solvers/ipm/_fnb.c"], extra_compile_args=flags,
-                             optional=True)])
+                             depends=simd, optional=True)])

@@ -20,16 +20,7 @@
 #define BI 2
 #define BJ 4
 
-typedef double v4d __attribute__((vector_size(32)));
-#define LOAD4(v, p) memcpy(&(v), (p), sizeof(v4d))
-
-/* AVX2 + FMA where the CPU has them, picked at load time (GCC 11+ on x86-64 Linux: twice as fast as
- * SSE2 here); elsewhere the vector type compiles to the target's baseline SIMD. */
-#if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DISPATCH __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define DISPATCH
-#endif
+#include "simd.h" /* v4d, LOAD4, DISPATCH (AVX2 + FMA picked at load time) */
 
 DISPATCH int gradfit_moments(const double *const *cols, int p, const double *shift, const double *weight,
                              long n, double *M, double *T) {

@@ -61,15 +61,7 @@ static void solve(const double *L, const double *b, double *x, int q) {
     }
 }
 
-typedef double v4d __attribute__((vector_size(32)));
-#define LOAD4(v, p) memcpy(&(v), (p), sizeof(v4d))
-
-/* AVX2 + FMA where the CPU has them, picked at load time (as in numerics/_kernels.c). */
-#if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DISPATCH __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define DISPATCH
-#endif
+#include "../../numerics/simd.h" /* v4d, LOAD4, DISPATCH (AVX2 + FMA picked at load time) */
 
 /* a . b over n values, in vector lanes (a fixed order: the same sum on every call) */
 static inline double vdot(const double *a, const double *b, long n) {
