@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from gradfit.estimators.dropins import FLOATS, _LeastSquares
+from gradfit.estimators.dropins import FLOATS, LeastSquaresBase
 from gradfit.estimators.linear import fit_inputs
 from gradfit.exceptions import DivergenceError
 from gradfit.problem.penalties import Penalty
@@ -77,7 +77,7 @@ def _check_gram(gram_in, X, sw, fit_intercept: bool, X_dtype=np.float64) -> None
                              f"we computed {expected} but the user-supplied value was {gram[a, b]}.")
 
 
-class ElasticNet(_LeastSquares):
+class ElasticNet(LeastSquaresBase):
     """Elastic net, scikit-learn's ``ElasticNet``:
     ``min 1/(2n) ||y - Xw - b||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio)/2 ||w||^2``.
 

@@ -25,7 +25,7 @@ from gradfit.problem.penalties import Penalty
 FLOATS = [np.float64, np.float32]  # scikit-learn's linear models keep float32 input in float32
 
 
-class _LeastSquares(MultiOutputMixin, Fitted):
+class LeastSquaresBase(MultiOutputMixin, Fitted):
     """Fits every column of ``y`` with the squared loss and the penalty ``_penalty(weight_sum, j)``.
 
     Subclasses set ``ravel_single_target`` (a one-column 2-D ``y`` gives a 1-D ``coef_``, as

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from gradfit.estimators.dropins import _LeastSquares, centred, row_space_projection
+from gradfit.estimators.dropins import LeastSquaresBase, centred, row_space_projection
 from gradfit.problem.penalties import Penalty
 
 RIDGE_SOLVERS = ("auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs")
@@ -27,7 +27,7 @@ DENSE_WIDE_MAX = 20_000_000  # entries of a wide sparse X densified to find its 
 POSITIVE_EPOCHS = 15000  # scikit-learn's lbfgs default; coordinate descent's epochs cost less
 
 
-def _min_norm(est: _LeastSquares, X, w: np.ndarray | None, Xc=None, Vt=None, s=None) -> None:
+def _min_norm(est: LeastSquaresBase, X, w: np.ndarray | None, Xc=None, Vt=None, s=None) -> None:
     """Replace ``coef_`` by the minimum-norm coefficients with the same fit (rank-deficient X)."""
     if Xc is None:
         if sp.issparse(X) and X.shape[0] * X.shape[1] > DENSE_WIDE_MAX:
@@ -43,7 +43,7 @@ def _min_norm(est: _LeastSquares, X, w: np.ndarray | None, Xc=None, Vt=None, s=N
     est._set_coef(new, np.broadcast_to(intercept, (len(new),)).copy())
 
 
-class LinearRegression(_LeastSquares):
+class LinearRegression(LeastSquaresBase):
     """Ordinary least squares, scikit-learn's ``LinearRegression``: ``min ||y - Xw - b||^2``.
 
     Solved exactly (to 12+ digits) by gradfit's least squares, dense or sparse X; a rank-deficient
@@ -124,7 +124,7 @@ class LinearRegression(_LeastSquares):
         return self
 
 
-class Ridge(_LeastSquares):
+class Ridge(LeastSquaresBase):
     """Ridge regression, scikit-learn's ``Ridge``: ``min ||y - Xw - b||^2 + alpha ||w||^2``.
 
     Solved exactly in closed form by gradfit's least squares; with ``positive=True`` by projected

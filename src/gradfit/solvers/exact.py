@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from gradfit.problem.objective import Objective
+from gradfit.solvers.krylov import sparse_route
 from gradfit.solvers.history import History
 from gradfit.numerics.least_squares import StandardizedSystem, augmented_refine, refine
 from gradfit.numerics.passes import F64, one_torch_thread
@@ -184,6 +185,9 @@ class Exact(Solver):
     penalties = ("none", "l2")
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
+        routed = sparse_route(objective, settings, theta0)  # a wide sparse design: CG, not the p x p Gram
+        if routed is not None:
+            return routed
         t0 = time.perf_counter()
         data = objective.data
         system = StandardizedSystem(objective.data, objective.fit_intercept, objective.penalty.l2)

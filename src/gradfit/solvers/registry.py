@@ -12,7 +12,7 @@ from gradfit.problem.losses import Loss
 from gradfit.problem.penalties import Penalty
 
 REGISTRY: dict = {}  # name -> one instance of a gradfit.solvers.base.Solver subclass
-MODULES = ("exact", "gd", "ipm", "cd", "prox", "lbfgs", "newton")
+MODULES = ("exact", "gd", "ipm", "cd", "prox", "lbfgs", "newton", "krylov")
 
 
 def load() -> None:
