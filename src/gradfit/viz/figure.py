@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from gradfit.data.atomic import atomic_path
 from gradfit.data.batches import Batches
+from gradfit.numerics.passes import numpy_chunks
 
 MAX_PLOT_ROWS = 5000  # rows drawn at most: a uniform sample of larger data
 
@@ -39,11 +40,9 @@ def save(fig, path: str | os.PathLike | None, dpi: int = 110):
 
 def sample_rows(data: Batches, max_rows: int = MAX_PLOT_ROWS, seed: int = 0):
     """A uniform random sample of at most ``max_rows`` rows (X, y) in one pass (all rows when fewer)."""
-    full = data.full_batch()
     rng = np.random.default_rng(seed)
     keep_X, keep_y, keep_k = None, None, None
-    for b in ((full,) if full is not None else data):
-        X, y = b.X.detach().cpu().double().numpy(), b.y.detach().cpu().double().numpy()
+    for X, y, _ in numpy_chunks(data):
         k = rng.random(len(y))
         if keep_X is None:
             keep_X, keep_y, keep_k = X, y, k

@@ -23,6 +23,7 @@ from gradfit.data.atomic import write_text
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
 from gradfit.inference.format import summary_html
+from gradfit.numerics.passes import numpy_chunks
 from gradfit.problem.losses import loss_from_spec
 from gradfit.viz.plots import (COLORS, lr_curves, plot_fit, plot_l1_vs_l2, plot_loss_curve, plot_lr_comparison,
                                plot_residuals)
@@ -66,9 +67,8 @@ def column_summary(data: Batches) -> list[dict]:
     names = list(data.feature_names) + [data.target_name or "y"]
     shift = s1 = s2 = lo = hi = None
     n = 0
-    full = data.full_batch()
-    for b in ((full,) if full is not None else data):
-        M = np.column_stack([b.X.detach().cpu().double().numpy(), b.y.detach().cpu().double().numpy()])
+    for X, y, _ in numpy_chunks(data):
+        M = np.column_stack([X, y])
         if not len(M):
             continue
         if shift is None:
