@@ -34,7 +34,7 @@ from gradfit.numerics.passes import is_sparse_rows
 from gradfit.problem.derivatives import soft_threshold
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, Solver, ThreadedOptions, materialize, single_threaded
-from gradfit.solvers.duality import GapProgress, data_pass, dual_gap, gap_from_pass, moments
+from gradfit.solvers.duality import GapProgress, data_pass, dual_gap, gap_from_pass, weighted_covariance
 from gradfit.solvers.loop import EpochLoop
 from gradfit.solvers.registry import register
 
@@ -54,7 +54,7 @@ def anderson(history: list[np.ndarray]) -> np.ndarray | None:
 
 def gram_cd(objective: Objective, settings: Settings, theta0: Tensor, loop: EpochLoop):
     data, pen = objective.data, objective.penalty
-    S, mean, cov = moments(data, objective.fit_intercept, with_y=True)
+    S, mean, cov = weighted_covariance(data, objective.fit_intercept, with_y=True)
     p = cov.shape[0] - 1
     # plain floats/numpy in the inner loop: p scalar updates per epoch, torch's per-call cost dominates
     cov, mean = cov.cpu(), mean.cpu()

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batches
-from gradfit.numerics.moments import moments as shifted_moments
+from gradfit.numerics.moments import moments
 from gradfit.numerics.passes import row_chunks
 from gradfit.problem.objective import relative_gap
 
@@ -124,10 +124,10 @@ def gap_from_pass(st: PassStats, loss, penalty, w: Tensor, fit_intercept: bool,
     return gap, c * primal
 
 
-def moments(data: Batches, fit_intercept: bool, with_y: bool = False):
+def weighted_covariance(data: Batches, fit_intercept: bool, with_y: bool = False):
     """(S, mean x, centred weighted X'SX / S) -- raw second moments without intercept -- over every
     process. ``with_y`` treats y as a last column of X (giving X'Sy/S and y'Sy/S in the last row)."""
-    sums = shifted_moments(data).allreduce(data)
+    sums = moments(data).allreduce(data)
     sums = sums.centered() if fit_intercept else sums.about_zero()
     p = data.n_features
     idx = list(range(p)) + ([p + 1] if with_y else [])

@@ -29,7 +29,7 @@ from gradfit.problem.objective import Objective
 from gradfit.solvers.coordinates import Coordinates
 from gradfit.solvers.base import FitResult, Settings, Solver, ThreadedOptions, single_threaded
 from gradfit.solvers.loop import EpochLoop
-from gradfit.solvers.duality import GapProgress, data_pass, gap_from_pass, moments
+from gradfit.solvers.duality import GapProgress, data_pass, gap_from_pass, weighted_covariance
 from gradfit.solvers.registry import register
 
 
@@ -66,7 +66,7 @@ class ProximalGradient(Solver):
         fit_intercept = objective.fit_intercept
         # squared loss, centred columns: the intercept's optimum is exactly the weighted mean of y
         exact_b = loss.name == "squared" and fit_intercept
-        S, mean, cov = moments(data, fit_intercept, with_y=exact_b)
+        S, mean, cov = weighted_covariance(data, fit_intercept, with_y=exact_b)
         if exact_b:
             y_mean, mean, cov = float(mean[-1]), mean[:-1], cov[:-1, :-1]
         diag = cov.diagonal().clamp_min(0.0).sqrt()
