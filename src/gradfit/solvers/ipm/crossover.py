@@ -17,12 +17,17 @@ import torch
 from torch import Tensor
 
 from gradfit.problem.objective import GAP_FLOOR, relative_gap
+from gradfit.solvers.ipm import native
+from gradfit.solvers.ipm.lp import pinball_sum
 
 
 def _objective(X, y: np.ndarray, s: np.ndarray, tau: float, lam: float, w: np.ndarray, b: float) -> float:
-    r = torch.from_numpy(y - _product(X, w) - b)
-    loss = torch.where(r >= 0, tau * r, (tau - 1.0) * r)
-    return float(torch.from_numpy(s) @ loss) + lam * float(np.abs(w).sum())
+    if native.rows_usable(X):  # one compiled loop over the rows
+        total = native.check(X, torch.from_numpy(y), torch.from_numpy(s), torch.from_numpy(w), b, tau, None, 0)[0]
+    else:
+        r = torch.from_numpy(y - _product(X, w) - b)
+        total = float(pinball_sum(r, torch.from_numpy(s), tau))
+    return total + lam * float(np.abs(w).sum())
 
 
 def _product(X, w: np.ndarray) -> np.ndarray:

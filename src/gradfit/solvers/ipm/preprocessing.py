@@ -43,6 +43,7 @@ class PFNResult:
     rounds: int         # LP solves
     subsample: int      # m (0 when the full problem was solved directly)
     residual: Tensor | None = None
+    total: float | None = None  # sum u rho_tau(residual) over the data rows (with the residual)
 
 
 def kth_fraction(v: Tensor, frac: float) -> Tensor:
@@ -209,7 +210,7 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
             total_iter, rounds = total_iter + it, rounds + k
             total, bad, r = check(Z, y, u, beta, tau, side, cap=int(0.1 * M))
             if bad is not None and bad.numel() == 0:
-                return PFNResult(*rows, beta, value, lower, total_iter, rounds, m, r)
+                return PFNResult(*rows, beta, value, lower, total_iter, rounds, m, r, total)
             if bad is None:
                 break
             # the flipped rows leave their globs for the middle

@@ -138,7 +138,7 @@ class InteriorPoint(Solver):
             lower = zero_sum
         if T is None:
             r = res.residual if res.residual is not None else y - Z.matvec(beta)
-            p_val = float(pinball_sum(r, s, tau))
+            p_val = res.total if res.total is not None else float(pinball_sum(r, s, tau))
         else:  # ill-conditioned: X @ w cancels digits, evaluate through the whitened rows instead
             r = None
             p_val = sum(float(pinball_sum(y[a:a + 65536] - Z.rows(slice(a, a + 65536)) @ beta,
