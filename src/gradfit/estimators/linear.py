@@ -49,7 +49,34 @@ def _store(estimator: Any, params: dict) -> None:
             setattr(estimator, name, value)
 
 
-class LinearRegressor(RegressorMixin, BaseEstimator):
+class LinearPredictor:
+    """``predict`` of a fitted linear estimator (``coef_`` of shape (p,) or (k, p), ``intercept_``).
+
+    ``predict_dtypes`` is what X is validated to: float64, or a list of float types that keeps X's own
+    (the result then comes in X's float type, as scikit-learn's linear models give it)."""
+
+    predict_dtypes: Any = np.float64
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.predict_dtypes, accept_sparse=SPARSE_FORMATS)
+        coef = np.asarray(self.coef_)
+        out = np.asarray(X @ coef.T)
+        out = (out.reshape(-1) if coef.ndim == 1 else out) + self.intercept_
+        return out.astype(np.result_type(X.dtype, np.float32), copy=False)
+
+
+class LinearRegressor(LinearPredictor, RegressorMixin, BaseEstimator):
     __doc__ = """Linear model ``y = X @ coef_ + intercept_`` fitted by gradfit, scikit-learn style.
 
     Minimizes ``F(w, b) = sum_i s_i rho(y_i - x_i.w - b) / sum_i s_i + P(w)`` with
@@ -237,22 +264,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("_fit_data", None)  # a pickled estimator does not carry its training rows
         return state
-
-    # -- prediction -----------------------------------------------------------------------------
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict ``X @ coef_.T + intercept_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
-        return X @ np.asarray(self.coef_).T + self.intercept_
 
 
 def writeable(a: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gradfit import api
-from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, fit_inputs, label_models
+from gradfit.estimators.linear import (SPARSE_FORMATS, EstimatorConvergenceWarning, LinearPredictor, fit_inputs,
+                                       label_models)
 from gradfit.problem.losses import get_loss
 from gradfit.problem.penalties import Penalty
 
@@ -23,7 +24,7 @@ HIGHS = ("highs", "highs-ds", "highs-ipm")
 GONE = ("interior-point", "revised simplex")  # scipy >= 1.11 has neither
 
 
-class Fitted(RegressorMixin, BaseEstimator):
+class Fitted(LinearPredictor, RegressorMixin, BaseEstimator):
     """Fitted-model plumbing shared by the drop-ins: attributes from a LinearModel, predict, extras."""
 
     def _fit_model(self, X, y, sample_weight, **fit_kwargs):
@@ -49,21 +50,6 @@ class Fitted(RegressorMixin, BaseEstimator):
             warnings.warn(f"{type(self).__name__} ({self.model_.solver}) did not converge: {what} (relative gap "
                           f"{self.gap_:.2g}, tol {getattr(self, 'tol', 1e-8):g})", EstimatorConvergenceWarning,
                           stacklevel=3)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``X @ coef_ + intercept_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
-        return np.asarray(X @ self.coef_).reshape(-1) + self.intercept_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
