@@ -57,13 +57,18 @@ def cases(quick: bool) -> list[tuple[str, dict, tuple]]:
              ("Lasso", {"alpha": 0.05}, (50_000 // f, 100, None)),
              ("ElasticNet", {"alpha": 0.05, "l1_ratio": 0.5}, (50_000 // f, 100, None)),
              ("QuantileRegressor", {"quantile": 0.5, "alpha": 0.0}, (5_000 // f, 20, None)),
-             ("HuberRegressor", {}, (20_000 // f, 20, None))]
+             ("HuberRegressor", {}, (20_000 // f, 20, None)),
+             ("LinearRegression", {"positive": True}, (200_000 // f, 50, None)),
+             ("Ridge", {"alpha": 1.0, "positive": True}, (200_000 // f, 50, None)),
+             ("Lasso", {"alpha": 0.05, "positive": True}, (50_000 // f, 100, None))]
     sparse = [("LinearRegression", {}, (100_000 // f, 1000, 0.01)),
               ("Ridge", {"alpha": 1.0}, (100_000 // f, 1000, 0.01)),
               ("Lasso", {"alpha": 0.05}, (100_000 // f, 1000, 0.01)),
               ("ElasticNet", {"alpha": 0.05, "l1_ratio": 0.5}, (100_000 // f, 1000, 0.01)),
               ("QuantileRegressor", {"quantile": 0.5, "alpha": 0.0}, (5_000 // f, 50, 0.05)),
-              ("HuberRegressor", {}, (20_000 // f, 100, 0.05))]
+              ("HuberRegressor", {}, (20_000 // f, 100, 0.05)),
+              ("LinearRegression", {}, (400_000 // f, 4000, 0.001)),  # wide: the CG route
+              ("Ridge", {"alpha": 1.0}, (400_000 // f, 4000, 0.001))]
     return dense + sparse
 
 
@@ -95,7 +100,8 @@ def run(quick: bool = False, repeats: int = 3, log=print) -> list[dict]:
         row = {"class": name, "call": f"{name}({', '.join(f'{k}={v!r}' for k, v in kw.items())})",
                "data": f"{n:,} x {p} " + ("dense" if density is None else f"sparse {density:g}"),
                "gradfit_s": t_gf, "sklearn_s": t_sk, "speedup": t_sk / t_gf,
-               "obj_diff": (f_gf - f_sk) / abs(f_sk), "gap": float(ours.gap_), "converged": bool(ours.converged_)}
+               "obj_diff": (f_gf - f_sk) / abs(f_sk), "gap": float(ours.gap_), "converged": bool(ours.converged_),
+               "method": str(getattr(ours.model_, "solver", ""))}
         rows.append(row)
         log(f"{row['call']:48s} {row['data']:24s} gradfit {t_gf:8.3f} s  sklearn {t_sk:8.3f} s  "
             f"x{row['speedup']:6.2f}  obj diff {row['obj_diff']:+.1e}  gap {row['gap']:.1e}")
@@ -104,11 +110,12 @@ def run(quick: bool = False, repeats: int = 3, log=print) -> list[dict]:
 
 def table(rows: list[dict], command: str, note: str) -> str:
     out = [f"Command: `{command}`. {note}", "",
-           "| call | data | gradfit (s) | scikit-learn (s) | sklearn / gradfit | objective diff | gradfit gap_ |",
-           "|---|---|---:|---:|---:|---:|---:|"]
+           "| call | data | gradfit (s) | scikit-learn (s) | sklearn / gradfit | objective diff | gradfit gap_ | "
+           "gradfit method |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         out.append(f"| `{r['call']}` | {r['data']} | {r['gradfit_s']:.3f} | {r['sklearn_s']:.3f} | "
-                   f"{r['speedup']:.2f}x | {r['obj_diff']:+.1e} | {r['gap']:.1e} |")
+                   f"{r['speedup']:.2f}x | {r['obj_diff']:+.1e} | {r['gap']:.1e} | {r.get('method', '')} |")
     return "\n".join(out)
 
 

@@ -51,3 +51,13 @@ def test_ridge_dropin_on_sparse_wide_design_is_no_worse_than_scikit_learn():
         return r @ r + e.coef_ @ e.coef_
     assert ours.model_.solver == "cg" and ours.converged_
     assert objective(ours) <= objective(theirs) * (1 + 1e-12)
+
+
+def test_cg_that_does_not_certify_within_its_budget_falls_back_to_the_exact_gram_route(monkeypatch):
+    import gradfit.solvers.krylov as krylov
+    monkeypatch.setattr(krylov, "CG_MIN_PASSES", 1)
+    monkeypatch.setattr(krylov, "CG_MAX_PASSES", 1)  # one CG step: far from a certificate
+    model = gradfit.fit(X, Y, tol=1e-10)
+    ref = gradfit.fit(X.toarray(), Y)
+    assert model.solver == "exact" and model.converged_
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-8, atol=1e-8)

@@ -116,7 +116,9 @@ class LinearRegression(LeastSquaresBase):
             X, Y, w, _ = self._fit_targets(X, y, sample_weight, tol=1e-8, epochs=1000, solver="exact")
         if not sp.issparse(X):
             Xc = centred(X, w, self.fit_intercept)
-            _, self.singular_, Vt = np.linalg.svd(Xc, full_matrices=False)
+            # tall X: the singular values and right vectors of X are R's (X = QR), at a QR's cost
+            _, self.singular_, Vt = np.linalg.svd(np.linalg.qr(Xc, mode="r") if Xc.shape[0] > 2 * Xc.shape[1] else Xc,
+                                                  full_matrices=False)
             self.rank_ = int(np.sum(self.singular_ > self.singular_.max(initial=0.0) * max(Xc.shape)
                                     * np.finfo(np.float64).eps))
             if self.rank_ < X.shape[1] and not self.positive:

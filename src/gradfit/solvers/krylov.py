@@ -17,8 +17,9 @@ system is taken from CG's own Lanczos tridiagonal (its smallest Ritz value, whic
 ``lambda_min`` from above), so the gap is an estimate; ``info["certificate"]`` says which.
 
 :func:`sparse_route` is the exact solver's automatic choice for a sparse in-memory design whose
-Gram matrix would cost more than CG is expected to (:func:`gram_is_big`); when CG does not certify
-``tol`` within its iterations it returns None and the exact Gram route runs instead.
+Gram matrix would cost more than ``CG_MIN_PASSES`` CG steps (:func:`gram_is_big`); CG gets as many
+steps as the Gram route would cost (:func:`cg_budget`), and when it does not certify ``tol`` within
+them it returns None and the exact Gram route runs instead (at most twice that route's time).
 """
 from __future__ import annotations
 
@@ -35,33 +36,40 @@ from gradfit.solvers.base import FitResult, Settings, Solver
 from gradfit.solvers.history import History
 from gradfit.solvers.registry import register
 
-CG_PASSES_EXPECTED = 200  # products CG is budgeted for when weighing it against the Gram route
+CG_MIN_PASSES = 20  # the Gram route must cost at least this many CG steps for CG to be tried
+CG_MAX_PASSES = 5000
 GAP_TARGET = 1e-14
 
 
-def gram_is_big(csr) -> bool:
-    """True when the sparse Gram route (``sum_rows nnz_row^2`` products, a p x p Cholesky) would cost
-    more than ``CG_PASSES_EXPECTED`` passes of CG (two sparse products each)."""
-    n, p = csr.shape
+def cg_budget(csr) -> int:
+    """CG steps (two sparse products each) that cost what the sparse Gram route would: its
+    ``sum_rows nnz_row^2`` products plus a p x p Cholesky (``p^3 / 3``)."""
+    p = csr.shape[1]
     row_nnz = np.diff(csr.indptr).astype(np.float64)
     gram = float(row_nnz @ row_nnz) + p ** 3 / 3.0
-    return p > 500 and gram > CG_PASSES_EXPECTED * 2.0 * max(csr.nnz, 1)
+    return int(min(gram / (2.0 * max(csr.nnz, 1)), CG_MAX_PASSES))
+
+
+def gram_is_big(csr) -> bool:
+    """True when the sparse Gram route would cost more than ``CG_MIN_PASSES`` CG steps (and p > 500).
+    CG then gets :func:`cg_budget` steps: falling back to the Gram route at most doubles its time."""
+    return csr.shape[1] > 500 and cg_budget(csr) >= CG_MIN_PASSES
 
 
 class _Normal:
     """Products with ``H`` and the sums of the centred problem, on the CSR rows."""
 
     def __init__(self, csr, y: np.ndarray, s: np.ndarray | None, l2: float, fit_intercept: bool):
-        self.csr, self.csc_t = csr, csr.T.tocsr()  # X' as CSR: its products are as fast as X's
+        self.csr, self.csr_t = csr, csr.T  # a CSC view: X'u scatters into a p-vector that stays in cache
         n, p = csr.shape
         self.s = np.ones(n) if s is None else s
         self.S = float(self.s.sum())
-        self.mx = np.asarray(self.csc_t @ self.s).ravel() / self.S if fit_intercept else np.zeros(p)
+        self.mx = np.asarray(self.csr_t @ self.s).ravel() / self.S if fit_intercept else np.zeros(p)
         self.my = float(self.s @ y) / self.S if fit_intercept else 0.0
         self.yc = y - self.my
         self.half_l2 = l2 / 2.0
         self.c = self.xt(self.s * self.yc) / self.S
-        sq = np.asarray(csr.multiply(csr).T @ self.s).ravel()
+        sq = np.asarray(csr.power(2).T @ self.s).ravel()
         self.diag = np.maximum(sq / self.S - self.mx * self.mx, 0.0) + self.half_l2
 
     def x(self, v: np.ndarray) -> np.ndarray:
@@ -70,7 +78,7 @@ class _Normal:
 
     def xt(self, u: np.ndarray) -> np.ndarray:
         """``X_c' u``."""
-        return self.csc_t @ u - self.mx * float(u.sum())
+        return self.csr_t @ u - self.mx * float(u.sum())
 
     def h(self, v: np.ndarray) -> np.ndarray:
         return self.xt(self.s * self.x(v)) / self.S + self.half_l2 * v
@@ -184,7 +192,7 @@ def sparse_route(objective: Objective, settings: Settings, theta0: Tensor) -> Fi
         return None
     if not gram_is_big(full.X.csr):
         return None
-    result = conjugate_gradients(objective, settings, theta0, max_iter=max(10 * CG_PASSES_EXPECTED, 100))
+    result = conjugate_gradients(objective, settings, theta0, max_iter=cg_budget(full.X.csr))
     return result if result.converged else None
 
 
