@@ -24,8 +24,36 @@ HIGHS = ("highs", "highs-ds", "highs-ipm")
 GONE = ("interior-point", "revised simplex")  # scipy >= 1.11 has neither
 
 
+def check_param(estimator: Any, name: str, ok: bool, what: str) -> None:
+    """scikit-learn's error for a parameter outside its range (``what``: e.g. "a float in the range [0, inf)")."""
+    if not ok:
+        raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must be {what}. "
+                         f"Got {getattr(estimator, name)!r} instead.")
+
+
 class Fitted(LinearPredictor, RegressorMixin, BaseEstimator):
-    """Fitted-model plumbing shared by the drop-ins: attributes from a LinearModel, predict, extras."""
+    """Fitted-model plumbing shared by the drop-ins: attributes from a LinearModel, predict, extras.
+    A subclass checks its parameters and fits in ``_fit`` (or overrides :meth:`fit`)."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._fit(X, y, sample_weight)
+        return self
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> None:
+        raise NotImplementedError
 
     def _fit_model(self, X, y, sample_weight, **fit_kwargs):
         X, y, w, target = fit_inputs(self, X, y, sample_weight, multi_output=False)
@@ -134,25 +162,9 @@ class QuantileRegressor(Fitted):
         self.solver = solver
         self.solver_options = solver_options
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "QuantileRegressor":
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : QuantileRegressor
-        """
-        if not 0 < self.quantile < 1:
-            raise ValueError(f"The 'quantile' parameter of QuantileRegressor must be a float in the range (0, 1). "
-                             f"Got {self.quantile!r} instead.")
-        if not self.alpha >= 0:
-            raise ValueError(f"The 'alpha' parameter of QuantileRegressor must be a float in the range [0, inf). "
-                             f"Got {self.alpha!r} instead.")
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> None:
+        check_param(self, "quantile", 0 < self.quantile < 1, "a float in the range (0, 1)")
+        check_param(self, "alpha", self.alpha >= 0, "a float in the range [0, inf)")
         solver = str(self.solver)
         if solver in GONE:
             raise ValueError(f"Solver {solver} is not anymore available in SciPy >= 1.11.0.")
@@ -162,7 +174,6 @@ class QuantileRegressor(Fitted):
                         loss="quantile", quantile=float(self.quantile), penalty=Penalty(float(self.alpha), 1.0),
                         solver="auto" if solver in HIGHS else solver, epochs=epochs, tol=1e-8, options=options)
         self._warn_unconverged("Linear programming for QuantileRegressor did not succeed")
-        return self
 
 
 class HuberRegressor(Fitted):
@@ -231,25 +242,9 @@ class HuberRegressor(Fitted):
         self.tol = tol
         self.scale = scale
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "HuberRegressor":
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : HuberRegressor
-        """
-        if not self.epsilon >= 1.0:
-            raise ValueError(f"The 'epsilon' parameter of HuberRegressor must be a float in the range [1.0, inf). "
-                             f"Got {self.epsilon!r} instead.")
-        if not self.alpha >= 0:
-            raise ValueError(f"The 'alpha' parameter of HuberRegressor must be a float in the range [0.0, inf). "
-                             f"Got {self.alpha!r} instead.")
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> None:
+        check_param(self, "epsilon", self.epsilon >= 1.0, "a float in the range [1.0, inf)")
+        check_param(self, "alpha", self.alpha >= 0, "a float in the range [0.0, inf)")
         loss = get_loss("huber", delta=float(self.epsilon), scale=self.scale)
         init, options = "zeros", {}
         if self.warm_start and hasattr(self, "coef_") and np.shape(self.coef_) == (np.shape(X)[1],):
@@ -262,7 +257,6 @@ class HuberRegressor(Fitted):
         r = y - np.asarray(X @ self.coef_).reshape(-1) - self.intercept_
         self.outliers_ = np.abs(r) > self.epsilon * self.scale_
         self._warn_unconverged(f"max_iter={self.max_iter} scale updates reached")
-        return self
 
 
 __all__ = ["QuantileRegressor", "HuberRegressor"]
