@@ -277,6 +277,59 @@ def test_case6_workers_die_with_their_launcher_and_write_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["big.csv"]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_case6_sigterm_to_the_launcher_mid_fit_stops_the_workers_and_writes_nothing(tmp_path):
+    """``timeout 6 gradfit fit big.csv --nproc 2 --save tmo.json``: timeout's SIGTERM reaches the launcher
+    alone (the workers have their own sessions); they must be gone within seconds and never write tmo.json."""
+    import signal
+    import time
+    n = 4000
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    data = _csv(tmp_path / "big.csv", ["x", "y"], zip(x, 2 * x + rng.normal(size=n)))
+    before = _digest([data])
+    # a fit that would run for hours: plain SGD at a tiny step, never within tol; quiet, so that rank 0 never
+    # writes to the launcher's pipe (a broken pipe would stop it for another reason)
+    proc = subprocess.Popen([sys.executable, "-m", "gradfit", "fit", str(data), "--target", "y", "--nproc", "2",
+                             "--optimizer", "sgd", "--lr", "1e-9", "--epochs", "100000000", "-q",
+                             "--save", str(tmp_path / "tmo.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers, deadline = [], time.monotonic() + 120
+        # mid-fit: both workers exist and have each used 5 s of CPU (importing torch and gradfit takes ~3.3 s)
+        while (len(workers) < 2 or min(_cpu_seconds(w) for w in workers) < 5.0) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+            workers = _children(proc.pid)
+        assert len(workers) == 2 and all(_alive(w) for w in workers)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    gone_by = time.monotonic() + 3  # the launcher stopped them before it exited
+    while any(_alive(w) for w in workers) and time.monotonic() < gone_by:
+        time.sleep(0.05)
+    orphans = [w for w in workers if _alive(w)]
+    for w in orphans:  # (do not leave them running when the test fails)
+        os.kill(w, signal.SIGKILL)
+    assert not orphans, "a worker outlived its launcher"
+    assert proc.returncode != 0 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "gradfit: interrupted (stopped by SIGTERM); nothing was written", err
+    time.sleep(2.0)  # no process is left that could write; make sure nothing arrives late either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+    assert _digest([data]) == before
+
+
+def _cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
 def _children(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(v) for v in out.split()]
@@ -402,12 +455,13 @@ def test_case9_damaged_model_fields_name_the_file(tmp_path, model_file, good, ru
     assert _one_error_line(code, err) and "bad.json" in err and "training.gap" in err
 
 
-@pytest.mark.xfail(reason="TODO: the epoch-0 overflow message was lost in the last rebase (EpochLoop moved)",
-                   strict=False)
-def test_case9_float32_overflow_names_float32(tmp_path, run_cli):
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "adam", "lbfgs"])  # exact sums in float64: it fits
+def test_case9_float32_overflow_names_float32(tmp_path, run_cli, optimizer):
     data = _csv(tmp_path / "d.csv", ["x", "y"], zip(X1 * 1e30, Y * 1e30))
-    code, out, err = run_cli("fit", data, "--target", "y", "--dtype", "float32", "--optimizer", "gd")
-    assert _one_error_line(code, err) and "float32" in err and "learning rate" not in err
+    code, out, err = run_cli("fit", data, "--target", "y", "--dtype", "float32", "--optimizer", optimizer,
+                             "--save", tmp_path / "m.json")
+    assert _one_error_line(code, err) and "too large for float32" in err and "--dtype float64" in err, err
+    assert "learning rate" not in err and "--lr" not in err and not (tmp_path / "m.json").exists()
 
 
 def test_case9_predict_drop_na_says_rows_no_longer_line_up(tmp_path, model_file, run_cli):

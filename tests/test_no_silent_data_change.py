@@ -65,3 +65,48 @@ def test_collinear_design_warns_at_fit_and_the_summary_marks_it(files, run_cli):
     assert np.isnan(table["a"][1]) and np.isnan(table["b"][1]) and np.isnan(table["a"][0])  # was: p = 0.000
     assert np.isfinite(table["c"][1]) and np.isfinite(table["intercept"][1])
     assert any("'a', 'b' are not identified" in note for note in s.notes)
+
+
+# one diagnosis (the exact solver's, of [X, 1]) for every solver and loss; penalized fits are identified
+@pytest.mark.parametrize("solver,loss", [("lbfgs", "l2"), ("gd", "l2"), ("sgd", "l2"), ("adam", "l2"),
+                                         ("newton", "huber"), ("ipm", "l1"), ("gd", "l1"), ("ipm", "quantile")])
+def test_collinear_design_warns_for_every_solver(files, solver, loss):
+    data = open_table(files / "col.csv", target="y")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradfit.fit(data, solver=solver, loss=loss, epochs=30, lr=1e-4 if solver in ("sgd", "adam") else None)
+    singular = [str(w.message) for w in caught if issubclass(w.category, SingularDesignWarning)]
+    assert len(singular) == 1 and "'a', 'b' are linearly dependent (rank 3 of 4)" in singular[0], singular
+    assert "not identified" in singular[0] and "minimum-norm" not in singular[0]  # words for any solver
+
+
+@pytest.mark.parametrize("flags", [["--optimizer", "lbfgs"], ["--optimizer", "gd"], ["--loss", "huber"],
+                                   ["--loss", "l1"]])
+def test_collinear_design_warns_in_the_cli_and_every_summary_marks_it(files, run_cli, flags):
+    code, out, err = run_cli("fit", files / "col.csv", "--target", "y", *flags, "--summary", "-q")
+    assert code == 0 and "warning: columns 'a', 'b' are linearly dependent" in err, err
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("a ", "b ", "c "))}
+    assert len(rows["a"]) == 1 and len(rows["b"]) == 1  # the coefficient alone: no std err, statistic, p
+    assert len(rows["c"]) == 6  # coefficient, std err, statistic, p, interval
+    assert "'a', 'b' are not identified" in out
+
+
+def test_nearly_singular_design_warns_for_an_iterative_solver():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    X = np.column_stack([a, a + 1e-10 * rng.normal(size=200), rng.normal(size=200)])
+    y = X[:, 0] + X[:, 2] + rng.normal(size=200)
+    with pytest.warns(SingularDesignWarning, match="nearly singular .* 'x0', 'x1'"):
+        gradfit.fit(X, y, solver="lbfgs")
+
+
+def test_a_penalty_identifies_the_coefficients_and_a_full_rank_design_is_quiet(files):
+    data = open_table(files / "col.csv", target="y")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingularDesignWarning)
+        gradfit.fit(data, solver="lbfgs", penalty="l2", alpha=0.1)  # ridge: unique, as the exact solver says
+        gradfit.fit(data, alpha=0.1)
+        gradfit.fit(X, X @ [1.0, 2.0, 3.0] + 1, solver="lbfgs")
+        gradfit.fit(X, X @ [1.0, 2.0, 3.0] + 1, loss="l1")

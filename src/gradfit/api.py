@@ -12,6 +12,7 @@ import torch
 from gradfit.data.arrays import as_batches, to_tensor
 from gradfit.data.batches import Batches
 from gradfit.data.formula import FormulaBatches, FormulaDesign, frame_of
+from gradfit.exceptions import DataError
 from gradfit.model import LinearModel
 from gradfit.numerics.device import resolve_device, resolve_dtype  # noqa: F401  (re-exported)
 from gradfit.problem.losses import Loss, get_loss
@@ -104,7 +105,11 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         every epoch.
 
     record_path, warn
-        Keep theta per epoch in ``history_.path``; emit :class:`ConvergenceWarning`.
+        Keep theta per epoch in ``history_.path``; emit :class:`ConvergenceWarning`. (An unpenalized fit
+        whose design cannot identify every coefficient -- a constant, duplicated or linearly dependent
+        column, or a condition number above 1e8 -- warns with ``SingularDesignWarning`` naming the
+        columns, whatever the solver and loss and whatever ``warn``; ``model.summary()`` then gives
+        those coefficients no standard errors or p-values.)
     options : dict or the solver's ``Options``
         The chosen solver's own options (``gradfit.solvers.REGISTRY[name].Options`` lists them);
         an unknown name raises ValueError listing the known ones. ``certify=False`` skips the
@@ -179,12 +184,17 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     try:
         result = chosen.solve(objective, settings, theta0)
     except DivergenceError as exc:
+        overflow = _overflow_at_start(objective, theta0)
+        if overflow:
+            raise DataError(overflow) from None
         if exc.stability is None:
             from gradfit.solvers.stability import learning_rate_limit
             exc.stability = learning_rate_limit(objective, chosen.name, momentum=settings.momentum,
                                                 standardized=bool(getattr(settings.options, "standardize", False)))
         raise
     elapsed = time.perf_counter() - t0
+    if chosen.name != "exact" and pen.alpha == 0:  # exact warned itself; a penalty identifies every coefficient
+        _warn_if_singular(data, fit_intercept)
     if settings.options.certify:  # options={"certify": False} skips the external certificate
         if data.dtype != torch.float64 and chosen.name != "exact":  # exact certifies its rounding itself
             result.gap = certify_in_float64(objective, result)
@@ -193,6 +203,28 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
     model = to_model(result, objective, elapsed, settings, warn)
     model.formula_ = design
     return model
+
+
+def _warn_if_singular(data: Batches, fit_intercept: bool) -> None:
+    """A SingularDesignWarning naming the columns when the design cannot identify every coefficient, for
+    every solver and loss: the exact solver's diagnosis of ``[X, 1]`` (one place decides)."""
+    from gradfit.solvers.exact import SingularDesignWarning, design_warning
+    note = design_warning(data, fit_intercept)
+    if note:
+        warnings.warn(note, SingularDesignWarning, stacklevel=3)
+
+
+def _overflow_at_start(objective: Objective, theta0: torch.Tensor) -> str:
+    """Why a fit that diverged could not have started ("" when the step size is to blame): the objective at
+    the starting point is not finite in the data's dtype, so no learning rate helps."""
+    with torch.no_grad():
+        if bool(torch.isfinite(objective.value(theta0)).all()):
+            return ""
+    kind = str(objective.data.dtype).replace("torch.", "")
+    fix = ("fit in float64 (--dtype float64; dtype='float64' in Python) or rescale the data" if kind != "float64"
+           else "rescale the data (divide the large columns by a power of 10)")
+    return (f"the data's values are too large for {kind}: the loss at the starting point overflows to inf, "
+            f"however small the step; {fix}")
 
 
 def to_model(result: FitResult, objective: Objective, elapsed: float, settings: Settings,

@@ -76,28 +76,30 @@ _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(inf|infinity
 _MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "-", "?")
 
 
-def left_out_column(arr, name: str, at: Callable[[int], str]) -> str | None:
-    """A column that is not numeric (it was read as text) and was not chosen as a feature: DataError
-    when most of its cells are numbers (a few bad cells, named with their row), else the column's
-    first value, to name it in a warning (a text or categorical column)."""
+def left_out_column(arr, name: str, at: Callable[[int], str]) -> tuple[str, str] | None:
+    """A column that is not numeric and was not chosen as a feature: DataError when it is numbers but
+    for a few cells (the first bad one named with its row); else (kind, a value) to name it in a warning:
+    kind ``"text"`` (a text or categorical column), ``"numbers as text"`` (every cell read is a number,
+    stored as text: Parquet) or the column's type (lists, structs, booleans ...); None when it is empty."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         first = next((v for v in arr.to_pylist() if v is not None), None)
-        return None if first is None else str(first)
+        return None if first is None else (str(arr.type), str(first))
     present = pc.invert(pc.is_in(pc.utf8_trim_whitespace(arr), value_set=pa.array(_MISSING)))
     present = pc.and_(present, pc.is_valid(arr))
     number = pc.fill_null(pc.match_substring_regex(arr, _NUMBER, ignore_case=True), False)
     n_present, n_number = pc.sum(present).as_py() or 0, pc.sum(number).as_py() or 0
     if n_present == 0:
         return None
+    i = pc.index(present, True).as_py()
+    if n_number == n_present:
+        return "numbers as text", arr[i].as_py()
     if n_number >= 0.5 * n_present:  # a numeric column with some bad cells: never dropped silently
-        bad = pc.and_(present, pc.invert(number))
-        i = pc.index(bad, True).as_py()
+        i = pc.index(pc.and_(present, pc.invert(number)), True).as_py()
         raise DataError(f"column '{name}' has a non-numeric value {arr[i].as_py()!r} at {at(i + 1)} (its other "
                         "values are numbers); fix the cell, or leave the column out with --features")
-    i = pc.index(present, True).as_py()
-    return arr[i].as_py()
+    return "text", arr[i].as_py()
 
 
 def check_weights(w: np.ndarray, name: str, at: Callable[[int], str], keep: np.ndarray | None = None) -> None:

@@ -6,6 +6,7 @@ batch with casts) or the first line whose field count differs, so the fast path 
 from __future__ import annotations
 
 import csv
+import io
 import re
 
 import pyarrow as pa
@@ -55,12 +56,28 @@ def csv_error(path: str, exc: Exception, delimiter: str, header: bool, unit=None
 
 def where(unit, row_in_unit: int, header: bool) -> str:
     """'data row R (line L)' for a 1-based row within a unit; the line assumes no blank lines."""
-    if unit.row0 is None:
-        return f"row {row_in_unit} of the part of the file from byte {unit.byte_range[0]}"
-    row = unit.row0 + row_in_unit
+    row0 = unit.row0
+    if row0 is None:  # a process's byte range of the file (--nproc): count the records before it
+        row0 = records_before(unit.path, unit.byte_range[0], header)
+        if row0 is None:
+            return f"row {row_in_unit} of the part of the file from byte {unit.byte_range[0]}"
+    row = row0 + row_in_unit
     if unit.kind == "csv":
         return f"data row {row} (line {csv_line(unit.path, row, header)})"
     return f"row {row}"
+
+
+def records_before(path: str, offset: int, header: bool) -> int | None:
+    """Data rows (non-blank records, RFC 4180) that start before byte ``offset``, a record boundary."""
+    seen = 0
+    try:
+        with storage.open_binary(path) as fh:
+            text = fh.read(offset).decode("utf-8", errors="replace")
+        for record in csv.reader(io.StringIO(text, newline="")):
+            seen += bool(record)
+    except (csv.Error, OSError):
+        return None
+    return seen - (1 if header and seen else 0)
 
 
 def csv_line(path: str, row: int, header: bool) -> int:

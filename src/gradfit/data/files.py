@@ -282,10 +282,7 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
     notes = [] if features is not None else _left_out(files, kinds, names, numeric, target, weight, delimiter, header)
     features = select_features(files[0], names, numeric, target, features, weight, header)
     if notes:
-        how = f"--formula '{target} ~ {' + '.join(features + [f'C({c})' for c, _ in notes])}'"
-        notes = [f"column '{c}' holds text (e.g. {v!r}) and was left out of the features; to use it as "
-                 f"categories fit with {how} (Python: gradfit.fit(formula=..., data=...)), or name the "
-                 "features with --features" for c, v in notes]
+        notes = _left_out_notes(notes, features, target)
     p = len(features)
     batch_rows = int(batch_rows or min(max((16 << 20) // (8 * (p + 2)), 8192), 1 << 20))
     units = units_of(files, kinds, each)
@@ -301,9 +298,30 @@ def open_table(source, *, target: str, features: Sequence[str] | None = None, we
     return data
 
 
-def _left_out(files, kinds, names, numeric, target, weight, delimiter, header) -> list[tuple[str, str]]:
-    """(name, a value) of each non-numeric column the default features leave out; DataError for one
-    that is numbers but for a few cells (read from the first block of the first file)."""
+def _left_out_notes(found: list[tuple[str, str, str]], features: list[str], target: str) -> list[str]:
+    """The warning for each column left out of the default features, saying how to include it."""
+    text = [c for c, kind, _ in found if kind == "text"]
+    how = f"--formula '{target} ~ {' + '.join(features + [f'C({c})' for c in text])}'"
+    notes = []
+    for c, kind, v in found:
+        if kind == "text":
+            notes.append(f"column '{c}' holds text (e.g. {v!r}) and was left out of the features; to use it as "
+                         f"categories fit with {how} (Python: gradfit.fit(formula=..., data=...)), or name the "
+                         "features with --features")
+        elif kind == "numbers as text":
+            notes.append(f"column '{c}' holds numbers stored as text (e.g. {v!r}) and was left out of the features; "
+                         f"to use it as numbers name it with --features {','.join(features + [c])}")
+        else:
+            notes.append(f"column '{c}' holds {kind} values (e.g. {v[:40]!r}), not numbers, and was left out of "
+                         "the features")
+    return notes
+
+
+def _left_out(files, kinds, names, numeric, target, weight, delimiter, header) -> list[tuple[str, str, str]]:
+    """(name, kind, a value) of each non-numeric column the default features leave out (see
+    :func:`left_out_column`); DataError for one that is numbers but for a few cells (read from the first
+    block of the first file: a column that is numbers there is read as numbers everywhere, so a bad cell
+    further on is an error of the reader itself, naming its row)."""
     others = [c for c in names if c not in numeric and c not in (target, weight)]
     if not others or names.count(target) != 1:
         return []
@@ -315,7 +333,7 @@ def _left_out(files, kinds, names, numeric, target, weight, delimiter, header) -
         return []
     at = lambda i: f"{where(unit, row0 + i, header)} of {unit.path}"  # noqa: E731
     found = [(c, left_out_column(rb.column(c), c, at)) for c in others]
-    return [(c, v) for c, v in found if v is not None]
+    return [(c, *kv) for c, kv in found if kv is not None]
 
 
 def _size(units: Sequence[Unit], p: int) -> float:

@@ -52,6 +52,23 @@ def _rank(B: np.ndarray) -> int:
     return int(np.linalg.matrix_rank(B / d))
 
 
+def _blank_unidentified(B: np.ndarray, rank: int, shift: np.ndarray, intercept: bool, names: list[str],
+                        stats: tuple, notes: list[str]) -> None:
+    """As the least-squares summary does: no standard error, statistic, p-value or interval for a
+    coefficient the design cannot identify (its column is collinear with others), and a note naming it."""
+    if rank >= B.shape[0]:
+        return
+    from gradfit.inference.summary import unidentified  # (summary.py imports this module)
+    lost = unidentified(B, B.shape[0] - rank, shift, intercept)
+    for values in stats:
+        values[lost] = np.nan
+    notes.insert(0, f"the design has rank {rank} < {B.shape[0]}: collinear columns")
+    if lost:
+        notes.insert(1, f"coefficients {', '.join(repr(names[j]) for j in lost)} are not identified (their columns "
+                        "are collinear): any mix of them fits equally well, so no standard errors, statistics or "
+                        "p-values are given; drop or combine the columns")
+
+
 def _norm_pdf(z: float) -> float:
     return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
@@ -131,6 +148,7 @@ def quantile_summary(model, data: Batches, level: float, cov_type: str, use_t: b
              "R-squared is Koenker-Machado's pseudo R-squared"]
     if weighted:
         notes.append(f"sample weights as frequency weights: n = {n:g} (their sum)")
+    _blank_unidentified(B, rank, shift, intercept, _names(model, intercept), (se, stat, p, lo, hi), notes)
     vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])
     return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, name, cov_type, bool(use_t),
                    int(round(n)), float(rank - intercept), df_resid, model.target_name or "y",
@@ -198,6 +216,7 @@ def huber_summary(model, data: Batches, level: float, cov_type: str, use_t: bool
              f"(statsmodels RLM, {cov_type} covariance); {n - s_d:g} of {n:g} residuals beyond the threshold"]
     if weighted:
         notes.append(f"sample weights as frequency weights: n = {n:g} (their sum)")
+    _blank_unidentified(B, rank, shift, intercept, _names(model, intercept), (se, stat, p, lo, hi), notes)
     vifs = np.append(vif(B, intercept, len(w)), [np.nan] if intercept else [])
     return Summary(_names(model, intercept), params, se, stat, p, lo, hi, level, f"Huber (delta={delta:g})",
                    cov_type, bool(use_t), int(round(n)), df_model, df_resid, model.target_name or "y", cov=cov,

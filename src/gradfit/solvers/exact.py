@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+import weakref
 
 import torch
 from torch import Tensor
@@ -150,19 +151,23 @@ def _solve_qr(system: StandardizedSystem, objective: Objective):
 
 
 def _diagnose(objective: Objective, system: StandardizedSystem, cond_z: float, rank: int, null: Tensor | None,
-              smallest: Tensor | None) -> tuple[list[int], str]:
-    """(columns causing singularity, warning text or '')."""
+              smallest: Tensor | None, solved: bool = True) -> tuple[list[int], str]:
+    """(columns causing singularity, warning text or ''); ``solved``: words for this solver's answer,
+    else for any solver's (the coefficients are not identified)."""
     nk = system.keep.numel()
     parts, cols = [], []
     if system.constant.numel():
         what = "constant (the intercept carries it)" if system.intercept else "all zero"
-        parts.append(f"column(s) {_names(objective, system.constant)} {what}: coefficient set to 0")
+        then = "coefficient set to 0" if solved else "its coefficient is not identified; drop it"
+        parts.append(f"column(s) {_names(objective, system.constant)} {what}: {then}")
         cols += system.constant.tolist()
     if null is not None and null.shape[1]:
         dep = [int(system.keep[j]) for j in range(nk) if float(null[j].abs().max()) > 0.05]
         cols += dep
+        then = "returned the minimum-norm solution" if solved else \
+            "their coefficients are not identified (any mix of them fits equally well)"
         parts.append(f"columns {_names(objective, dep)} are linearly dependent (rank {rank} of {system.k}): "
-                     "returned the minimum-norm solution; drop the redundant column(s)")
+                     f"{then}; drop the redundant column(s)")
     elif cond_z > COND_WARN:
         dep = [int(system.keep[j]) for j in range(nk)
                if smallest is not None and float(smallest[j].abs()) > 0.05]
@@ -172,6 +177,32 @@ def _diagnose(objective: Objective, system: StandardizedSystem, cond_z: float, r
                      f"a change in the data's last digit can change the coefficients after about {digits} digits; "
                      f"columns {_names(objective, dep)} are nearly collinear, drop or combine them")
     return sorted(set(cols)), "; ".join(parts)
+
+
+_DESIGN_NOTES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # data -> {fit_intercept: text}
+
+
+def design_warning(data, fit_intercept: bool) -> str:
+    """The :class:`SingularDesignWarning` text for the unpenalized design ``[X, 1]`` of ``data`` ('' when
+    every coefficient is identified and the condition number is below ``COND_WARN``), decided as the exact
+    solver decides it (one moments pass; remembered per data source, so a fit whose certificate already
+    solved the least-squares problem pays nothing). What :func:`gradfit.fit` warns with for every other
+    solver, whatever the loss. Wide designs (more than ``EIGEN_MAX_K`` columns) are not checked."""
+    known = _DESIGN_NOTES.get(data, {})
+    if fit_intercept in known:
+        return known[fit_intercept]
+    if data.n_features > EIGEN_MAX_K:
+        return ""
+    from gradfit.problem.losses import get_loss
+    from gradfit.problem.penalties import get_penalty
+    objective = Objective(get_loss("squared"), get_penalty(None), data, fit_intercept)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            Exact().solve(objective, Settings(), objective.zeros())
+        except ValueError:  # values beyond float64's range: the fit's own checks speak for them
+            return ""
+    return _DESIGN_NOTES.get(data, {}).get(fit_intercept, "")
 
 
 @register
@@ -219,6 +250,9 @@ class Exact(Solver):
             b = tb + system.cy - system.cx @ w
             mean_rss = None
         cols, warning = _diagnose(objective, system, cond_z, rank, null, smallest)
+        if objective.penalty.alpha == 0:  # the design's own diagnosis: fit() reuses it for other solvers
+            _DESIGN_NOTES.setdefault(data, {})[objective.fit_intercept] = \
+                _diagnose(objective, system, cond_z, rank, null, smallest, solved=False)[1]
         if warning:
             warnings.warn(warning, SingularDesignWarning, stacklevel=3)
         if mean_rss is None:

@@ -246,22 +246,33 @@ def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | Non
     """Plots into ``plot_dir`` and/or the report; plots for a report alone go through a temporary folder."""
 
     written: dict[str, Path] = {}
-    with tempfile.TemporaryDirectory(prefix="gradfit-plots-") as tmp:
-        target = Path(plot_dir) if plot_dir is not None else Path(tmp)
-        paths = write_plots(model, data, target, coefs=coefs) if (plot_dir is not None or report is not None) else {}
-        if plot_dir is not None:
-            written.update(paths)
+    # every picture is drawn in a temporary folder (next to plot_dir: same file system) and moved into
+    # plot_dir only when all of them were drawn: a failure part-way leaves nothing behind
+    where = None if plot_dir is None else Path(plot_dir).absolute().parent
+    if where is not None:
+        where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gradfit-plots-", dir=where) as tmp:
+        paths = write_plots(model, data, Path(tmp), coefs=coefs) if (plot_dir is not None or report is not None) else {}
         if report is not None:
-            captions = {"loss_curve": "Loss per epoch", "fit": "Data and fit", "residuals": "Residuals",
-                        "loss_surface": "Loss surface and the optimizer's path",
-                        "diagnostics": "Diagnostics: residuals vs fitted, normal Q-Q, scale-location, "
-                                       "residuals vs leverage with Cook's distance",
-                        "partial_residuals": "Partial residuals per feature"}
-            settings = {"rows": int(model.info.get("n_rows", 0)), **{k: model.info[k] for k in ("lr", "seconds")
-                        if k in model.info}, **(settings or {})}
-            written["report"] = write_report(report, model, columns=column_summary(data), settings=settings,
-                                             summary=summary, images={captions[k]: p for k, p in paths.items()})
+            written["report"] = _write_report_of(model, data, report, summary, settings, paths)
+        if plot_dir is not None:
+            Path(plot_dir).mkdir(parents=True, exist_ok=True)
+            for name, path in paths.items():
+                written[name] = Path(plot_dir) / path.name
+                os.replace(path, written[name])
     return written
+
+
+def _write_report_of(model, data: Batches, report, summary, settings, paths: dict[str, Path]) -> Path:
+    captions = {"loss_curve": "Loss per epoch", "fit": "Data and fit", "residuals": "Residuals",
+                "loss_surface": "Loss surface and the optimizer's path",
+                "diagnostics": "Diagnostics: residuals vs fitted, normal Q-Q, scale-location, "
+                               "residuals vs leverage with Cook's distance",
+                "partial_residuals": "Partial residuals per feature"}
+    settings = {"rows": int(model.info.get("n_rows", 0)), **{k: model.info[k] for k in ("lr", "seconds")
+                if k in model.info}, **(settings or {})}
+    return write_report(report, model, columns=column_summary(data), settings=settings,
+                        summary=summary, images={captions[k]: p for k, p in paths.items()})
 
 
 # -- the tutorial's outputs (gradfit demo --out DIR) -------------------------------------------------
