@@ -168,8 +168,10 @@ def cmd_fit(args) -> int:
     text = not args.json
     bar = ProgressBar(args.epochs, enabled=False if (args.quiet or not text) else None)
     on_log = (lambda e, v: print(f"epoch {e:5d}  loss {v:.8g}")) if (text and not args.quiet) else None
+    kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+        for kind in kinds:  # printed below whatever the filters (-W, PYTHONWARNINGS, an earlier call) say
+            warnings.simplefilter("always", kind)
         try:
             model = fit(data, loss=args.loss, solver=args.optimizer, penalty=args.penalty, alpha=args.alpha,
                         l1_ratio=args.l1_ratio, delta=args.delta, huber_scale=args.huber_scale,
@@ -179,7 +181,6 @@ def cmd_fit(args) -> int:
                         on_epoch=lambda e, v, t: bar.update(e, v))
         finally:
             bar.close()
-    kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
     dist = getattr(args, "dist", None)
     if dist is not None:
