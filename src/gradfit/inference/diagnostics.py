@@ -153,3 +153,16 @@ def vif(B: np.ndarray, intercept: bool, p: int) -> np.ndarray:
             out = np.full(p, np.inf)
     out[d == 0] = np.nan
     return out
+
+
+def unidentified(B: np.ndarray, nullity: int, shift: np.ndarray, intercept: bool) -> list[int]:
+    """Indices of the coefficients (slopes, then the intercept in original units) that move along the
+    null space of the moment matrix ``B`` of ``[x - shift, 1]``: not estimable from the data."""
+    d = np.sqrt(np.diag(B)).clip(1e-300)
+    _, vecs = np.linalg.eigh(B / np.outer(d, d))
+    N = vecs[:, :nullity] / d[:, None]  # null directions of B itself
+    N /= np.linalg.norm(N, axis=0).clip(1e-300)
+    p = len(shift)
+    rows = N[:p] if not intercept else np.vstack([N[:p], N[p] - shift @ N[:p]])
+    scale = np.abs(rows).max() or 1.0
+    return [j for j in range(rows.shape[0]) if np.abs(rows[j]).max() > 1e-6 * scale]

@@ -31,7 +31,7 @@ from scipy import special
 
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
-from gradfit.inference.diagnostics import vif
+from gradfit.inference.diagnostics import unidentified, vif
 from gradfit.inference.results import Summary, inference, shifted_to_original
 from gradfit.numerics.moments import Moments
 from gradfit.numerics.passes import numpy_chunks
@@ -58,7 +58,6 @@ def _blank_unidentified(B: np.ndarray, rank: int, shift: np.ndarray, intercept: 
     coefficient the design cannot identify (its column is collinear with others), and a note naming it."""
     if rank >= B.shape[0]:
         return
-    from gradfit.inference.summary import unidentified  # (summary.py imports this module)
     lost = unidentified(B, B.shape[0] - rank, shift, intercept)
     for values in stats:
         values[lost] = np.nan

@@ -30,7 +30,8 @@ from scipy import special
 from gradfit.data.arrays import as_batches
 from gradfit.data.batches import Batches
 from gradfit.inference import reduce
-from gradfit.inference.diagnostics import condition, condition_notes, residual_moments, residual_tests, vif
+from gradfit.inference.diagnostics import (condition, condition_notes, residual_moments, residual_tests,
+                                           unidentified, vif)
 from gradfit.inference.results import COV_TYPES, Summary, inference, shifted_to_original
 from gradfit.inference.robust import huber_summary, quantile_summary
 from gradfit.numerics.moments import moments
@@ -151,19 +152,6 @@ def ols_summary(model, data: Batches, level: float, cov_type: str, use_t: bool |
                    int(n), df_model, df_resid, model.target_name or "y", float(r2), float(adj), float(f), fp,
                    math.sqrt(sigma2), llf, -2 * llf + 2 * k, -2 * llf + math.log(n) * k, cov, notes,
                    diagnostics=diag, vif=vifs)
-
-
-def unidentified(B: np.ndarray, nullity: int, shift: np.ndarray, intercept: bool) -> list[int]:
-    """Indices of the coefficients (slopes, then the intercept in original units) that move along the
-    null space of the moment matrix ``B`` of ``[x - shift, 1]``: not estimable from the data."""
-    d = np.sqrt(np.diag(B)).clip(1e-300)
-    _, vecs = np.linalg.eigh(B / np.outer(d, d))
-    N = vecs[:, :nullity] / d[:, None]  # null directions of B itself
-    N /= np.linalg.norm(N, axis=0).clip(1e-300)
-    p = len(shift)
-    rows = N[:p] if not intercept else np.vstack([N[:p], N[p] - shift @ N[:p]])
-    scale = np.abs(rows).max() or 1.0
-    return [j for j in range(rows.shape[0]) if np.abs(rows[j]).max() > 1e-6 * scale]
 
 
 def _moments(data: Batches, intercept: bool) -> dict:
