@@ -112,3 +112,6 @@ def test_joint_scale_on_data_the_least_squares_fit_interpolates_returns_at_once(
     model = gradfit.fit(X, y, loss="huber")
     assert model.converged_ and model.gap_ < 1e-8 and model.info["outer_evaluations"] == 1
     np.testing.assert_allclose(np.append(model.coef_, model.intercept_), [2, -3, 1], atol=1e-12)
+    single = gradfit.fit(X, y, loss="huber", dtype="float32")  # residuals at float32's rounding: the same
+    assert single.info["outer_evaluations"] == 1
+    np.testing.assert_allclose(np.append(single.coef_, single.intercept_), [2, -3, 1], atol=1e-5)

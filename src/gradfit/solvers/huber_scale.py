@@ -104,10 +104,11 @@ def joint(solver, objective: Objective, settings: Settings, theta0: torch.Tensor
     ls_scale = math.sqrt(mean_sq) if mean_sq == mean_sq and mean_sq >= 0 else _residual_rms(objective, start)
     if ls_scale <= 1e-6 * y_size:  # the value from the moments cancels to ~1e-15 y^2: measure the residuals
         ls_scale = _residual_rms(objective, start, zero=0.0)
+    interpolates = max(1e-12, 10 * torch.finfo(objective.dtype).eps)  # residuals at the data's rounding
     if warm:
         sigma = float(sigma)
         floor = sigma * BOUND
-    elif ls_scale <= 1e-12 * y_size and objective.penalty.l2 == 0:
+    elif ls_scale <= interpolates * y_size and objective.penalty.l2 == 0:
         return _interpolant(solver, objective, s, prof, ls_scale, y_size, relative)
     elif ls_scale <= 1e-12 * y_size:  # least squares interpolates: so does Huber, and g is least at sigma -> 0
         sigma = floor = 1e-15 * y_size
