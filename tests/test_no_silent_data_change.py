@@ -110,3 +110,66 @@ def test_a_penalty_identifies_the_coefficients_and_a_full_rank_design_is_quiet(f
         gradfit.fit(data, alpha=0.1)
         gradfit.fit(X, X @ [1.0, 2.0, 3.0] + 1, solver="lbfgs")
         gradfit.fit(X, X @ [1.0, 2.0, 3.0] + 1, loss="l1")
+
+
+# -- a bad cell anywhere in the file, not only in the block the column types are guessed from -----------------
+N_LATE = 60_000  # ~1.6 MB: past the 1 MB block that decides the columns' types
+
+
+def _late_bad_csv(path, bad_row=N_LATE - 3):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, N_LATE)).round(6)
+    lines = [f"{a[i]},{'x' if i + 1 == bad_row else b[i]},{1 + a[i] - b[i]:.6f}" for i in range(N_LATE)]
+    path.write_text("a,b,y\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("block", [None, 1 << 16])  # pyarrow's read block: the default, or many blocks
+def test_a_bad_cell_late_in_the_file_is_an_error_naming_it(tmp_path, run_cli, monkeypatch, block):
+    from gradfit.data import sources
+    if block:
+        monkeypatch.setattr(sources, "CSV_BLOCK", block)
+    path = _late_bad_csv(tmp_path / "late.csv")
+    out = tmp_path / "m.json"
+    code, stdout, err = run_cli("fit", path, "--target", "y", "--save", out)
+    assert code == 2 and f"column 'b' has a non-numeric value 'x' at data row {N_LATE - 3} (line {N_LATE - 2})" in err
+    assert not out.exists()
+    with pytest.raises(DataError, match=f"'b' has a non-numeric value 'x' at data row {N_LATE - 3}"):
+        gradfit.fit(open_table(path, target="y", cache=False))  # streamed: found by the pass that reads it
+
+
+def test_a_bad_cell_in_a_later_file_of_a_folder_names_that_file(tmp_path, run_cli):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_text("a,b,y\n1,2,3\n2,3,5\n3,5,8\n4,4,8\n")
+    (folder / "b.csv").write_text("a,b,y\n5,1,6\n6,oops,9\n7,2,9\n")
+    code, out, err = run_cli("fit", folder, "--target", "y", "--save", tmp_path / "m.json")
+    assert code == 2 and "b.csv" in err and "'oops'" in err and "data row 2" in err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_numbers_stored_as_text_in_parquet_are_named_and_a_late_bad_cell_is_an_error(tmp_path, run_cli):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    n = 70_000  # the first batch the left-out check reads holds 65,536 rows
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(2, n))
+    text = [str(v) for v in b]
+    text[n - 10] = "n/a?"
+    pq.write_table(pa.table({"a": a, "b": text, "y": 1 + a}), tmp_path / "t.parquet")
+    code, out, err = run_cli("fit", tmp_path / "t.parquet", "--target", "y")  # was: "non-numeric '...' at row 0"
+    assert code == 0 and "column 'b' holds numbers stored as text" in err and "--features a,b" in err
+    code, out, err = run_cli("fit", tmp_path / "t.parquet", "--target", "y", "--features", "a,b")
+    assert code == 2 and "'b' has a non-numeric value 'n/a?'" in err and f"row {n - 9}" in err
+
+
+@pytest.mark.slow  # two processes (~10 s)
+def test_a_bad_cell_in_the_second_process_shard_names_its_data_row(tmp_path):
+    import subprocess
+    import sys
+    path = _late_bad_csv(tmp_path / "late.csv")
+    proc = subprocess.run([sys.executable, "-m", "gradfit", "fit", str(path), "--target", "y", "--nproc", "2",
+                           "--save", str(tmp_path / "m.json")], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 2, proc.stderr
+    assert f"'b' has a non-numeric value 'x' at data row {N_LATE - 3} (line {N_LATE - 2})" in proc.stderr
+    assert not (tmp_path / "m.json").exists()
