@@ -6,6 +6,10 @@ after); no output file, and no temporary file, when the command failed. Commands
 (``gradfit.cli.main``) except ``--nproc 2``, which needs processes (a few files only). The number of
 cases run is printed at the end of the session (conftest.py, ``hostile harness: N cases``).
 
+Two tiers: `make test` runs every file through fit, fit --summary and predict (CSV and Parquet out) and both
+fuzzers (~300 cases, ~15 s on one busy core); `make test-slow` adds the picture commands on a few files
+and ``--nproc 2`` on four (~2 min on one busy core, most of it starting processes).
+
 Then hypothesis fuzzers: model files (JSON structure mutations of a real model file) through ``predict``
 and ``plot``, and CLI flag values through ``fit``, with the same assertions.
 """
@@ -151,7 +155,7 @@ def check_case(code, out, err, *, inputs_before, inputs_root, out_dir, expect, w
     if code == 2:
         lines = err.strip("\n").split("\n")
         errors = [ln for ln in lines if ln.startswith("gradfit: error: ")]
-        assert len(errors) == 1 and lines[-1] == errors[0], f"{what}: not one error line\n{err}"
+        assert len(errors) == 1 and lines == errors, f"{what}: not one error line\n{err}"
         assert _files_under(out_dir) == [], f"{what}: left {_files_under(out_dir)} behind"
     if expect == "ok":
         assert code == 0, f"{what}: should work\n{err}"
