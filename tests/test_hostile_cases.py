@@ -277,6 +277,7 @@ def test_case6_workers_die_with_their_launcher_and_write_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["big.csv"]
 
 
+@pytest.mark.slow  # three processes, ~5 s of CPU each before the signal (`make test-slow`, which CI runs)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_case6_sigterm_to_the_launcher_mid_fit_stops_the_workers_and_writes_nothing(tmp_path):
     """``timeout 6 gradfit fit big.csv --nproc 2 --save tmo.json``: timeout's SIGTERM reaches the launcher
