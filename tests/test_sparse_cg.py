@@ -36,9 +36,10 @@ def test_cg_stopped_early_is_not_called_converged():
     assert any("gap" in str(w.message) or "converge" in str(w.message) for w in caught)
 
 
-def test_cg_refuses_a_dense_design():
-    with pytest.raises(Exception, match="sparse"):
-        gradfit.fit(X.toarray(), Y, solver="cg")
+def test_cg_by_name_on_a_dense_design_is_the_same_fit():
+    sparse, dense = (gradfit.fit(A, Y, penalty="l2", alpha=1e-3, solver="cg", tol=1e-12) for A in (X, X.toarray()))
+    assert dense.solver == "cg" and dense.converged_
+    np.testing.assert_allclose(dense.coef_, sparse.coef_, rtol=1e-7, atol=1e-8)
 
 
 def test_ridge_dropin_on_sparse_wide_design_is_no_worse_than_scikit_learn():

@@ -57,10 +57,10 @@ def gram_is_big(csr) -> bool:
 
 
 class _Normal:
-    """Products with ``H`` and the sums of the centred problem, on the CSR rows."""
+    """Products with ``H`` and the sums of the centred problem, on the rows (CSR, or a dense array)."""
 
     def __init__(self, csr, y: np.ndarray, s: np.ndarray | None, l2: float, fit_intercept: bool):
-        self.csr, self.csr_t = csr, csr.T  # a CSC view: X'u scatters into a p-vector that stays in cache
+        self.csr, self.csr_t = csr, csr.T  # CSR: a CSC view, X'u scatters into a p-vector that stays in cache
         n, p = csr.shape
         self.s = np.ones(n) if s is None else s
         self.S = float(self.s.sum())
@@ -69,7 +69,7 @@ class _Normal:
         self.yc = y - self.my
         self.half_l2 = l2 / 2.0
         self.c = self.xt(self.s * self.yc) / self.S
-        sq = np.asarray(csr.power(2).T @ self.s).ravel()
+        sq = np.asarray((csr.power(2) if hasattr(csr, "power") else csr * csr).T @ self.s).ravel()
         self.diag = np.maximum(sq / self.S - self.mx * self.mx, 0.0) + self.half_l2
 
     def x(self, v: np.ndarray) -> np.ndarray:
@@ -111,7 +111,8 @@ def conjugate_gradients(objective: Objective, settings: Settings, theta0: Tensor
     ``min(tol, 1e-14)`` (or only within ``tol`` once it stops improving), or ``max_iter`` products."""
     t0 = time.perf_counter()
     full = objective.data.full_batch()
-    csr = full.X.csr.astype(np.float64, copy=False)
+    csr = (full.X.csr.astype(np.float64, copy=False) if is_sparse_rows(full.X)
+           else full.X.detach().cpu().to(torch.float64).numpy())
     y = full.y.detach().cpu().to(torch.float64).numpy()
     s = None if full.weight is None else full.weight.detach().cpu().to(torch.float64).numpy()
     l2 = float(objective.penalty.l2)
@@ -198,7 +199,8 @@ def sparse_route(objective: Objective, settings: Settings, theta0: Tensor) -> Fi
 
 @register
 class ConjugateGradients(Solver):
-    """CG on the (sparse or dense) normal equations, certified by the gap of the quadratic."""
+    """CG on the normal equations of rows held in memory (sparse or dense), certified by the gap of
+    the quadratic. The exact solver calls it by itself for wide sparse designs (:func:`sparse_route`)."""
 
     name = "cg"
     streams = False  # the rows are held in memory (sparse), read by every product
@@ -207,7 +209,7 @@ class ConjugateGradients(Solver):
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         from gradfit.solvers.base import SolverMismatch
         full = objective.data.full_batch()
-        if full is None or objective.data.distributed or not is_sparse_rows(full.X):
-            raise SolverMismatch("solver 'cg' takes a sparse X held in memory on one process; use 'exact' "
-                                 "(or 'auto') for dense or streamed data")
+        if full is None or objective.data.distributed:
+            raise SolverMismatch("solver 'cg' needs the rows in memory on one process; use 'exact' (or 'auto') "
+                                 "for streamed or distributed data")
         return conjugate_gradients(objective, settings, theta0, max_iter=max(settings.epochs, 1))
