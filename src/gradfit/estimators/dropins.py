@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import MultiOutputMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from gradfit import api
-from gradfit.estimators.linear import SPARSE_FORMATS, EstimatorConvergenceWarning, fit_inputs, label_models
+from gradfit.estimators.linear import EstimatorConvergenceWarning, fit_inputs, label_models
 from gradfit.estimators.robust import Fitted
 from gradfit.problem.penalties import Penalty
 
@@ -30,6 +30,8 @@ class LeastSquaresBase(MultiOutputMixin, Fitted):
 
     Subclasses set ``ravel_single_target`` (a one-column 2-D ``y`` gives a 1-D ``coef_``, as
     scikit-learn's Ridge and ElasticNet do; LinearRegression keeps ``(1, p)``)."""
+
+    predict_dtypes = FLOATS  # predict in X's float type (LinearPredictor.predict)
 
     ravel_single_target = True
 
@@ -94,22 +96,6 @@ class LeastSquaresBase(MultiOutputMixin, Fitted):
         models = self.model_ if isinstance(self.model_, list) else [self.model_]
         for m, w, b in zip(models, coef, intercept):  # the models carry the reported coefficients
             m.coef_, m.intercept_ = np.asarray(w, dtype=np.float64), float(b)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``X @ coef_.T + intercept_``, in X's float type.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOATS, accept_sparse=SPARSE_FORMATS)
-        out = np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
-        return out.astype(np.result_type(X.dtype, np.float32), copy=False)
 
     def summary(self, X: Any = None, y: Any = None, sample_weight: Any = None, **kwargs):
         """Statistical summary (:mod:`gradfit.inference.summary`); one per target for a 2-D ``y``."""
