@@ -89,14 +89,14 @@ class FileBatches(Batches):
             item = convert(rb, at)
             yield item, len(item[0])  # a (k, n) matrix or k columns: n rows
 
-    def _read(self, units: Sequence[Unit], convert) -> Iterator:
-        """Converted blocks of ``units``, read ahead in a thread (up to ``READ_AHEAD_BYTES``) while the
-        caller computes on the last one; count rows; Ctrl-C reports the count."""
+    def _read(self, units: Sequence[Unit], convert, ahead: int | None = None) -> Iterator:
+        """Converted blocks of ``units``, read ahead in a thread (up to ``ahead`` bytes, default
+        ``READ_AHEAD_BYTES``) while the caller computes on the last one; count rows; Ctrl-C reports the count."""
         bar = self._bar() if self._passes == 0 else None
         rows, self._dropped = 0, 0
         block_bytes = 8 * len(self.columns)  # per row, as float64
         try:
-            for item, n in read_ahead(lambda: self._converted(units, convert), limit=READ_AHEAD_BYTES,
+            for item, n in read_ahead(lambda: self._converted(units, convert), limit=ahead or READ_AHEAD_BYTES,
                                       cost=lambda item: block_bytes * item[1]):
                 rows += n
                 self.rows_read = rows
@@ -144,13 +144,15 @@ class FileBatches(Batches):
                 t = t.to(device=self.device, dtype=self.dtype)
             yield Batch(t[:p].T, t[p], t[p + 1] if self.weight_name else None)
 
-    def unchecked_columns(self) -> Iterator[list[np.ndarray]] | None:
+    def unchecked_columns(self, read_ahead: int | None = None) -> Iterator[list[np.ndarray]] | None:
         """A streamed pass of float64 columns, not scanned for NaN/inf: :meth:`validate` then re-reads
-        with the checks. Offered for float64 on the CPU when the rows are not cached."""
+        with the checks. Offered for float64 on the CPU when the rows are not cached. ``read_ahead``:
+        bytes of blocks decoded ahead of the caller (default ``READ_AHEAD_BYTES``); a caller slower
+        than the reader holds that much."""
         if self._full is not None or self.dtype != torch.float64 or self.device.type != "cpu":
             return None
         self._unchecked = True
-        return self._read(self.units, self._raw_columns)
+        return self._read(self.units, self._raw_columns, read_ahead)
 
     def validate(self) -> None:
         """After an unchecked pass: one checked pass, which raises DataError naming the column and row."""

@@ -104,9 +104,10 @@ class Batches:
         """All rows as one batch when they are already in memory, else None."""
         return None
 
-    def unchecked_columns(self) -> Iterator[list[np.ndarray]] | None:
+    def unchecked_columns(self, read_ahead: int | None = None) -> Iterator[list[np.ndarray]] | None:
         """One pass as lists of float64 columns ``[x_1, ..., x_p, y, (weight)]`` of each block,
-        NaN/inf *not* checked, or None when the source does not offer it (the default).
+        NaN/inf *not* checked, or None when the source does not offer it (the default). A source
+        that reads ahead in a thread holds at most about ``read_ahead`` bytes of blocks (None: its default).
 
         For a consumer whose own sums reveal a bad value and which then calls :meth:`validate`
         (the exact solver's moments): a streamed source skips building and scanning a matrix.

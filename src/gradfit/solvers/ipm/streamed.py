@@ -33,7 +33,7 @@ from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
-                                        near_check, sample_pass)
+                                        near_check, release_memory, sample_pass)
 from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_rows, with_rows
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
@@ -130,6 +130,7 @@ class _Round:
                                                          with_rows(globs, f.extra), f.tau, f.tol, f.max_iter,
                                                          f.polish, f.gen, f.min_lp_rows, f.mm_factor)
             del Dk
+            release_memory()  # the LP's work arrays, before a pass or the check
             f.n_iter += it
             f.lp_solves += k
             f.reduced_rows = int(rows[0].shape[0])
