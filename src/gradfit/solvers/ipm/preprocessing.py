@@ -140,17 +140,19 @@ def solve_to_vertex(Z, y, u, tau: float, tol: float, max_iter: int, polish_on: b
 
 
 def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int, polish_on: bool,
-               generator: torch.Generator | None, min_rows: int, mm_factor: float, trial: bool = False):
+               generator: torch.Generator | None, min_rows: int, mm_factor: float, trial: bool = False,
+               max_rounds: int | None = None):
     """(rows, beta, value, lower, iterations, solves) of the LP over the rows ``Z`` (dense) plus ``extra``:
     by Portnoy-Koenker itself when there are many (the sample's LP and the reduced LP of a large
     problem are large problems too), else by :func:`solve_to_vertex`. A ``trial`` fit (the sample's)
-    only needs beta: value and lower are then None. ``rows``: those of the last LP solved."""
+    only needs beta: value and lower are then None. ``rows``: those of the last LP solved.
+    ``max_rounds``: Portnoy-Koenker rounds tried before the direct solve (None: until m is too large)."""
     n, q = Z.shape
     if n >= max(min_rows, 3 * int(((q + 1) * n) ** (2.0 / 3.0))):
         D = Design(Z, torch.zeros(q, dtype=Z.dtype), torch.ones(q, dtype=Z.dtype), torch.ones(q, dtype=torch.bool),
                    False)
         res = pfn(D, y, u, tau, extra, generator=generator, tol=tol, max_iter=max_iter, min_rows=min_rows,
-                  mm_factor=mm_factor, polish_on=polish_on)
+                  mm_factor=mm_factor, polish_on=polish_on, max_rounds=max_rounds)
         return (res.Z, res.y, res.u), res.beta, res.value, res.lower, res.n_iter, res.rounds
     rows = _stack(Z, y, u, extra)
     if not trial:
@@ -162,7 +164,7 @@ def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, m
 def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
         *, generator: torch.Generator | None = None, tol: float = 1e-12, max_iter: int = 100,
         m: int | None = None, min_rows: int = 20000, mm_factor: float = 0.8,
-        max_fixups: int = 3, polish_on: bool = True) -> PFNResult:
+        max_fixups: int = 3, polish_on: bool = True, max_rounds: int | None = None) -> PFNResult:
     """Minimize ``sum u_i rho_tau(y_i - Z_i beta)`` over the data rows plus the ``extra`` rows
     (kept in every reduced problem: the LP rows of an L1 penalty).
 
@@ -173,8 +175,9 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
     n, q = Z.shape
     if m is None:
         m = int(((q + 1) * n) ** (2.0 / 3.0))
-    total_iter, rounds = 0, 0
-    while n >= max(min_rows, 3 * m):
+    total_iter, rounds, tries = 0, 0, 0
+    while n >= max(min_rows, 3 * m) and (max_rounds is None or tries < max_rounds):
+        tries += 1
         # with replacement: O(m) instead of a permutation of n; a repeated row changes nothing
         idx = torch.randint(n, (m,), generator=generator).to(Z.device)
         Zs = Z.rows(idx)
