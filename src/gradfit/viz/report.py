@@ -195,15 +195,21 @@ def write_plots(model, data: Batches, out_dir: str | os.PathLike, *, optimum_los
                 coefs: tuple[int, int] | None = None, max_rows: int = MAX_PLOT_ROWS) -> dict[str, Path]:
     """The plots of one fitted model into ``out_dir``: loss curve (when it has a history), fit,
     residuals and the loss surface (rows sampled down to ``max_rows``). Returns name -> path.
-    All or nothing: the plots are drawn into a staging folder beside ``out_dir`` and moved in at the end."""
+    All or nothing: the plots are drawn into a staging folder inside ``out_dir`` and moved in at the end."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gradfit-plots-", dir=out) as staging:
         drawn = _draw_plots(model, data, Path(staging), optimum_loss=optimum_loss, coefs=coefs, max_rows=max_rows)
-        paths = {}
-        for name, path in drawn.items():
-            os.replace(path, out / path.name)
-            paths[name] = out / path.name
+        return _move_into(drawn, out)
+
+
+def _move_into(drawn: dict[str, Path], out: Path) -> dict[str, Path]:
+    """Move the staged plots into ``out`` (same file system: each move is one rename)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, path in drawn.items():
+        paths[name] = out / path.name
+        os.replace(path, paths[name])
     return paths
 
 
@@ -244,7 +250,8 @@ def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | Non
                       report: str | os.PathLike | None = None, summary=None,
                       settings: dict | None = None, coefs: tuple[int, int] | None = None) -> dict[str, Path]:
     """Plots into ``plot_dir`` and/or the report; plots for a report alone go through a temporary folder."""
-
+    if plot_dir is None and report is None:
+        return {}
     written: dict[str, Path] = {}
     # every picture is drawn in a temporary folder (next to plot_dir: same file system) and moved into
     # plot_dir only when all of them were drawn: a failure part-way leaves nothing behind
@@ -252,14 +259,11 @@ def write_fit_outputs(model, data: Batches, *, plot_dir: str | os.PathLike | Non
     if where is not None:
         where.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gradfit-plots-", dir=where) as tmp:
-        paths = write_plots(model, data, Path(tmp), coefs=coefs) if (plot_dir is not None or report is not None) else {}
+        paths = _draw_plots(model, data, Path(tmp), optimum_loss=None, coefs=coefs, max_rows=MAX_PLOT_ROWS)
         if report is not None:
             written["report"] = _write_report_of(model, data, report, summary, settings, paths)
         if plot_dir is not None:
-            Path(plot_dir).mkdir(parents=True, exist_ok=True)
-            for name, path in paths.items():
-                written[name] = Path(plot_dir) / path.name
-                os.replace(path, written[name])
+            written.update(_move_into(paths, Path(plot_dir)))
     return written
 
 
