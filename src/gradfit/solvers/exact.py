@@ -40,7 +40,7 @@ from gradfit.problem.objective import Objective
 from gradfit.solvers.krylov import sparse_route
 from gradfit.solvers.history import History
 from gradfit.numerics.least_squares import StandardizedSystem, augmented_refine, refine
-from gradfit.numerics.passes import F64, one_torch_thread
+from gradfit.numerics.passes import F64, is_sparse_rows, one_torch_thread
 from gradfit.numerics.qr import orthonormal_columns, streaming_r
 from gradfit.solvers.base import FitResult, Settings, Solver
 from gradfit.solvers.registry import register
@@ -199,10 +199,32 @@ def design_warning(data, fit_intercept: bool) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            Exact().solve(objective, Settings(), objective.zeros())
+            note = _gram_diagnosis(objective)
+            if note is None:  # singular or ill-conditioned (or sparse): the exact solver's QR decides
+                Exact().solve(objective, Settings(), objective.zeros())
+                return _DESIGN_NOTES.get(data, {}).get(fit_intercept, "")
         except ValueError:  # values beyond float64's range: the fit's own checks speak for them
             return ""
-    return _DESIGN_NOTES.get(data, {}).get(fit_intercept, "")
+    _DESIGN_NOTES.setdefault(data, {})[fit_intercept] = note
+    return note
+
+
+def _gram_diagnosis(objective: Objective) -> str | None:
+    """The diagnosis :meth:`Exact.solve` reaches when its Gram route succeeds, from the moments pass
+    alone: no solve and no refinement passes over the data (the coefficients are not needed). None
+    when the exact solver would go further (a sparse design, ``cond(A) >= COND_GRAM``, Cholesky failing)."""
+    full = objective.data.full_batch()
+    if full is not None and is_sparse_rows(full.X):  # may take the CG route, which diagnoses nothing
+        return None
+    system = StandardizedSystem(objective.data, objective.fit_intercept, 0.0)
+    if system.k == 0:
+        return None
+    A = _regularized(system)
+    evals = torch.linalg.eigvalsh(A)
+    cond_a = float(evals[-1] / evals[0]) if evals[0] > 0 else float("inf")
+    if not cond_a < COND_GRAM or int(torch.linalg.cholesky_ex(A)[1]) != 0:
+        return None
+    return _diagnose(objective, system, math.sqrt(cond_a), system.k, None, None, solved=False)[1]
 
 
 @register
