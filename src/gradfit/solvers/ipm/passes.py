@@ -6,10 +6,6 @@ rows of many processes are combined by :func:`combine` and :func:`gather` (one p
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -18,6 +14,7 @@ import torch
 from torch import Tensor
 
 from gradfit.data.batches import Batches
+from gradfit.data.stream import release_memory
 from gradfit.solvers.ipm import native
 from gradfit.solvers.ipm.lp import pinball_sum
 
@@ -26,25 +23,6 @@ F64 = torch.float64
 # reading, so the read-ahead stays full: 48 MB (three blocks) keeps the reader busy without holding
 # the 192 MB a least-squares pass uses to overlap row-group decoding (20M-row L1 fit, issue 15).
 PASS_READ_AHEAD = 48 << 20
-
-
-@functools.lru_cache(maxsize=None)
-def _malloc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-def release_memory() -> None:
-    """Hand the memory freed by a pass back to the system. A pass frees hundreds of MB of decoded
-    blocks that glibc's heap and pyarrow's pool keep for reuse; the LP and the next pass would hold
-    them on top of their own peak (a 20M-row L1 fit: 0.45 GB of such memory after a pass)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-    if "pyarrow" in sys.modules:
-        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 def rows_of(data: Batches) -> Iterator[tuple[Tensor, Tensor, Tensor]]:

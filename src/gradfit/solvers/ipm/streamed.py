@@ -28,12 +28,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gradfit.data.stream import release_memory
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
-                                        near_check, release_memory, sample_pass)
+                                        near_check, sample_pass)
 from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_rows, with_rows
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
