@@ -112,7 +112,8 @@ def sample_share(extra, share: float):
     return None if extra is None else (extra[0], extra[1], extra[2] * share)
 
 
-def _stack(Z, y, u, extra):
+def stack_rows(Z, y, u, extra):
+    """The LP rows ``Z, y, u`` with the ``extra`` rows (or None) below them."""
     if isinstance(Z, Design):  # all rows of a sparse design: products and Z'QZ stay sparse
         if extra is not None:
             y, u = torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
@@ -154,7 +155,7 @@ def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, m
         res = pfn(D, y, u, tau, extra, generator=generator, tol=tol, max_iter=max_iter, min_rows=min_rows,
                   mm_factor=mm_factor, polish_on=polish_on, max_rounds=max_rounds)
         return (res.Z, res.y, res.u), res.beta, res.value, res.lower, res.n_iter, res.rounds
-    rows = _stack(Z, y, u, extra)
+    rows = stack_rows(Z, y, u, extra)
     if not trial:
         return (rows, *solve_to_vertex(*rows, tau, tol, max_iter, polish_on))
     sol = frisch_newton(*rows, tau, tol, max_iter)
@@ -224,6 +225,6 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
             side[bad] = 0
             middle = torch.cat([middle, bad])
         m *= 2
-    rows = _stack(Z if Z.sparse else Z.full(), y, u, extra)
+    rows = stack_rows(Z if Z.sparse else Z.full(), y, u, extra)
     beta, value, lower, it, k = solve_to_vertex(*rows, tau, tol, max_iter, polish_on)
     return PFNResult(*rows, beta, value, lower, total_iter + it, rounds + k, 0)

@@ -35,7 +35,8 @@ from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
                                         near_check, sample_pass)
-from gradfit.solvers.ipm.preprocessing import SAMPLE_TOL, kth_fraction, sample_share, solve_rows, with_rows
+from gradfit.solvers.ipm.preprocessing import (SAMPLE_TOL, kth_fraction, sample_share, solve_rows, stack_rows,
+                                              with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
@@ -77,17 +78,6 @@ class _Scales:
         full = torch.zeros((self.mu.numel(),) + tuple(A.shape[1:]), dtype=F64)
         full[self.used] = A
         return full, c
-
-
-def _with_extra(Z: Tensor, y: Tensor, u: Tensor, extra):
-    if extra is not None:
-        Z, y, u = torch.cat([Z, extra[0]]), torch.cat([y, extra[1]]), torch.cat([u, extra[2]])
-    return Z, y, u
-
-
-def _lp(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int):
-    Z, y, u = _with_extra(Z, y, u, extra)
-    return (Z, y, u), frisch_newton(Z, y, u, tau, tol, max_iter)
 
 
 class _Round:
@@ -237,7 +227,8 @@ class _Streamed:
             rows = load_pass(self.data)
         p = self.p
         D = self.scales.design(rows)
-        (Zr, yr, ur), sol = _lp(D.full(), rows[:, p], rows[:, p + 1], self.extra, self.tau, self.tol, self.max_iter)
+        Zr, yr, ur = stack_rows(D.full(), rows[:, p], rows[:, p + 1], self.extra)
+        sol = frisch_newton(Zr, yr, ur, self.tau, self.tol, self.max_iter)
         self.n_iter += sol.n_iter
         self.lp_solves += 1
         self.proof, self.subsample, self.reduced_rows = "direct", 0, int(Zr.shape[0])
