@@ -7,6 +7,7 @@ use that path even where the kernel was built (to compare the two, as ``bench/bi
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 from typing import Sequence
 
@@ -16,13 +17,23 @@ MAX_WIDTH = 48  # B'B widths (features + 2) up to which the kernel beats the num
 _P = ctypes.POINTER(ctypes.c_double)
 
 
-def _load():
+def native_library(module: str) -> ctypes.CDLL | None:
+    """The built C extension ``module`` (a dotted name) loaded as a plain shared library, or None
+    where it was not built or ``GRADFIT_NO_NATIVE`` is set."""
     if os.environ.get("GRADFIT_NO_NATIVE", "") not in ("", "0"):
         return None
     try:
-        from gradfit.numerics import _kernels
-        lib = ctypes.CDLL(_kernels.__file__)  # CDLL, not PyDLL: the GIL is released during the call
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin:
+            return None
+        return ctypes.CDLL(spec.origin)  # CDLL, not PyDLL: the GIL is released during the call
     except (ImportError, OSError):
+        return None
+
+
+def _load():
+    lib = native_library("gradfit.numerics._kernels")
+    if lib is None:
         return None
     fn = lib.gradfit_moments
     fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, _P, _P, ctypes.c_long, _P, _P]

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.util
-import os
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from gradfit.numerics.kernel import native_library
 
 MAX_WIDTH = 64  # the q x q work is O(q^3) per iteration in plain loops: wider problems stay in torch
 _P = ctypes.POINTER(ctypes.c_double)
 
 
 @functools.lru_cache(maxsize=None)
+def _lib():
+    return native_library("gradfit.solvers.ipm._fnb")
+
+
+@functools.lru_cache(maxsize=None)
 def _load():
-    if os.environ.get("GRADFIT_NO_NATIVE", "") not in ("", "0"):
-        return None
-    try:  # the built extension's file, loaded as a plain shared library
-        spec = importlib.util.find_spec("gradfit.solvers.ipm._fnb")
-        if spec is None or not spec.origin:
-            return None
-        lib = ctypes.CDLL(spec.origin)  # CDLL, not PyDLL: the GIL is released during the call
-    except (ImportError, OSError):
+    lib = _lib()
+    if lib is None:
         return None
     fn = lib.gradfit_fnb
     fn.argtypes = [ctypes.c_long, ctypes.c_int, _P, _P, _P, ctypes.c_double, ctypes.c_double, ctypes.c_int, _P, _P,
@@ -62,12 +61,6 @@ def _load_pass(name: str, argtypes):
     fn = getattr(_lib(), name)
     fn.argtypes, fn.restype = argtypes, ctypes.c_long
     return fn
-
-
-@functools.lru_cache(maxsize=None)
-def _lib():
-    spec = importlib.util.find_spec("gradfit.solvers.ipm._fnb")
-    return ctypes.CDLL(spec.origin)
 
 
 _L = ctypes.POINTER(ctypes.c_long)
