@@ -12,9 +12,8 @@ from gradfit.estimators.coordinate_descent import ElasticNet, Lasso
 from gradfit.estimators.least_squares import LinearRegression, Ridge
 from gradfit.estimators.robust import HuberRegressor, QuantileRegressor
 
-OURS = {c.__name__: c for c in (ElasticNet, Lasso, LinearRegression, Ridge, HuberRegressor, QuantileRegressor)}
-
-NAMES = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "QuantileRegressor", "HuberRegressor")
+OURS = {c.__name__: c for c in (LinearRegression, Ridge, Lasso, ElasticNet, QuantileRegressor, HuberRegressor)}
+NAMES = tuple(OURS)
 _ORIGINALS: dict[str, type] = {}
 
 
