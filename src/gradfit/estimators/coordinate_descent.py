@@ -20,6 +20,9 @@ from gradfit.estimators.linear import fit_inputs
 from gradfit.exceptions import DivergenceError
 from gradfit.problem.penalties import Penalty
 
+NON_FINITE = ("Coordinate descent iterations resulted in non-finite parameter values. The input data may contain "
+              "large values and need to be preprocessed.")  # scikit-learn's words
+
 
 def sklearn_dual_gap(X, y: np.ndarray, sw: np.ndarray | None, coef: np.ndarray, alpha: float, l1_ratio: float,
                      fit_intercept: bool, positive: bool) -> tuple[float, float, float]:
@@ -180,11 +183,9 @@ class ElasticNet(LeastSquaresBase):
             X, Y, w, models = self._fit_targets(X, y, sample_weight, tol=tol, epochs=int(self.max_iter),
                                                 warm=self.warm_start)
         except DivergenceError as exc:
-            raise ValueError("Coordinate descent iterations resulted in non-finite parameter values. The input "
-                             "data may contain large values and need to be preprocessed.") from exc
+            raise ValueError(NON_FINITE) from exc
         if not np.all(np.isfinite(self.coef_)):
-            raise ValueError("Coordinate descent iterations resulted in non-finite parameter values. The input data "
-                             "may contain large values and need to be preprocessed.")
+            raise ValueError(NON_FINITE)
         if not isinstance(self.precompute, (bool, str)) and self.precompute is not None:
             _check_gram(self.precompute, X, w, self.fit_intercept, self._dtype)
         coef = np.reshape(np.asarray(self.coef_, dtype=np.float64), (Y.shape[1], -1))
