@@ -124,6 +124,11 @@ def centred(X, w: np.ndarray | None, fit_intercept: bool) -> np.ndarray:
     return Xc if w is None else Xc * np.sqrt(w)[:, None]
 
 
+def numeric_rank(s: np.ndarray, shape: tuple[int, int]) -> int:
+    """Rank from singular values ``s`` of a ``shape`` matrix, with numpy's ``matrix_rank`` tolerance."""
+    return int(np.sum(s > s.max(initial=0.0) * max(shape) * np.finfo(np.float64).eps))
+
+
 def row_space_projection(Xc: np.ndarray, coef: np.ndarray, s: np.ndarray | None = None, Vt: np.ndarray | None = None):
     """``coef`` (k, p) projected onto the row space of ``Xc``: ``X_c coef'`` (the fit) is unchanged and
     ``||coef||`` is the least among all coefficients with that fit, scikit-learn's minimum-norm answer
@@ -131,7 +136,7 @@ def row_space_projection(Xc: np.ndarray, coef: np.ndarray, s: np.ndarray | None 
     do too: any penalty ``||w||^2`` only drops). Returns ``(coef, rank)``."""
     if Vt is None:
         _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
-    rank = int(np.sum(s > s.max(initial=0.0) * max(Xc.shape) * np.finfo(np.float64).eps))
+    rank = numeric_rank(s, Xc.shape)
     if rank == Xc.shape[1]:
         return coef, rank
     V = Vt[:rank]

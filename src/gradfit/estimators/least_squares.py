@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from gradfit.estimators.dropins import LeastSquaresBase, centred, row_space_projection
+from gradfit.estimators.dropins import LeastSquaresBase, centred, numeric_rank, row_space_projection
 from gradfit.problem.penalties import Penalty
 
 RIDGE_SOLVERS = ("auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs")
@@ -119,8 +119,7 @@ class LinearRegression(LeastSquaresBase):
             # tall X: the singular values and right vectors of X are R's (X = QR), at a QR's cost
             _, self.singular_, Vt = np.linalg.svd(np.linalg.qr(Xc, mode="r") if Xc.shape[0] > 2 * Xc.shape[1] else Xc,
                                                   full_matrices=False)
-            self.rank_ = int(np.sum(self.singular_ > self.singular_.max(initial=0.0) * max(Xc.shape)
-                                    * np.finfo(np.float64).eps))
+            self.rank_ = numeric_rank(self.singular_, Xc.shape)
             if self.rank_ < X.shape[1] and not self.positive:
                 _min_norm(self, X, w, Xc, Vt, self.singular_)
         return self
