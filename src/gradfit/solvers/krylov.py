@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradfit.exceptions import SolverMismatch
 from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import Objective, relative_gap
 from gradfit.solvers.base import FitResult, Settings, Solver
@@ -207,7 +208,6 @@ class ConjugateGradients(Solver):
     losses, penalties = ("squared",), ("none", "l2")
 
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
-        from gradfit.solvers.base import SolverMismatch
         full = objective.data.full_batch()
         if full is None or objective.data.distributed:
             raise SolverMismatch("solver 'cg' needs the rows in memory on one process; use 'exact' (or 'auto') "
