@@ -6,12 +6,14 @@ library; the pictures (matplotlib) are imported only by the commands that draw.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import tempfile
 import warnings
+from typing import Iterator
 
 import numpy as np
 
@@ -168,10 +170,7 @@ def cmd_fit(args) -> int:
     text = not args.json
     bar = ProgressBar(args.epochs, enabled=False if (args.quiet or not text) else None)
     on_log = (lambda e, v: print(f"epoch {e:5d}  loss {v:.8g}")) if (text and not args.quiet) else None
-    kinds = (ConvergenceWarning, DataWarning, SingularDesignWarning)
-    with warnings.catch_warnings(record=True) as caught:
-        for kind in kinds:  # printed below whatever the filters (-W, PYTHONWARNINGS, an earlier call) say
-            warnings.simplefilter("always", kind)
+    with noted(ConvergenceWarning, DataWarning, SingularDesignWarning) as notes:
         try:
             model = fit(data, loss=args.loss, solver=args.optimizer, penalty=args.penalty, alpha=args.alpha,
                         l1_ratio=args.l1_ratio, delta=args.delta, huber_scale=args.huber_scale,
@@ -181,7 +180,6 @@ def cmd_fit(args) -> int:
                         on_epoch=lambda e, v, t: bar.update(e, v))
         finally:
             bar.close()
-    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
     dist = getattr(args, "dist", None)
     if dist is not None:
         dist.agree()  # every process finished its fit: only then may rank 0 write anything
@@ -343,21 +341,31 @@ def print_fit(model, notes: list[str]) -> None:
         print(f"warning: {note}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def noted(*kinds: type[Warning]) -> Iterator[list[str]]:
+    """The messages of the warnings of ``kinds`` raised in the block, each once, for the command to print
+    as ``warning: ...`` lines: recorded whatever the filters (-W, PYTHONWARNINGS, an earlier call) say,
+    because a row dropped or a fit not converged is never left unsaid."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        for kind in kinds:
+            warnings.simplefilter("always", kind)
+        yield notes
+    notes.extend(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, kinds)))
+
+
 def cmd_predict(args) -> int:
-    from gradfit.exceptions import DataWarning
     model = load(args.model)
     extra = None
     if args.interval:
         extra = interval_writer(model, args.interval, args.level, args.cov_type)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
+    with noted(DataWarning) as notes:
         rows = predict_file(model, args.data, args.output, delimiter=args.delimiter, header=not args.no_header,
                             drop_na=args.drop_na, extra_columns=extra)
     print(f"wrote {rows} predictions to {'stdout' if args.output == '-' else args.output}",
           file=sys.stderr if args.output == "-" else sys.stdout)
-    for w in caught:
-        if issubclass(w.category, DataWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     return 0
 
 
