@@ -20,6 +20,7 @@ from gradfit.problem.objective import Objective
 from gradfit.problem.penalties import Penalty, get_penalty
 from gradfit.solvers import ConvergenceWarning, DivergenceError, FitResult, Settings, get_solver
 from gradfit.solvers.certificate import certify, certify_in_float64
+from gradfit.solvers.exact import forget_design
 
 def initial_theta(init: Any, p: int, dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
     """``zeros``; ``torch`` (nn.Linear's default: U(-1/sqrt(p), 1/sqrt(p)) for w and b); or values."""
@@ -180,6 +181,7 @@ def fit(X: Any = None, y: Any = None, *, formula: str | None = None, data: Any =
         data.validate()
     objective = Objective(loss_obj, pen, data, fit_intercept)
     theta0 = initial_theta(init, data.n_features, data.dtype, data.device, settings.seed)
+    forget_design(data)  # this fit's own solves (exact, its certificate, Newton's start) diagnose it afresh
     t0 = time.perf_counter()
     try:
         result = chosen.solve(objective, settings, theta0)

@@ -182,6 +182,12 @@ def _diagnose(objective: Objective, system: StandardizedSystem, cond_z: float, r
 _DESIGN_NOTES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # data -> {fit_intercept: text}
 
 
+def forget_design(data) -> None:
+    """Drop what :func:`design_warning` remembers of ``data``: a source kept by the caller may be
+    read again after its rows changed (a rewritten file, a tensor changed in place)."""
+    _DESIGN_NOTES.pop(data, None)
+
+
 def design_warning(data, fit_intercept: bool) -> str:
     """The :class:`SingularDesignWarning` text for the unpenalized design ``[X, 1]`` of ``data`` ('' when
     every coefficient is identified and the condition number is below ``COND_WARN``), decided as the exact
