@@ -119,7 +119,7 @@ def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -
     # sample then exceeds the target by 20 standard deviations or so at a million rows; the
     # threshold below only moves when it does not); else keep every row until twice the target is held
     t = min(2.0, 1.25 * target(known) / known) if known else 2.0
-    n, sw, zs = 0, torch.zeros((), dtype=F64), torch.zeros((), dtype=F64)
+    n = 0
     cmin = torch.full((p,), float("inf"), dtype=F64)
     cmax = torch.full((p,), float("-inf"), dtype=F64)
     compiled = native.rows_usable([])
@@ -132,10 +132,9 @@ def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -
         if compiled:
             idx = native.stats(X, y, s, tau, key, t, cmin, cmax, sums, cap=b)
             n = int(sums[0])
-        else:
+        else:  # no compiled module: blocks_of yields tensors
             pos = torch.ones(b, dtype=torch.bool) if s is None else s > 0
-            Xt = X if isinstance(X, Tensor) else take(X, y, s, torch.arange(b))[:, :p]
-            Xp, yp, sp = Xt[pos], y[pos], (torch.ones(b, dtype=F64) if s is None else s)[pos]
+            Xp, yp, sp = X[pos], y[pos], (torch.ones(b, dtype=F64) if s is None else s)[pos]
             n += len(yp)
             sums[1] += sp.sum()
             sums[2] += pinball_sum(yp, sp, tau)
