@@ -18,6 +18,7 @@ from torch import Tensor
 
 from gradfit.problem.objective import GAP_FLOOR, relative_gap
 from gradfit.solvers.ipm import native
+from gradfit.solvers.ipm.finish import independent
 from gradfit.solvers.ipm.lp import pinball_sum
 
 
@@ -36,23 +37,6 @@ def _product(X, w: np.ndarray) -> np.ndarray:
     if isinstance(X, Tensor):
         return torch.mv(X, torch.from_numpy(w)).numpy()
     return np.asarray(X @ w).reshape(-1)
-
-
-def _independent(rows: np.ndarray, order: np.ndarray, need: int, rank_tol: float = 1e-9) -> list[int]:
-    """Greedily the rows (in ``order``) independent of those already picked, up to ``need``."""
-    basis = np.empty((0, rows.shape[1]))
-    chosen: list[int] = []
-    for i in order:
-        z = rows[i]
-        res = z - basis.T @ (basis @ z)
-        res = res - basis.T @ (basis @ res)
-        nz = float(np.linalg.norm(res))
-        if nz > rank_tol * max(float(np.linalg.norm(z)), 1e-300):
-            basis = np.vstack([basis, res / nz])
-            chosen.append(int(i))
-            if len(chosen) == need:
-                break
-    return chosen
 
 
 def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercept: bool, w: Tensor,
@@ -85,7 +69,7 @@ def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercep
     rows = (picked.toarray() if hasattr(picked, "toarray") else np.asarray(picked))[:, free]
     if fit_intercept:
         rows = np.c_[rows, np.ones(len(cand))]
-    h = _independent(rows, np.arange(len(cand)), need)
+    h = independent(rows, need)
     if len(h) < need:
         return w, b, before, before
     A, z = rows[h], yn[cand[h]]

@@ -16,24 +16,30 @@ from gradfit.solvers.ipm.design import Design
 from gradfit.solvers.ipm.lp import pinball_sum
 
 
+def independent(rows: np.ndarray, need: int, rank_tol: float = 1e-9) -> list[int]:
+    """Greedily the positions of ``rows`` (in order) linearly independent of those already picked,
+    up to ``need`` (Gram-Schmidt with a second pass for orthogonality)."""
+    basis = np.empty((0, rows.shape[1]))
+    chosen: list[int] = []
+    for i, z in enumerate(rows):
+        res = z - basis.T @ (basis @ z)
+        res = res - basis.T @ (basis @ res)
+        nz = float(np.sqrt(res @ res))
+        if nz > rank_tol * max(float(np.sqrt(z @ z)), 1e-300):
+            basis = np.vstack([basis, res / nz])
+            chosen.append(i)
+            if len(chosen) == need:
+                break
+    return chosen
+
+
 def independent_rows(Z: Tensor, order: Tensor, rank_tol: float = 1e-9) -> list[int]:
     """Greedily pick rows of Z in ``order`` that are linearly independent of those already picked.
     (A few dozen rows of q values: numpy, whose per-operation cost is a tenth of torch's here.)"""
     q = Z.shape[1]
     idx = order.tolist()
     rows = Z[order].detach().to("cpu", torch.float64).numpy() if len(idx) else np.empty((0, q))
-    basis = np.empty((0, q))
-    chosen: list[int] = []
-    for i, z in zip(idx, rows):
-        res = z - basis.T @ (basis @ z)
-        res = res - basis.T @ (basis @ res)  # second Gram-Schmidt pass for orthogonality
-        nz = float(np.sqrt(res @ res))
-        if nz > rank_tol * max(float(np.sqrt(z @ z)), 1e-300):
-            basis = np.vstack([basis, res / nz])
-            chosen.append(i)
-            if len(chosen) == q:
-                break
-    return chosen
+    return [idx[j] for j in independent(rows, q, rank_tol)]
 
 
 def dual_value(Z: Tensor, y: Tensor, u: Tensor, a: Tensor, tau: float, beta: Tensor) -> float:
