@@ -88,8 +88,9 @@ def check(Z: Design, y: Tensor, u: Tensor, beta: Tensor, tau: float, side: Tenso
     return float(pinball_sum(r, u, tau)), (bad if bad.numel() <= cap else None), r
 
 
-def glob_rows(Z: Design, y: Tensor, G: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """The LP rows ``(z, y, u)`` of the non-empty globs: each glob's weighted mean row with its total weight."""
+def glob_rows(Z: Design, G: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """The LP rows ``(z, y, u)`` of the non-empty globs ``G`` (rows ``[sum u x[used], sum u y, sum u]``):
+    each glob's weighted mean row with its total weight."""
     k = Z.k
     out = []
     for g in G:
@@ -208,7 +209,7 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
             continue
         for _ in range(max_fixups):
             # the globs join the penalty's rows: in every LP of a recursive solve, never sampled away
-            fixed = with_rows(glob_rows(Z, y, G), extra)
+            fixed = with_rows(glob_rows(Z, G), extra)
             rows, beta, value, lower, it, k = solve_rows(Z.rows(middle), y[middle], u[middle], fixed, tau, tol,
                                                          max_iter, polish_on, generator, min_rows, mm_factor)
             total_iter, rounds = total_iter + it, rounds + k

@@ -35,8 +35,8 @@ from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
                                         near_check, sample_pass)
-from gradfit.solvers.ipm.preprocessing import (SAMPLE_TOL, kth_fraction, sample_share, solve_rows, stack_rows,
-                                              with_rows)
+from gradfit.solvers.ipm.preprocessing import (SAMPLE_TOL, glob_rows, kth_fraction, sample_share, solve_rows,
+                                              stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
@@ -119,8 +119,7 @@ class _Round:
         margin2 = min(split.hi2, -split.lo2) if split.near is not None else margin
         for _ in range(MAX_FIXUPS + 1):
             Dk = f.scales.design(split.kept)
-            globs = [((Dk.sum_rows(g[:p][f.scales.used], g[-1]) / g[-1])[None], (g[p] / g[-1]).reshape(1),
-                      g[-1].reshape(1)) for g in split.globs if g[-1] > 0]
+            globs = glob_rows(Dk, torch.cat([split.globs[:, :p][:, f.scales.used], split.globs[:, p:]], 1))
             rows, beta, p_red, lower, it, k = solve_rows(Dk.full(), split.kept[:, p], split.kept[:, p + 1],
                                                          with_rows(globs, f.extra), f.tau, f.tol, f.max_iter,
                                                          f.polish, f.gen, f.min_lp_rows, f.mm_factor,
