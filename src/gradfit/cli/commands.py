@@ -190,6 +190,7 @@ def cmd_fit(args) -> int:
         keep_inference(model, data, summary)
         save(args, model)
     if not text:
+        print_notes(notes)  # stdout stays one JSON object; what was dropped or not reached goes to stderr
         out = model.to_dict(with_history=False)
         out["saved_to"] = args.save
         out.update(look_json(summary, written))
@@ -337,6 +338,10 @@ def print_fit(model, notes: list[str]) -> None:
     gap = "unknown" if math.isnan(model.gap_) else f"{model.gap_:.2e}"
     status = "converged" if model.converged_ else "NOT converged"
     print(f"{status} after {model.n_iter_} iterations; relative objective gap {gap}")
+    print_notes(notes)
+
+
+def print_notes(notes: list[str]) -> None:
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
 
@@ -364,8 +369,7 @@ def cmd_predict(args) -> int:
                             drop_na=args.drop_na, extra_columns=extra)
     print(f"wrote {rows} predictions to {'stdout' if args.output == '-' else args.output}",
           file=sys.stderr if args.output == "-" else sys.stdout)
-    for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
+    print_notes(notes)
     return 0
 
 
