@@ -114,17 +114,21 @@ def _diverged(f: RunFacts, _, start) -> str:
     return _("diverged: the loss rose instead of falling; lr {lr} is too large for this data").format(lr=_g(f.lr))
 
 
+def _boost(f: RunFacts) -> float:
+    """How much momentum stretches a step of a bounded gradient at most: 1 / (1 - beta)."""
+    return 1.0 / (1.0 - f.momentum) if f.optimizer in ("momentum", "nesterov") else 1.0
+
+
 def _step_bound(f: RunFacts) -> float:
     """How far one step can move w for a bounded gradient: lr * mean |x| (momentum: / (1 - beta))."""
-    boost = 1.0 / (1.0 - f.momentum) if f.optimizer in ("momentum", "nesterov") else 1.0
-    return f.lr * f.x_scale * boost
+    return f.lr * f.x_scale * _boost(f)
 
 
 def _crawling(f: RunFacts, _, start, end, gap) -> str:
     head = _("crawling: after all {epochs} epochs it is still {excess} above the optimum").format(
         epochs=f.epochs, excess=pct(gap))
     if f.loss in ("absolute", "quantile") and f.optimizer != "adam" and start:
-        boost = 1.0 / (1.0 - f.momentum) if f.optimizer in ("momentum", "nesterov") else 1.0
+        boost = _boost(f)
         reach = f.lr * boost * f.steps
         need = abs(f.optimum[-1] - start[-1])
         if reach >= need:  # the steps could have carried b there: its gradient shrank on the way
