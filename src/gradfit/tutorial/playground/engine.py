@@ -106,7 +106,8 @@ def _shown(d: TutorialData) -> dict:
 class _Cache:
     """What does not change when only the learning rate, optimizer or epochs move: the data, the exact
     optimum, the surface and the stability limits, kept for the last few data/loss settings (shared
-    by every tab; a lock keeps two tabs from computing the same thing twice)."""
+    by every tab; a lock guards the table, not the computing: two tabs asking for the same new key at once
+    may both compute it, and the later value is kept)."""
 
     def __init__(self, size: int = 8):
         self.size, self.items, self.lock = size, {}, threading.Lock()
