@@ -15,7 +15,6 @@ the one-panel pictures draw into ``ax=`` when given one), for notebooks.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
