@@ -253,3 +253,40 @@ def test_dead_worker_in_the_streamed_ipm_stops_the_others(table, tmp_path, capsy
     lines = out.err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and "process 1 of 2 exited with code 3" in lines[0], lines
     assert out.out == "" and not model.exists()
+
+
+FILE_WORKER = '''
+import json, sys
+from gradfit import distributed, fit
+from gradfit.data.files import open_table
+from gradfit.distributed.session import ShardedBatches
+kw = json.loads(sys.argv[3])
+with distributed.Session.from_env(timeout=60) as session:
+    data = ShardedBatches(open_table(sys.argv[2], target="y", shard=session.shard, cache=False))
+    m = fit(data, options={"min_rows": 1000}, **kw)
+    if session.rank == 0:
+        with open(sys.argv[1], "w") as fh:
+            json.dump({"loss": m.final_loss_, "gap": m.gap_, **{k: m.info[k] for k in ("passes", "sample_from")}}, fh)
+'''
+
+
+@pytest.mark.parametrize("kw", [dict(loss="l1"), dict(loss="quantile", quantile=0.9)])
+def test_two_processes_one_pass_over_their_row_groups(tmp_path, kw):
+    """Each process samples a few of its own row groups and classifies its own rows in one pass:
+    the one-process optimum to 1e-10."""
+    from gradfit import fit
+    from gradfit.data.files import open_table
+    r = np.random.default_rng(11)
+    X = r.normal(size=(60000, 3)) * [1, 2, 0.5] + [1, -1, 3]
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=X @ [1.5, -0.2, 3.0] + 7 + r.standard_t(3, size=60000))
+    path = tmp_path / "g.parquet"
+    df.to_parquet(path, row_group_size=1000)
+    one = fit(open_table(path, target="y", cache=False), options={"min_rows": 1000}, **kw)
+    assert one.info["sample_from"] == "a few row groups" and one.info["passes"] == 1
+    script, out = tmp_path / "w.py", tmp_path / "out.json"
+    script.write_text(FILE_WORKER)
+    code, failed, errs = spawn([sys.executable, str(script), str(out), str(path), json.dumps(kw)], 2, timeout=90)
+    assert code == 0, errs
+    two = json.loads(out.read_text())
+    assert two["sample_from"] == "a few row groups" and two["gap"] <= 1e-8
+    assert abs(two["loss"] - one.final_loss_) <= 1e-10 * one.final_loss_

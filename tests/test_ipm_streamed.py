@@ -112,3 +112,72 @@ def test_two_passes_suffice_when_the_near_rows_settle_the_signs():
         assert m.info["passes"] == 2
         proofs.add((m.info["signs_proved_by"], m.info["fixups"] > 0))
     assert ("bound and the near rows", True) in proofs  # a near row flipped, moved in memory, re-solved
+
+
+def _row_group_file(tmp_path, X, y, w=None, rows=1000, name="g.parquet"):
+    df = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).assign(y=y)
+    if w is not None:
+        df = df.assign(w=w)
+    df.to_parquet(tmp_path / name, row_group_size=rows)
+    return open_table(tmp_path / name, target="y", weight="w" if w is not None else None, cache=False)
+
+
+@pytest.mark.parametrize("kw,weighted", [(dict(loss="l1"), False), (dict(loss="quantile", quantile=0.9), True),
+                                         (dict(loss="quantile", quantile=0.1), False),
+                                         (dict(loss="quantile", quantile=0.3, penalty="l1", alpha=0.05), True),
+                                         (dict(loss="l1", fit_intercept=False), False)])
+def test_one_pass_from_a_few_row_groups(tmp_path, kw, weighted):
+    """A Parquet file of many row groups: the sample comes from a few of them and the classifying pass
+    sums what the sampling pass would have, so the file is read once (plus those row groups)."""
+    X, y, w = problem(60000, seed=5)
+    data = _row_group_file(tmp_path, X, y, w if weighted else None)
+    m = gradfit.fit(data, options=OPTS, **kw)
+    ref = gradfit.fit(X, y, sample_weight=w if weighted else None, options=OPTS, **kw)
+    _same(m, ref)
+    if kw.get("fit_intercept", True):  # (without one, this misspecified model defeats the globs in memory too)
+        assert m.info["sample_from"] == "a few row groups"
+        assert m.info["passes"] == 1 and m.info["reduced_rows"] < 20000
+
+
+def test_row_groups_in_a_meaningful_order_or_missing_a_column_still_exact(tmp_path):
+    """The row groups' sample only steers the round: a file sorted by y, or a column that is 0 in every
+    row group but one (constant in the sample, not in the data), still gives the in-memory optimum."""
+    X, y, _ = problem(60000, seed=6)
+    order = np.argsort(y)
+    for seed in range(2):
+        m = gradfit.fit(_row_group_file(tmp_path, X[order], y[order]), loss="l1", options=OPTS, seed=seed)
+        _same(m, gradfit.fit(X, y, loss="l1", options=OPTS))
+    X2 = X.copy()
+    X2[:-1000, 3] = 0.0
+    ref = gradfit.fit(X2, y, loss="quantile", quantile=0.7, options=OPTS)
+    for seed in range(3):
+        m = gradfit.fit(_row_group_file(tmp_path, X2, y, name="z.parquet"), loss="quantile", quantile=0.7,
+                        options=OPTS, seed=seed)
+        _same(m, ref)
+        assert m.coef_[3] != 0.0
+
+
+def test_the_one_pass_fit_proves_the_design_or_warns(tmp_path, monkeypatch):
+    """A well-conditioned design is proved so from the pass's moments and the sample (no extra moments
+    pass for the singular-design check); a duplicated column still gets its SingularDesignWarning."""
+    import warnings
+    import gradfit.solvers.exact as exact
+    calls = []
+    real = exact._gram_diagnosis
+    monkeypatch.setattr(exact, "_gram_diagnosis", lambda obj: calls.append(1) or real(obj))
+    X, y, _ = problem(60000, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", exact.SingularDesignWarning)
+        m = gradfit.fit(_row_group_file(tmp_path, X, y), loss="l1", options=OPTS)
+    assert m.info["sample_from"] == "a few row groups" and calls == []
+    X3 = np.column_stack([X, X[:, 0] * 2.0])
+    with pytest.warns(exact.SingularDesignWarning, match="x0.*x4|x4.*x0"):
+        gradfit.fit(_row_group_file(tmp_path, X3, y, name="d.parquet"), loss="l1", options=OPTS)
+    assert calls
+
+
+def test_one_pass_bad_value_names_the_row(tmp_path):
+    X, y, _ = problem(60000, seed=8)
+    X[45678, 2] = np.inf
+    with pytest.raises(gradfit.data.batches.DataError, match="x2.*45679|45679.*x2"):
+        gradfit.fit(_row_group_file(tmp_path, X, y), loss="l1", options=OPTS)

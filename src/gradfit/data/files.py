@@ -38,6 +38,8 @@ CACHE_BYTES = 64 << 20
 # The streamed exact fit of 70M rows, best of 5: 2.06 s with 192 MB, 2.14 s with 96, 2.12 s with
 # 320, 2.49 s with two blocks (the earlier depth).
 READ_AHEAD_BYTES = 192 << 20
+SAMPLE_UNITS = 4    # a sample of a few units (:meth:`FileBatches.sample_units`) comes from at least this many
+SAMPLE_SHARE = 0.25  # and at most this share of the rows (else the caller reads everything)
 SHUFFLE_ROWS = 1 << 18  # rows mixed together by a streamed shuffled pass, at most SHUFFLE_BYTES of them
 SHUFFLE_BYTES = 64 << 20
 
@@ -89,10 +91,11 @@ class FileBatches(Batches):
             item = convert(rb, at)
             yield item, len(item[0])  # a (k, n) matrix or k columns: n rows
 
-    def _read(self, units: Sequence[Unit], convert, ahead: int | None = None) -> Iterator:
+    def _read(self, units: Sequence[Unit], convert, ahead: int | None = None, part: bool = False) -> Iterator:
         """Converted blocks of ``units``, read ahead in a thread (up to ``ahead`` bytes, default
-        ``READ_AHEAD_BYTES``) while the caller computes on the last one; count rows; Ctrl-C reports the count."""
-        bar = self._bar() if self._passes == 0 else None
+        ``READ_AHEAD_BYTES``) while the caller computes on the last one; count rows; Ctrl-C reports the count.
+        ``part``: a few units read out of order (no progress bar; not counted as a pass)."""
+        bar = self._bar() if self._passes == 0 and not part else None
         rows, self._dropped = 0, 0
         block_bytes = 8 * len(self.columns)  # per row, as float64
         try:
@@ -109,6 +112,8 @@ class FileBatches(Batches):
         finally:
             if bar is not None:
                 bar.close()
+        if part:
+            return
         self._passes += 1
         if units is self.units:
             if self._n_rows is None:
@@ -153,6 +158,30 @@ class FileBatches(Batches):
             return None
         self._unchecked = True
         return self._read(self.units, self._raw_columns, read_ahead)
+
+    def sample_units(self, rows: int, generator: torch.Generator, least: int = SAMPLE_UNITS,
+                     most: float = SAMPLE_SHARE) -> tuple[Iterator[list[np.ndarray]], int] | None:
+        """(blocks, their rows): blocks as :meth:`unchecked_columns` gives them, of whole units (row groups) picked at random:
+        at least ``least`` of them and about ``rows`` rows, in file order; or None when the source
+        cannot read a part of itself (CSV, rows cached or unknown, not float64 on the CPU) or those
+        units would hold more than ``most`` of its rows. A sample from them is a sample of a few
+        places in the file, uniform only when the file's row order is random: its users must not
+        rely on it for correctness."""
+        units = self.units
+        if (self._full is not None or self.dtype != torch.float64 or self.device.type != "cpu" or self.drop_na
+                or not units or any(u.kind != "parquet" or u.n_rows is None for u in units)):
+            return None
+        order = torch.randperm(len(units), generator=generator).tolist()
+        picked, got = [], 0
+        for i in order:
+            if got >= rows and len(picked) >= least:
+                break
+            picked.append(i)
+            got += units[i].n_rows
+        if got > most * sum(u.n_rows for u in units):
+            return None
+        self._unchecked = True
+        return self._read([units[i] for i in sorted(picked)], self._raw_columns, part=True), got
 
     def validate(self) -> None:
         """After an unchecked pass: one checked pass, which raises DataError naming the column and row."""

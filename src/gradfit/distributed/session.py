@@ -221,6 +221,15 @@ class ShardedBatches(Batches):
     def rows_known(self) -> int | None:
         return self.local.rows_known()
 
+    def unchecked_columns(self, read_ahead: int | None = None):
+        return self.local.unchecked_columns(read_ahead)
+
+    def sample_units(self, rows: int, generator: torch.Generator):
+        return self.local.sample_units(rows, generator)
+
+    def validate(self) -> None:
+        self.local.validate()
+
     def total_rows(self) -> int:
         if self._total is None:
             self._total = super().total_rows()

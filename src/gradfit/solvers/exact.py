@@ -188,6 +188,12 @@ def forget_design(data) -> None:
     _DESIGN_NOTES.pop(data, None)
 
 
+def record_design_note(data, fit_intercept: bool, note: str) -> None:
+    """Remember ``note`` as :func:`design_warning`'s answer for ``data``: a solver that settled it from
+    its own passes (the streamed L1 fit's bound on the condition number) spares the moments pass."""
+    _DESIGN_NOTES.setdefault(data, {})[fit_intercept] = note
+
+
 def design_warning(data, fit_intercept: bool) -> str:
     """The :class:`SingularDesignWarning` text for the unpenalized design ``[X, 1]`` of ``data`` ('' when
     every coefficient is identified and the condition number is below ``COND_WARN``), decided as the exact

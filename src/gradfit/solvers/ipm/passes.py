@@ -6,6 +6,7 @@ rows of many processes are combined by :func:`combine` and :func:`gather` (one p
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -94,13 +95,90 @@ def known_rows(data: Batches) -> int | None:
 
 @dataclass
 class Totals:
-    """What the sampling pass sums over all rows (of positive weight)."""
+    """What a pass sums over all rows (of positive weight); the classifying pass also the shifted
+    column sums ``s1 = sum s (x - center)`` and ``s2 = sum s (x - center)^2``."""
 
     n: int
     weight_sum: float
     zero_sum: float          # sum s rho_tau(y): the zero model's loss
     col_min: Tensor
     col_max: Tensor
+    center: Tensor | None = None
+    s1: Tensor | None = None
+    s2: Tensor | None = None
+
+    def finite(self) -> bool:
+        parts = [self.col_min, self.col_max, torch.tensor([self.weight_sum, self.zero_sum], dtype=F64)]
+        parts += [t for t in (self.s1, self.s2) if t is not None]
+        return bool(torch.isfinite(torch.cat(parts)).all())
+
+
+def new_stats(p: int) -> Tensor:
+    """The running sums of a pass with totals: ``[rows, sum s, sum s rho_tau(y), min (p), max (p),
+    s1 (p), s2 (p)]`` (the layout :func:`native.classify` accumulates)."""
+    t = torch.zeros(3 + 4 * p, dtype=F64)
+    t[3:3 + p], t[3 + p:3 + 2 * p] = float("inf"), float("-inf")
+    return t
+
+
+def add_stats(X, y: Tensor, s: Tensor | None, tau: float, center: Tensor, stats: Tensor) -> None:
+    """:func:`new_stats`'s sums over one block, in numpy (a source without the compiled kernel)."""
+    p = center.numel()
+    keep = None if s is None else (s > 0).numpy()
+    yv = y.numpy() if keep is None else y.numpy()[keep]
+    sv = np.ones_like(yv) if s is None else s.numpy()[keep]
+    if len(yv) == 0:
+        return
+    stats[0] += len(yv)
+    stats[1] += float(sv.sum())
+    stats[2] += float(sv @ np.where(yv >= 0, tau * yv, (tau - 1.0) * yv))
+    cols = X if isinstance(X, list) else list(X.numpy().T)
+    for j in range(p):
+        c = cols[j] if keep is None else cols[j][keep]
+        d = c - float(center[j])
+        stats[3 + j] = float(np.minimum(float(stats[3 + j]), c.min()))  # NaN propagates
+        stats[3 + p + j] = float(np.maximum(float(stats[3 + p + j]), c.max()))
+        stats[3 + 2 * p + j] += float(sv @ d)
+        stats[3 + 3 * p + j] += float(sv @ (d * d))
+
+
+def totals_of(data: Batches, stats: Tensor, center: Tensor) -> Totals:
+    """The :class:`Totals` of every process from this process's :func:`new_stats` sums."""
+    p = center.numel()
+    sums = combine(data, torch.cat([stats[:3], stats[3 + 2 * p:]]))
+    bounds = gather(data, torch.cat([stats[3:3 + p], -stats[3 + p:3 + 2 * p]])[None])
+    bounds = bounds.amin(0) if bounds.shape[0] else torch.cat([stats[3:3 + p], -stats[3 + p:3 + 2 * p]])
+    return Totals(int(sums[0]), float(sums[1]), float(sums[2]), bounds[:p], -bounds[p:], center,
+                  sums[3:3 + p], sums[3 + p:])
+
+
+def unit_sample_pass(data: Batches, m: int, generator: torch.Generator) -> Tensor | None:
+    """About ``m`` rows ``[x, y, s]`` (s > 0) of every process, drawn uniformly from a few whole units
+    picked at random (:meth:`Batches.sample_units`); each process takes its share of ``m``. None when
+    some process's source cannot read a part of itself. A sample of a few places in the file: the
+    rounds built on it prove their result as any other, they only fail more often when the file's
+    rows are in a meaningful order."""
+    p = data.n_features
+    n_local, n_all = data.rows_known() or 0, known_rows(data) or 0
+    want = int(math.ceil(m * n_local / max(n_all, 1)))
+    picked = data.sample_units(want, generator) if want > 0 else None
+    if float(combine(data, torch.tensor([float(want > 0 and picked is None)], dtype=F64))[0]) > 0:
+        return None  # some process cannot (its unopened reader starts nothing)
+    held = []
+    if picked is not None:
+        blocks, rows = picked
+        rng = np.random.default_rng(int(torch.randint(1 << 62, (1,), generator=generator)))
+        seen = taken = 0
+        for cols in blocks:  # each block gives its share of the sample, rows drawn without replacement
+            b = len(cols[p])
+            k = min(b, int(round(want * (seen + b) / max(rows, 1))) - taken)
+            seen, taken = seen + b, taken + k
+            idx = torch.from_numpy(np.sort(rng.choice(b, k, replace=False)))
+            got = take(cols[:p], torch.from_numpy(cols[p]), torch.from_numpy(cols[p + 1]) if data.has_weight else None,
+                       idx)
+            held.append(got if not data.has_weight else got[got[:, p + 1] > 0])
+    local = torch.cat(held) if held else torch.empty(0, p + 2, dtype=F64)
+    return gather(data, local)
 
 
 def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -> tuple[Tensor, Totals]:
@@ -193,6 +271,7 @@ class Split:
     near_at: Tensor = None    # their positions in this process's rows
     moved: list = field(default_factory=list)  # this process's row positions moved out of the globs
     overflow: bool = False
+    totals: Totals | None = None
 
     def sides(self, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         P = torch.addmm(self.shift, X, self.fold)
@@ -223,20 +302,27 @@ def _side_sums(X: Tensor, y: Tensor, s: Tensor, below: Tensor, above: Tensor) ->
     return torch.cat([W @ X, (W @ y)[:, None], W.sum(1, keepdim=True)], 1)
 
 
-def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0) -> Split:
+def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
+                  totals: tuple[float, Tensor] | None = None) -> Split:
     """Fill ``split.kept``, ``split.globs`` and (with ``split.lo2``) ``split.near``; more than ``cap``
-    kept rows on a process: ``overflow``; more than ``near_cap`` near rows: ``near`` None."""
+    kept rows on a process: ``overflow``; more than ``near_cap`` near rows: ``near`` None. With
+    ``totals = (tau, center)`` also ``split.totals`` (:class:`Totals`, every process's)."""
     p = data.n_features
     globs = torch.zeros(2, p + 2, dtype=F64)
+    stats = new_stats(p) if totals is not None else None
     kept, near, near_at, count, n_near, over, start = [], [], [], 0, 0, False, 0
     want_near = split.lo2 is not None
     for X, y, s in blocks_of(data):
         b = block_rows(X)
         if native.rows_usable(X):
+            fused = stats is not None and native.FUSED_STATS
             G, mid, _, nr = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi,
                                             cap=max(cap - count, 0), lo2=split.lo2, hi2=split.hi2,
-                                            near_cap=max(near_cap - n_near, 0))
+                                            near_cap=max(near_cap - n_near, 0),
+                                            **(dict(stats=stats, center=totals[1], tau=totals[0]) if fused else {}))
             globs += G
+            if stats is not None and not fused:
+                add_stats(X, y, s, totals[0], totals[1], stats)
         else:
             u = torch.ones(b, dtype=F64) if s is None else s
             below, above = split.sides(X, y)
@@ -245,6 +331,8 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0) -> S
             mid_all = torch.nonzero(~(below | above) & (u > 0)).flatten()
             mid = mid_all if count + len(mid_all) <= cap else None
             nr = None
+            if stats is not None:
+                add_stats(X, y, s, totals[0], totals[1], stats)
             if want_near:
                 P = torch.addmm(split.shift, X, split.fold)
                 kap = (y - P[:, 0]) / P[:, 1:].norm(dim=1).clamp_min(1e-300)
@@ -266,6 +354,8 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0) -> S
         start += b
     flags = combine(data, torch.tensor([float(over)], dtype=F64))
     split.overflow = bool(flags[0] > 0)
+    if stats is not None:
+        split.totals = totals_of(data, stats, totals[1])
     split.globs = combine(data, globs)
     if not split.overflow:
         split.kept = gather(data, torch.cat(kept) if kept else torch.empty(0, p + 2, dtype=F64))

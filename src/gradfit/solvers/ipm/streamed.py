@@ -17,6 +17,12 @@ kept rows (about ``1.8 m``, ``m = ((q+1) n)^(2/3)``: 0.9M rows of 70M), not ``n`
    flipped; up to ``0.1 m`` of them are moved into the kept rows and the LP is solved again (three
    times at most), more start a new round with ``2 m``.
 
+A source that can read a few of its pieces (Parquet row groups, :meth:`Batches.sample_units`) first
+tries a round whose sample comes from a few row groups picked at random: its classifying pass also
+sums what the sampling pass would have (rows, weights, column ranges and moments), so a file in
+random row order is fitted in one pass. The sample only steers the round; the proof of step 5 makes
+the result exact whatever it was, and a failed round falls back to the uniform sampling pass.
+
 When every glob keeps its sign the reduced LP has the full LP's optimum and its objective and dual
 bound are the full problem's, so the certificate ``gap_`` is that of the in-memory fit. Problems
 with fewer than ``max(min_rows, 3 m)`` rows are read into memory and solved directly. Across
@@ -31,10 +37,11 @@ from torch import Tensor
 from gradfit.data.stream import release_memory
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, SolverMismatch
+from gradfit.solvers.exact import record_design_note
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
-from gradfit.solvers.ipm.passes import (F64, Split, check_pass, classify_pass, gather, known_rows, load_pass,
-                                        near_check, sample_pass)
+from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify_pass, gather, known_rows,
+                                        load_pass, near_check, sample_pass, unit_sample_pass)
 from gradfit.solvers.ipm.preprocessing import (SAMPLE_TOL, glob_rows, kth_fraction, sample_share, solve_rows,
                                               stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
@@ -46,6 +53,38 @@ NEAR_FACTOR = 1.0  # near rows held per kept row (see _Round.run)
 # L1 fit: 0.17 s, against 0.78 s directly) or fail round after round, m doubling (20M rows: 32 LP
 # solves, 4-5 s, against 2.4 s directly): one round is tried, then the direct solve
 REDUCED_ROUNDS = 1
+# The unpenalized design counts as well conditioned (no SingularDesignWarning, no moments pass) when
+# this bound on cond(Z'SZ) holds; exact.COND_WARN warns above 1e16, the margin covers rounding
+DESIGN_PROOF_COND = 1e12
+
+
+def used_columns(col_min: Tensor, col_max: Tensor, intercept: bool) -> Tensor:
+    """The columns the LP uses: a constant column is left out when the intercept carries it (or it is 0)."""
+    constant = col_min == col_max
+    return ~(constant & (intercept | (col_min == 0)))
+
+
+def design_proved(totals: Totals, sample: Tensor, intercept: bool) -> bool:
+    """Whether the unpenalized design ``[X, 1]`` is provably identified and well conditioned, as
+    :func:`gradfit.solvers.exact.design_warning` standardizes it (columns centred with an intercept,
+    scaled to unit mean square), from the pass's column moments and the sample's rows alone.
+
+    The sample's rows are distinct rows of the data, so with the data's centre and scales
+    ``A >= A_s`` (every row adds a positive semidefinite term): ``lambda_min(A) >= lambda_min(A_s)``,
+    and ``lambda_max(A) <= trace(A)`` = the number of columns. A bound ``k / lambda_min(A_s)`` below
+    DESIGN_PROOF_COND proves what the moments pass would find; above it (a nearly singular design,
+    or a constant column) nothing is recorded and that pass decides."""
+    p, sw = totals.col_min.numel(), totals.weight_sum
+    mean = totals.center + totals.s1 / sw
+    var = (totals.s2 / sw - (totals.s1 / sw).square()).clamp_min(0.0)
+    D = (var if intercept else var + mean.square()).sqrt()
+    if bool(((D <= 1e-10 * mean.abs()) | (D == 0)).any()):
+        return False
+    Z = (sample[:, :p] - mean) / D if intercept else sample[:, :p] / D
+    if intercept:
+        Z = torch.cat([Z, torch.ones(Z.shape[0], 1, dtype=F64)], 1)
+    lam = float(torch.linalg.eigvalsh(weighted_gram(Z, sample[:, p + 1]) / sw)[0])
+    return lam > 0 and Z.shape[1] / lam < DESIGN_PROOF_COND
 
 
 class _Scales:
@@ -56,10 +95,11 @@ class _Scales:
         p = col_min.numel()
         X, s = sample[:, :p], sample[:, p + 1]
         tot = s.sum()
-        mu = (s @ X) / tot if intercept else torch.zeros(p, dtype=F64)
+        self.center = (s @ X) / tot  # the shift of the classifying pass's column moments
+        mu = self.center if intercept else torch.zeros(p, dtype=F64)
         sd = ((s @ (X - mu).square()) / tot).sqrt()
         constant = col_min == col_max
-        self.used = ~(constant & (intercept | (col_min == 0)))
+        self.used = used_columns(col_min, col_max, intercept)
         sd = torch.where(constant, col_min.abs(), sd)
         sd = torch.where(sd > 0, sd, (col_max - col_min).clamp_min(1e-300))  # constant on the sample only
         self.mu, self.sd, self.intercept, self.T = mu, sd[self.used], intercept, None
@@ -88,12 +128,11 @@ class _Round:
 
     def run(self):
         f, sample = self.f, self.sample
-        p, m, n = f.p, self.sample.shape[0], f.totals.n
+        p, m, n = f.p, self.sample.shape[0], f.n
         Ds = f.scales.design(sample)
         Zs, ys, us = Ds.full(), sample[:, p], sample[:, p + 1]
-        _, beta0, _, _, it, k = solve_rows(Zs, ys, us, sample_share(f.extra, float(us.sum()) / f.totals.weight_sum),
-                                           f.tau, max(f.tol, SAMPLE_TOL), f.max_iter, False, f.gen, f.min_lp_rows,
-                                           f.mm_factor, trial=True)
+        _, beta0, _, _, it, k = solve_rows(Zs, ys, us, f.extra_for(float(us.sum())), f.tau, max(f.tol, SAMPLE_TOL),
+                                           f.max_iter, False, f.gen, f.min_lp_rows, f.mm_factor, trial=True)
         f.n_iter += it
         f.lp_solves += k
         L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=F64)))
@@ -112,7 +151,9 @@ class _Round:
         hi2 = kth_fraction(kappa, min(f.tau + (1 + NEAR_FACTOR) * M / (2 * n), (m - 1.0) / m))
         split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi), float(min(lo2, lo)),
                                             float(max(hi2, hi))), cap=int(4 * M) + 1000,
-                              near_cap=int(4 * NEAR_FACTOR * M) + 1000)
+                              near_cap=int(4 * NEAR_FACTOR * M) + 1000, totals=(f.tau, f.scales.center))
+        if not f.take_totals(split.totals, sample):
+            return None
         if split.overflow:
             return None
         margin = min(split.hi, -split.lo)
@@ -178,14 +219,23 @@ class _Streamed:
         self.m, self.whiten = opts.subsample, opts.whiten
         self.gen = torch.Generator().manual_seed(settings.seed + 7919 * getattr(self.data, "rank", 0))
         self.n_iter = self.lp_solves = self.fixups = self.reduced_rows = 0
-        self.passes, self.proof, self.extra = 0, "direct", None
+        self.passes, self.proof, self.extra, self.totals, self.n = 0, "direct", None, None, 0
+        self.sampled = "none"
 
     def m_for(self, n: int) -> int:
         q = self.p + int(self.objective.fit_intercept)
         return int(self.m) if self.m else int(((q + 1) * n) ** (2.0 / 3.0))
 
+    def extra_for(self, weight_sum: float):
+        """The L1 penalty's LP rows for rows of this total weight (None without a penalty)."""
+        return l1_rows(self.design, self.objective.penalty.l1, weight_sum, self.scale)
+
     def solve(self):
         known = known_rows(self.data)
+        if known is not None:
+            found = self._from_units(known)
+            if found is not None:
+                return found
         world = getattr(self.data, "world", 1)
         m = None
 
@@ -196,18 +246,18 @@ class _Streamed:
         for _ in range(MAX_ROUNDS):
             self.passes += 1
             sample, self.totals = sample_pass(self.data, self.tau, target, self.gen)
-            n = self.totals.n
+            self.sampled = "a uniform sampling pass"
+            n = self.n = self.totals.n
             if n == 0 or not self.totals.weight_sum > 0:
                 raise SolverMismatch("solver 'ipm' got no rows with positive weight; check the data and its weights")
             self._check_finite()
             if not hasattr(self, "scales"):
                 self.scales = _Scales(sample, self.totals.col_min, self.totals.col_max,
                                       self.objective.fit_intercept, self.whiten)
-                D = self.scales.design(sample)
-                self.design = D
-                self.extra = l1_rows(D, self.objective.penalty.l1, self.totals.weight_sum, self.scale)
-                if D.shape[1] == 0:  # nothing to fit: y = 0 is the optimum
+                self.design = self.scales.design(sample)
+                if self.design.shape[1] == 0:  # nothing to fit: y = 0 is the optimum
                     return torch.zeros(0, dtype=F64), self.totals.zero_sum, self.totals.zero_sum
+            self.extra = self.extra_for(self.totals.weight_sum)
             m = m or min(self.m_for(n), sample.shape[0])
             if n < max(self.min_rows, 3 * m):
                 return self._direct(sample if sample.shape[0] == n else None)
@@ -219,6 +269,44 @@ class _Streamed:
                 return found
             m *= 2
         return self._direct(None)
+
+    def _from_units(self, known: int):
+        """The round of a sample drawn from a few row groups (see the module docstring), or None."""
+        m = self.m_for(known)
+        if known < max(self.min_rows, 3 * m):
+            return None
+        sample = unit_sample_pass(self.data, m, self.gen)
+        if sample is None or sample.shape[0] < m // 2 or not bool(torch.isfinite(sample).all()):
+            return None
+        X = sample[:, :self.p]
+        self.scales = _Scales(sample, X.amin(0), X.amax(0), self.objective.fit_intercept, self.whiten)
+        self.design = self.scales.design(sample)
+        found = None
+        if self.design.shape[1] > 0:
+            self.n, self.subsample, self.sampled = known, sample.shape[0], "a few row groups"
+            self.passes += 1
+            found = _Round(self, sample).run()
+        if found is None and self.totals is None:  # its scales were never checked against every row
+            del self.scales, self.design
+        return found
+
+    def take_totals(self, totals: Totals, sample: Tensor) -> bool:
+        """Take the classifying pass's totals when no sampling pass gave them (False: that round's
+        sample marked other columns constant than the data has); prove the design well conditioned
+        when the totals and the sample allow it (:func:`design_proved`)."""
+        if self.totals is None:
+            self.totals = totals
+            if totals.n == 0 or not totals.weight_sum > 0:
+                raise SolverMismatch("solver 'ipm' got no rows with positive weight; check the data and its weights")
+            self._check_finite()
+            if not torch.equal(used_columns(totals.col_min, totals.col_max, self.objective.fit_intercept),
+                               self.scales.used):
+                self.totals = None  # these scales leave out a column the data uses: start afresh
+                return False
+            self.extra = self.extra_for(totals.weight_sum)
+        if totals.s1 is not None and totals.finite() and design_proved(totals, sample, self.objective.fit_intercept):
+            record_design_note(self.data, self.objective.fit_intercept, "")
+        return True
 
     def _direct(self, rows: Tensor | None):
         if rows is None:
@@ -234,9 +322,7 @@ class _Streamed:
         return vertex(Zr, yr, ur, self.tau, sol.beta, sol.dual, self.polish)
 
     def _check_finite(self) -> None:
-        t = self.totals
-        if not (torch.isfinite(torch.cat([t.col_min, t.col_max])).all() and
-                torch.isfinite(torch.tensor([t.weight_sum, t.zero_sum])).all()):
+        if not self.totals.finite():
             self.data.validate()  # raises DataError naming the column and row
             raise ValueError("the data's sums are not finite: values too large for float64; rescale them")
 
@@ -248,7 +334,7 @@ def solve_streamed(name: str, objective: Objective, settings: Settings, tau: flo
     beta, p_val, lower = fit.solve()
     info = {"subsample": getattr(fit, "subsample", 0), "reduced_rows": fit.reduced_rows,
             "lp_solves": fit.lp_solves, "ipm_iterations": fit.n_iter, "passes": fit.passes,
-            "fixups": fit.fixups, "signs_proved_by": fit.proof, "used": fit.scales.used}
+            "fixups": fit.fixups, "signs_proved_by": fit.proof, "sample_from": fit.sampled, "used": fit.scales.used}
     return conclude(name, objective, settings, fit.design, beta, float(p_val), float(lower),
                     fit.totals.zero_sum, fit.totals.weight_sum, scale, fit.n_iter, t0, info)
 
