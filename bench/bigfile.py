@@ -108,6 +108,7 @@ def child(which: str, path: str, threads: int | None) -> dict:
         out["coef0"], out["rows"] = float(model.coef_[0]), int(model.info["n_rows"])
         out["loss"], out["gap"] = model.final_loss_, model.gap_
         out["passes"], out["proof"] = model.info.get("passes"), model.info.get("signs_proved_by")
+        out["sample_from"] = model.info.get("sample_from")
     elif which == "sklearn":
         df = pd.read_parquet(path)
         y = df.pop("y").to_numpy()
@@ -218,7 +219,8 @@ def exact_l1_summary(results: dict, floor: float) -> None:
         ok_rss, ok_time = r["peak_rss"] <= 1e9, r["seconds"] <= 3 * floor
         print(f"\n{which} (streamed): peak RSS {r['peak_rss'] / 1e9:.2f} GB (target <= 1 GB: "
               f"{'met' if ok_rss else 'NOT MET'}), {r['seconds'] / floor:.2f}x the fastest pyarrow read "
-              f"(target <= 3: {'met' if ok_time else 'NOT MET'}), {r.get('passes')} passes over the file, "
+              f"(target <= 3: {'met' if ok_time else 'NOT MET'}), {r.get('passes')} pass(es) over the file, sample from "
+              f"{r.get('sample_from')}, "
               f"signs proved by {r.get('proof')}, gap {r.get('gap', float('nan')):.1e}")
         mem = results.get(which + "-memory")
         if mem is not None:
