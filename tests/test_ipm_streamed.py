@@ -181,3 +181,27 @@ def test_one_pass_bad_value_names_the_row(tmp_path):
     X[45678, 2] = np.inf
     with pytest.raises(gradfit.data.batches.DataError, match="x2.*45679|45679.*x2"):
         gradfit.fit(_row_group_file(tmp_path, X, y), loss="l1", options=OPTS)
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.9])
+def test_a_fix_up_starts_from_the_last_optimum(tau):
+    """A few rows changed sides after a solve: the re-solve classifies every row by the last optimum
+    and solves only the band nearest to it (no sample LP), and still reaches the direct optimum."""
+    from gradfit.solvers.ipm.design import Design
+    from gradfit.solvers.ipm.preprocessing import pfn, solve_to_vertex
+    r = np.random.default_rng(12)
+    n, q = 200000, 6
+    Z = torch.from_numpy(np.column_stack([r.normal(size=(n, q - 1)), np.ones(n)]))
+    y = Z @ torch.linspace(-1, 1, q, dtype=torch.float64) + torch.from_numpy(r.standard_t(3, size=n))
+    u = torch.ones(n, dtype=torch.float64)
+    D = Design(Z, torch.zeros(q, dtype=torch.float64), torch.ones(q, dtype=torch.float64),
+               torch.ones(q, dtype=torch.bool), False)
+    first = pfn(D, y, u, tau, generator=torch.Generator().manual_seed(0))
+    y2 = y.clone()
+    y2[:300] += 3.0 * torch.sign(y[:300] - Z[:300] @ first.beta)  # 300 rows pushed further out, 300 flipped in
+    y2[300:600] -= 2.0 * torch.sign(y[300:600] - Z[300:600] @ first.beta)
+    warm = pfn(D, y2, u, tau, generator=torch.Generator().manual_seed(0), start=first.beta, max_rounds=1)
+    beta, value, lower, _, _ = solve_to_vertex(Z, y2, u, tau, 1e-12, 100, True)
+    assert warm.subsample > 0 and warm.rounds <= 3  # solved on the band (and fix-ups), not directly
+    assert warm.Z.shape[0] < n // 4
+    assert abs(warm.value - value) <= 1e-11 * value

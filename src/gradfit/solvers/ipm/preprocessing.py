@@ -143,18 +143,20 @@ def solve_to_vertex(Z, y, u, tau: float, tol: float, max_iter: int, polish_on: b
 
 def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, max_iter: int, polish_on: bool,
                generator: torch.Generator | None, min_rows: int, mm_factor: float, trial: bool = False,
-               max_rounds: int | None = None):
+               max_rounds: int | None = None, start: Tensor | None = None):
     """(rows, beta, value, lower, iterations, solves) of the LP over the rows ``Z`` (dense) plus ``extra``:
     by Portnoy-Koenker itself when there are many (the sample's LP and the reduced LP of a large
     problem are large problems too), else by :func:`solve_to_vertex`. A ``trial`` fit (the sample's)
     only needs beta: value and lower are then None. ``rows``: those of the last LP solved.
-    ``max_rounds``: Portnoy-Koenker rounds tried before the direct solve (None: until m is too large)."""
+    ``max_rounds``: Portnoy-Koenker rounds tried before the direct solve (None: until m is too large).
+    ``start``: a fit close to the optimum (that of nearly the same rows), which replaces the first
+    round's sample fit (see :func:`pfn`)."""
     n, q = Z.shape
     if n >= max(min_rows, 3 * int(((q + 1) * n) ** (2.0 / 3.0))):
         D = Design(Z, torch.zeros(q, dtype=Z.dtype), torch.ones(q, dtype=Z.dtype), torch.ones(q, dtype=torch.bool),
                    False)
         res = pfn(D, y, u, tau, extra, generator=generator, tol=tol, max_iter=max_iter, min_rows=min_rows,
-                  mm_factor=mm_factor, polish_on=polish_on, max_rounds=max_rounds)
+                  mm_factor=mm_factor, polish_on=polish_on, max_rounds=max_rounds, start=start)
         return (res.Z, res.y, res.u), res.beta, res.value, res.lower, res.n_iter, res.rounds
     rows = stack_rows(Z, y, u, extra)
     if not trial:
@@ -166,9 +168,15 @@ def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, m
 def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor, Tensor] | None = None,
         *, generator: torch.Generator | None = None, tol: float = 1e-12, max_iter: int = 100,
         m: int | None = None, min_rows: int = 20000, mm_factor: float = 0.8,
-        max_fixups: int = 3, polish_on: bool = True, max_rounds: int | None = None) -> PFNResult:
+        max_fixups: int = 3, polish_on: bool = True, max_rounds: int | None = None,
+        start: Tensor | None = None) -> PFNResult:
     """Minimize ``sum u_i rho_tau(y_i - Z_i beta)`` over the data rows plus the ``extra`` rows
     (kept in every reduced problem: the LP rows of an L1 penalty).
+
+    ``start``: the optimum of nearly the same problem (a few rows changed sides). The first round
+    then classifies every row by it, in the metric of all rows' ``Z'Z``, and keeps the
+    ``max(min_rows, n / 8)`` rows nearest to it: no sample LP, and a band far narrower than a
+    sample's error would need.
 
     ``m`` defaults to ``((q + 1) n)**(2/3)`` (quantreg's rule; fewer fix-up rounds than
     ``sqrt(q) n**(2/3)`` in our measurements); problems with fewer than ``max(min_rows, 3 m)``
@@ -180,14 +188,19 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
     total_iter, rounds, tries = 0, 0, 0
     while n >= max(min_rows, 3 * m) and (max_rounds is None or tries < max_rounds):
         tries += 1
-        # with replacement: O(m) instead of a permutation of n; a repeated row changes nothing
-        idx = torch.randint(n, (m,), generator=generator).to(Z.device)
-        Zs = Z.rows(idx)
-        us = u[idx]
-        _, beta0, _, _, it, k = solve_rows(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum())), tau,
-                                           max(tol, SAMPLE_TOL), max_iter, False, generator, min_rows, mm_factor,
-                                           trial=True)
-        total_iter, rounds = total_iter + it, rounds + k
+        if start is not None and tries == 1:
+            idx, beta0, M = torch.arange(n, device=Z.device), start, float(max(min_rows, n // 8))
+            Zs = Z.full()
+        else:
+            # with replacement: O(m) instead of a permutation of n; a repeated row changes nothing
+            idx = torch.randint(n, (m,), generator=generator).to(Z.device)
+            Zs = Z.rows(idx)
+            us = u[idx]
+            _, beta0, _, _, it, k = solve_rows(Zs, y[idx], us, sample_share(extra, float(us.sum() / u.sum())), tau,
+                                               max(tol, SAMPLE_TOL), max_iter, False, generator, min_rows, mm_factor,
+                                               trial=True)
+            total_iter, rounds = total_iter + it, rounds + k
+            M = mm_factor * m
         L, info = torch.linalg.cholesky_ex(Zs.T @ Zs)
         if int(info) != 0:  # a singular subsample: fall back to the direct solve
             break
@@ -195,14 +208,13 @@ def pfn(Z: Design, y: Tensor, u: Tensor, tau: float, extra: tuple[Tensor, Tensor
         Mfold = torch.cat([beta0[:, None], Linv_t], 1)
         Ps = Zs @ Mfold
         kappa = (y[idx] - Ps[:, 0]) / Ps[:, 1:].norm(dim=1).clamp_min(1e-12)
-        M = mm_factor * m
         # the thresholds from the subsample's kappa: a selection over m values, not n (the kept
         # fraction is then M/n only up to the sample's noise, which the check covers), centred on the
         # sample's share of rows below the fit: tau for data rows, about 1/2 when these rows are the
         # middle band of a larger problem (its globs in ``extra``)
-        below = float((kappa < 0).to(kappa.dtype).mean())
-        lo = float(kth_fraction(kappa, max(1.0 / m, below - M / (2 * n))))
-        hi = float(kth_fraction(kappa, min(below + M / (2 * n), (m - 1.0) / m)))
+        below, nk = float((kappa < 0).to(kappa.dtype).mean()), kappa.numel()
+        lo = float(kth_fraction(kappa, max(1.0 / nk, below - M / (2 * n))))
+        hi = float(kth_fraction(kappa, min(below + M / (2 * n), (nk - 1.0) / nk)))
         G, middle, side = classify(Z, y, u, Mfold, lo, hi, cap=int(4 * M) + 1000)
         if middle is None:  # far more rows near the fit than the sample promised
             m *= 2

@@ -158,13 +158,15 @@ class _Round:
             return None
         margin = min(split.hi, -split.lo)
         margin2 = min(split.hi2, -split.lo2) if split.near is not None else margin
+        beta = None
         for _ in range(MAX_FIXUPS + 1):
             Dk = f.scales.design(split.kept)
             globs = glob_rows(Dk, torch.cat([split.globs[:, :p][:, f.scales.used], split.globs[:, p:]], 1))
+            # a fix-up moved a few rows: the last optimum starts the solve of nearly the same rows
             rows, beta, p_red, lower, it, k = solve_rows(Dk.full(), split.kept[:, p], split.kept[:, p + 1],
                                                          with_rows(globs, f.extra), f.tau, f.tol, f.max_iter,
                                                          f.polish, f.gen, f.min_lp_rows, f.mm_factor,
-                                                         max_rounds=REDUCED_ROUNDS)
+                                                         max_rounds=REDUCED_ROUNDS, start=beta)
             del Dk
             release_memory()  # the LP's work arrays, before a pass or the check
             f.n_iter += it
