@@ -250,3 +250,20 @@ def test_streamed_exact_fit_names_a_bad_value_after_the_unchecked_pass(tmp_path,
     dropped = open_table(path, target="y", features=["a", "b", "c"], cache=False, drop_na=True, batch_rows=100)
     if bad != -1.0:  # --drop-na skips the row, and the fit matches lstsq without it
         np.testing.assert_allclose(theta(gradfit.fit(dropped)), ols(frame.drop(index=776)), rtol=1e-10)
+
+
+def test_sample_units_reads_a_few_random_row_groups_only(tmp_path):
+    r = np.random.default_rng(0)
+    df = pd.DataFrame({"a": r.normal(size=40000), "y": np.arange(40000.0)})
+    df.to_parquet(tmp_path / "g.parquet", row_group_size=1000)
+    data = open_table(tmp_path / "g.parquet", target="y", cache=False)
+    blocks, rows = data.sample_units(2500, torch.Generator().manual_seed(1))
+    got = [b for b in blocks]
+    ys = np.concatenate([b[1] for b in got])
+    assert rows == len(ys) == 4000  # at least 4 whole row groups, about 2500 rows asked for
+    groups = np.unique(ys // 1000)
+    assert len(groups) == 4 and list(groups) == sorted(groups)  # read in file order
+    assert data.sample_units(20000, torch.Generator().manual_seed(1)) is None  # half the file: read it all
+    df.to_csv(tmp_path / "g.csv", index=False)
+    assert open_table(tmp_path / "g.csv", target="y", cache=False).sample_units(2500, torch.Generator()) is None
+    assert open_table(tmp_path / "g.parquet", target="y").sample_units(2500, torch.Generator()) is None  # cached

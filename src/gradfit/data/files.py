@@ -159,8 +159,8 @@ class FileBatches(Batches):
         self._unchecked = True
         return self._read(self.units, self._raw_columns, read_ahead)
 
-    def sample_units(self, rows: int, generator: torch.Generator, least: int = SAMPLE_UNITS,
-                     most: float = SAMPLE_SHARE) -> tuple[Iterator[list[np.ndarray]], int] | None:
+    def sample_units(self, rows: int, generator: torch.Generator, read_ahead: int | None = None,
+                     least: int = SAMPLE_UNITS, most: float = SAMPLE_SHARE) -> tuple[Iterator[list[np.ndarray]], int] | None:
         """(blocks, their rows): blocks as :meth:`unchecked_columns` gives them, of whole units (row groups) picked at random:
         at least ``least`` of them and about ``rows`` rows, in file order; or None when the source
         cannot read a part of itself (CSV, rows cached or unknown, not float64 on the CPU) or those
@@ -181,7 +181,7 @@ class FileBatches(Batches):
         if got > most * sum(u.n_rows for u in units):
             return None
         self._unchecked = True
-        return self._read([units[i] for i in sorted(picked)], self._raw_columns, part=True), got
+        return self._read([units[i] for i in sorted(picked)], self._raw_columns, read_ahead, part=True), got
 
     def validate(self) -> None:
         """After an unchecked pass: one checked pass, which raises DataError naming the column and row."""

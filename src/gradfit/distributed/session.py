@@ -224,8 +224,8 @@ class ShardedBatches(Batches):
     def unchecked_columns(self, read_ahead: int | None = None):
         return self.local.unchecked_columns(read_ahead)
 
-    def sample_units(self, rows: int, generator: torch.Generator):
-        return self.local.sample_units(rows, generator)
+    def sample_units(self, rows: int, generator: torch.Generator, read_ahead: int | None = None):
+        return self.local.sample_units(rows, generator, read_ahead)
 
     def validate(self) -> None:
         self.local.validate()

@@ -114,7 +114,8 @@ class Batches:
         """
         return None
 
-    def sample_units(self, rows: int, generator: torch.Generator) -> tuple[Iterator[list[np.ndarray]], int] | None:
+    def sample_units(self, rows: int, generator: torch.Generator,
+                     read_ahead: int | None = None) -> tuple[Iterator[list[np.ndarray]], int] | None:
         """(blocks, their rows): blocks as :meth:`unchecked_columns` of a few pieces of the source picked at random (Parquet
         row groups), about ``rows`` rows, without reading the rest; None when the source cannot (the
         default). Not a uniform sample unless the rows are in random order."""

@@ -161,7 +161,7 @@ def unit_sample_pass(data: Batches, m: int, generator: torch.Generator) -> Tenso
     p = data.n_features
     n_local, n_all = data.rows_known() or 0, known_rows(data) or 0
     want = int(math.ceil(m * n_local / max(n_all, 1)))
-    picked = data.sample_units(want, generator) if want > 0 else None
+    picked = data.sample_units(want, generator, PASS_READ_AHEAD) if want > 0 else None
     if float(combine(data, torch.tensor([float(want > 0 and picked is None)], dtype=F64))[0]) > 0:
         return None  # some process cannot (its unopened reader starts nothing)
     held = []
