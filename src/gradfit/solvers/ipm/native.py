@@ -1,5 +1,6 @@
-"""The compiled Frisch–Newton loop (``_fnb.c``), when the install built it; :func:`.lp.frisch_newton`
-runs its torch version otherwise (or with ``GRADFIT_NO_NATIVE=1``, as for the moment kernel)."""
+"""The compiled Frisch–Newton loop (``_fnb.c``) and the streamed passes' kernels (``_passes.c``), when the
+install built them; :func:`.lp.frisch_newton` and the passes run their torch versions otherwise (or with
+``GRADFIT_NO_NATIVE=1``, as for the moment kernel)."""
 from __future__ import annotations
 
 import ctypes
@@ -98,33 +99,47 @@ def _vec(v):
 
 
 def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
-             lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False):
-    """The classifying pass of ``_fnb.c`` over the rows of X (a matrix or a list of columns):
+             lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False,
+             stats: Tensor | None = None, center=None, tau: float | None = None):
+    """The classifying pass of ``_passes.c`` over the rows of X (a matrix or a list of columns):
     ``(globs (2, p + 2), middle row indices or None past cap, side (int8 per row) or None, near row
-    indices or None past near_cap)``. Rows of zero weight are skipped."""
-    fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, ctypes.c_int, _V, ctypes.c_long,
-                                         _P, _P, _P, _P, ctypes.c_double, ctypes.c_double, ctypes.c_double,
-                                         ctypes.c_double, _P, _B, _L, ctypes.c_long, _L, ctypes.c_long, _L])
+    indices or None past near_cap)``. Rows of zero weight are skipped.
+
+    With ``stats`` (a float64 tensor of ``3 + 4p``, zeros to start), the same sweep adds the sampling
+    pass's totals of these rows to it in place: ``[rows of weight > 0, sum u, sum u rho_tau(y), column
+    min (p), column max (p), sum u (x - center) (p), sum u (x - center)^2 (p)]`` (min / max over the
+    rows of weight > 0, NaN where such a row holds a NaN; ``center`` None: zeros; ``tau`` required).
+    """
+    fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, _V, ctypes.c_long, _P, _P, _P,
+                                         _P, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, _P,
+                                         _B, _L, ctypes.c_long, _L, ctypes.c_long, _L, ctypes.c_double, _P, _P])
     cols, rs, n, p = _columns(X)
     k = A.shape[-1] if A.ndim == 2 else 1
-    A, c = A.to(torch.float64).reshape(p, k), c.to(torch.float64).reshape(k)
-    padded = k <= 16
-    if padded:  # the kernel's fast path: four vector registers per row
-        A, c = torch.nn.functional.pad(A, (0, 16 - k)), torch.nn.functional.pad(c, (0, 16 - k))
-    A, c = A.contiguous(), c.contiguous()
-    (y, yp), (u, up) = _vec(y), _vec(u)
+    A, c = A.to(torch.float64).reshape(p, k).contiguous(), c.to(torch.float64).reshape(k).contiguous()
+    if stats is not None:
+        if tau is None:
+            raise ValueError("classify: stats needs tau")
+        if not (isinstance(stats, Tensor) and stats.dtype == torch.float64 and stats.device.type == "cpu"
+                and stats.is_contiguous() and stats.numel() == 3 + 4 * p):
+            raise ValueError(f"classify: stats must be a contiguous float64 CPU tensor of {3 + 4 * p} values")
+    (y, yp), (u, up), (center, cp) = _vec(y), _vec(u), _vec(center)
+    if center is not None and center.numel() != p:
+        raise ValueError(f"classify: center must hold {p} values, not {center.numel()}")
     G = torch.zeros(2, p + 2, dtype=torch.float64)
     mid = torch.empty(max(min(cap, n), 1), dtype=torch.long)
     sides = torch.empty(n if side else 0, dtype=torch.int8)
     want_near = lo2 is not None
     near = torch.empty(max(min(near_cap, n), 1) if want_near else 1, dtype=torch.long)
     n_near = ctypes.c_long(0)
-    count = fn(n, p, k, int(padded), cols, rs, yp, up, _ptr(A), _ptr(c), float(lo), float(hi),
+    count = fn(n, p, k, cols, rs, yp, up, _ptr(A), _ptr(c), float(lo), float(hi),
                float(lo2 if want_near else lo), float(hi2 if want_near else hi), _ptr(G),
                ctypes.cast(sides.data_ptr(), _B) if side else None, ctypes.cast(mid.data_ptr(), _L), int(cap),
-               ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near))
+               ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near),
+               float(0.5 if tau is None else tau), cp, None if stats is None else _ptr(stats))
+    if count == -1:
+        raise ValueError(f"classify: the compiled pass takes 1 to 128 outputs, not {k}")
     if count < 0:
-        raise ValueError("classify: too many columns for the compiled pass")
+        raise MemoryError("classify: the compiled pass could not allocate its buffers")
     mid_out = mid[:count] if count <= cap else None
     near_out = (near[:n_near.value] if n_near.value <= near_cap else None) if want_near else None
     return G, mid_out, sides if side else None, near_out
@@ -144,6 +159,8 @@ def check(X, y, u, a: Tensor, c: float, tau: float, side: Tensor | None, cap: in
     count = fn(n, p, cols, rs, yp, up, _ptr(a), float(c), float(tau),
                None if side is None else ctypes.cast(side.data_ptr(), _B), ctypes.byref(total),
                _ptr(r) if residual else None, ctypes.cast(bad.data_ptr(), _L), int(cap))
+    if count < 0:
+        raise MemoryError("check: the compiled pass could not allocate its buffers")
     return total.value, (bad[:count] if count <= cap else None), (r if residual else None)
 
 
@@ -157,4 +174,6 @@ def stats(X, y, u, tau: float, keys: Tensor, t: float, cmin: Tensor, cmax: Tenso
     idx = torch.empty(max(min(cap, n), 1), dtype=torch.long)
     count = fn(n, p, cols, rs, yp, up, float(tau), _ptr(keys), float(t), _ptr(cmin), _ptr(cmax), _ptr(sums),
                ctypes.cast(idx.data_ptr(), _L), int(cap))
+    if count < 0:
+        raise MemoryError("stats: the compiled pass could not allocate its buffers")
     return idx[:count] if count <= cap else None
