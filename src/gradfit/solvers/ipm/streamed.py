@@ -42,17 +42,13 @@ from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
 from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify_pass, gather, known_rows,
                                         load_pass, near_check, sample_pass, unit_sample_pass)
-from gradfit.solvers.ipm.preprocessing import (SAMPLE_TOL, glob_rows, kth_fraction, sample_share, solve_rows,
+from gradfit.solvers.ipm.preprocessing import (REDUCED_ROUNDS, SAMPLE_TOL, glob_rows, kth_fraction, solve_rows,
                                               stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
 
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3
 NEAR_FACTOR = 1.0  # near rows held per kept row (see _Round.run)
-# The kept rows are the band around the trial fit. A Portnoy-Koenker solve of them may work (5M-row
-# L1 fit: 0.17 s, against 0.78 s directly) or fail round after round, m doubling (20M rows: 32 LP
-# solves, 4-5 s, against 2.4 s directly): one round is tried, then the direct solve
-REDUCED_ROUNDS = 1
 # The unpenalized design counts as well conditioned (no SingularDesignWarning, no moments pass) when
 # this bound on cond(Z'SZ) holds; exact.COND_WARN warns above 1e16, the margin covers rounding
 DESIGN_PROOF_COND = 1e12
