@@ -64,7 +64,6 @@ def _load_pass(name: str, argtypes):
     return fn
 
 
-FUSED_STATS = False  # whether classify() takes stats= (the fused totals of the classifying pass)
 _L = ctypes.POINTER(ctypes.c_long)
 _B = ctypes.POINTER(ctypes.c_byte)
 _V = ctypes.POINTER(ctypes.c_void_p)

@@ -315,14 +315,12 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
     for X, y, s in blocks_of(data):
         b = block_rows(X)
         if native.rows_usable(X):
-            fused = stats is not None and native.FUSED_STATS
             G, mid, _, nr = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi,
                                             cap=max(cap - count, 0), lo2=split.lo2, hi2=split.hi2,
-                                            near_cap=max(near_cap - n_near, 0),
-                                            **(dict(stats=stats, center=totals[1], tau=totals[0]) if fused else {}))
+                                            near_cap=max(near_cap - n_near, 0), stats=stats,
+                                            center=None if totals is None else totals[1],
+                                            tau=None if totals is None else totals[0])
             globs += G
-            if stats is not None and not fused:
-                add_stats(X, y, s, totals[0], totals[1], stats)
         else:
             u = torch.ones(b, dtype=F64) if s is None else s
             below, above = split.sides(X, y)
