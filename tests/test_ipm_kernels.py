@@ -113,6 +113,27 @@ def test_classify_matches_reference(k, layout):
     close(stats, ref[4])
 
 
+@pytest.mark.parametrize("k", [5, 12, 17, 40])
+def test_classify_triangular_fold(k):
+    """A fold [beta, L^-T] of a Cholesky factor is upper triangular (the kernel skips its zero rows per
+    chunk of outputs), one with a whole chunk of zero columns too."""
+    n, p = 700, 10
+    X, y, u, A, c = block(n, p, k, seed=k)
+    for a in range(p):
+        A[a, 1:1 + min(a, k - 1)] = 0.0
+    if k > 9:
+        A[:, 5:9] = 0.0
+    lims = limits(X, y, A, c, u)
+    ref = reference(X, y, u, A, c, *lims, 0.5, np.zeros(p))
+    stats = torch.zeros(3 + 4 * p, dtype=torch.float64)
+    G, mid, side, near = run_classify(layouts(X)["columns"], y, u, A, c, lims, 0.5, None, n, n, stats)
+    close(G, ref[0])
+    np.testing.assert_array_equal(mid, ref[1])
+    np.testing.assert_array_equal(side, ref[2])
+    np.testing.assert_array_equal(near, ref[3])
+    close(stats, ref[4])
+
+
 @pytest.mark.parametrize("weights", ["none", "ones", "fractional", "zeros"])
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 300])
 def test_classify_sizes_and_weights(n, weights):

@@ -127,29 +127,51 @@ HOT int pack(double *buf, const double *const *cols, int p, long rs, const doubl
     return mp;
 }
 
-/* One tile's rows: r and band from P (four outputs at a time, eight rows), the side code of each row
- * (code), whether it is a middle (1) or near (2) row (flag), and the weights of the rows below (wb) and
- * above (wa). A and c are zero-padded to kp (a multiple of 4) outputs. */
-HOT void tile_sides(int mp, int p, int kp, const double *buf, const double *w, const double *A, const double *c,
-                    double lo, double hi, double lo2, double hi2, double *wb, double *wa, signed char *code,
-                    unsigned char *flag) {
+/* The fold in chunks of four outputs: the last chunk starts with output 0 (the residual column), the
+ * others take outputs 1, 2, ... in order, zeros past k. Chunk h holds Ah[h][a][0..4) and ch[h][0..4),
+ * and only rows a in [from[h], to[h]) of it are not all zero: where the fold is triangular (as
+ * Z L^-T is, the intercept last) the first chunks need only the first columns. */
+static int fold_chunks(int p, int k, const double *A, const double *c, double *Ah, double *ch, int *from, int *to) {
+    const int nc = (k + 3) / 4;
+    for (int h = 0; h < nc; h++) {
+        from[h] = p, to[h] = 0;
+        for (int l = 0; l < 4; l++) {
+            const int j = h < nc - 1 ? 4 * h + l + 1 : (l == 0 ? 0 : 4 * h + l);
+            ch[4 * h + l] = j < k ? c[j] : 0.0;
+            for (int a = 0; a < p; a++) {
+                const double v = j < k ? A[(long)a * k + j] : 0.0;
+                Ah[((long)h * p + a) * 4 + l] = v;
+                if (v != 0.0 || v != v) from[h] = a < from[h] ? a : from[h], to[h] = a + 1 > to[h] ? a + 1 : to[h];
+            }
+        }
+        if (from[h] >= to[h]) from[h] = to[h] = 0;
+    }
+    return nc;
+}
+
+/* One tile's rows: r and band from P (a chunk of four outputs for eight rows at a time), the side code
+ * of each row (code), whether it is a middle (1) or near (2) row (flag), and the weights of the rows
+ * below (wb) and above (wa). */
+HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, const double *Ah, const double *ch,
+                    const int *from, const int *to, double lo, double hi, double lo2, double hi2, double *wb,
+                    double *wa, signed char *code, unsigned char *flag) {
     const v4d zero = bcast(0.0), lov = bcast(lo), hiv = bcast(hi), lo2v = bcast(lo2), hi2v = bcast(hi2);
     for (int i = 0; i < mp; i += 8) {
         const double *x = buf + (long)i * (p + 1);
         v4d r0 = zero, r1 = zero, b0 = zero, b1 = zero;
-        for (int j0 = 0; j0 < kp; j0 += 4) {
+        for (int h = 0; h < nc; h++) {
             v4d P[4], Q[4];
-            for (int j = 0; j < 4; j++) P[j] = Q[j] = bcast(c[j0 + j]);
-            for (int a = 0; a < p; a++) {
+            for (int j = 0; j < 4; j++) P[j] = Q[j] = bcast(ch[4 * h + j]);
+            const double *Aa = Ah + ((long)h * p + from[h]) * 4;
+            for (int a = from[h]; a < to[h]; a++, Aa += 4) {
                 const v4d x0 = load(x + 8 * a), x1 = load(x + 8 * a + 4);
-                const double *Aa = A + (long)a * kp + j0;
                 for (int j = 0; j < 4; j++) {
                     const v4d av = bcast(Aa[j]);
                     P[j] += x0 * av;
                     Q[j] += x1 * av;
                 }
             }
-            if (j0 == 0) {
+            if (h == nc - 1) {
                 r0 = load(x + 8 * p) - P[0];
                 r1 = load(x + 8 * p + 4) - Q[0];
                 P[0] = Q[0] = zero;
@@ -334,29 +356,27 @@ DISPATCH long gradfit_classify(long n, int p, int k, const double *const *cols, 
     const long step = 8L * (p + 1);
     const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 3L * p;
     double *mem = malloc(sizeof(double) * nbuf);
-    int *nan = calloc(p + 1, sizeof(int));
+    int *nan = calloc(p + 1 + kp / 2, sizeof(int));
     signed char *code = malloc(2 * TILE);
     if (!mem || !nan || !code) {
         free(mem), free(nan), free(code);
         return -2;
     }
     unsigned char *flag = (unsigned char *)code + TILE;
-    double *Ap = mem, *cp = Ap + (long)kp * p, *buf = cp + kp, *w = buf + (long)TILE * (p + 1), *wb = w + TILE,
+    double *Ah = mem, *ch = Ah + (long)kp * p, *buf = ch + kp, *w = buf + (long)TILE * (p + 1), *wb = w + TILE,
            *wa = wb + TILE, *mn = wa + TILE, *mx = mn + p, *ctr = mx + p;
+    int *from = nan + p + 1, *to = from + kp / 4;
+    const int nc = fold_chunks(p, k, A, c, Ah, ch, from, to);
     Totals t = {ctr + p, ctr + p + ns};
     memset(t.s, 0, sizeof(double) * 2 * ns);
-    for (int a = 0; a < p; a++) {
-        for (int j = 0; j < kp; j++) Ap[(long)a * kp + j] = j < k ? A[(long)a * k + j] : 0.0;
-        mn[a] = INFINITY, mx[a] = -INFINITY, ctr[a] = center ? center[a] : 0.0;
-    }
-    for (int j = 0; j < kp; j++) cp[j] = j < k ? c[j] : 0.0;
+    for (int a = 0; a < p; a++) mn[a] = INFINITY, mx[a] = -INFINITY, ctr[a] = center ? center[a] : 0.0;
     long count = 0, nn = 0, rows = 0;
     for (long i0 = 0; i0 < n; i0 += TILE) {
         const int m = n - i0 < TILE ? (int)(n - i0) : TILE;
         const int mp = pack(buf, cols, p, rs, y, i0, m);
         const int pos = tile_weights(w, u, i0, m, mp), masked = pos != mp;
         rows += pos;
-        tile_sides(mp, p, kp, buf, w, Ap, cp, lo, hi, lo2, hi2, wb, wa, code, flag);
+        tile_sides(mp, p, nc, buf, w, Ah, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
         if (side) memcpy(side + i0, code, m);
         for (int i = 0; i < m; i++) {
             if (!flag[i]) continue;
