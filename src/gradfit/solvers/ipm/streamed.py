@@ -13,14 +13,16 @@ kept rows (about ``1.8 m``, ``m = ((q+1) n)^(2/3)``: 0.9M rows of 70M), not ``n`
 4. **LP on the kept rows and the two globs** (+ the L1 penalty's rows), polished to a vertex.
 5. **Check.** A globbed row keeps its sign unless ``|z_i (beta - beta0)| >= |r_i|``, and
    ``|z_i d| <= ||L^-1 z_i|| ||L' d||``, so ``||L'(beta - beta0)|| < min(hi, -lo)`` proves every
-   sign without reading the data again. Otherwise a **check pass** finds the rows whose sign
-   flipped; up to ``0.1 m`` of them are moved into the kept rows and the LP is solved again (three
-   times at most), more start a new round with ``2 m``.
+   sign without reading the data again; the rows of a wider band held in memory settle a larger
+   move. Otherwise a **check pass** finds the rows whose sign flipped; up to ``0.1 m`` of them are
+   moved into the kept rows and the LP is solved again from its last optimum (three times at
+   most), more start a new round with ``2 m``.
 
 A source that can read a few of its pieces (Parquet row groups, :meth:`Batches.sample_units`) first
 tries a round whose sample comes from a few row groups picked at random: its classifying pass also
 sums what the sampling pass would have (rows, weights, column ranges and moments), so a file in
-random row order is fitted in one pass. The sample only steers the round; the proof of step 5 makes
+random row order is fitted in one pass. Those moments and the sample also bound the design's
+condition number (:func:`~.scales.design_proved`), which spares the singular-design check its pass. The sample only steers the round; the proof of step 5 makes
 the result exact whatever it was, and a failed round falls back to the uniform sampling pass.
 
 When every glob keeps its sign the reduced LP has the full LP's optimum and its objective and dual
@@ -38,84 +40,17 @@ from gradfit.data.stream import release_memory
 from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.exact import record_design_note
-from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
-from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify_pass, gather, known_rows,
+from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify_pass, known_rows,
                                         load_pass, near_check, sample_pass, unit_sample_pass)
 from gradfit.solvers.ipm.preprocessing import (REDUCED_ROUNDS, SAMPLE_TOL, glob_rows, kth_fraction, solve_rows,
                                               stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
+from gradfit.solvers.ipm.scales import Scales, design_proved, used_columns
 
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3
 NEAR_FACTOR = 1.0  # near rows held per kept row (see _Round.run)
-# The unpenalized design counts as well conditioned (no SingularDesignWarning, no moments pass) when
-# this bound on cond(Z'SZ) holds; exact.COND_WARN warns above 1e16, the margin covers rounding
-DESIGN_PROOF_COND = 1e12
-DESIGN_PROOF_ROWS = 1 << 16
-
-
-def used_columns(col_min: Tensor, col_max: Tensor, intercept: bool) -> Tensor:
-    """The columns the LP uses: a constant column is left out when the intercept carries it (or it is 0)."""
-    constant = col_min == col_max
-    return ~(constant & (intercept | (col_min == 0)))
-
-
-def design_proved(totals: Totals, sample: Tensor, intercept: bool) -> bool:
-    """Whether the unpenalized design ``[X, 1]`` is provably identified and well conditioned, as
-    :func:`gradfit.solvers.exact.design_warning` standardizes it (columns centred with an intercept,
-    scaled to unit mean square), from the pass's column moments and the sample's rows alone.
-
-    The sample's rows are distinct rows of the data, so with the data's centre and scales
-    ``A >= A_s`` (every row adds a positive semidefinite term): ``lambda_min(A) >= lambda_min(A_s)``,
-    and ``lambda_max(A) <= trace(A)`` = the number of columns. A bound ``k / lambda_min(A_s)`` below
-    DESIGN_PROOF_COND proves what the moments pass would find; above it (a nearly singular design,
-    or a constant column) nothing is recorded and that pass decides."""
-    p, sw = totals.col_min.numel(), totals.weight_sum
-    mean = totals.center + totals.s1 / sw
-    var = (totals.s2 / sw - (totals.s1 / sw).square()).clamp_min(0.0)
-    D = (var if intercept else var + mean.square()).sqrt()
-    if bool(((D <= 1e-10 * mean.abs()) | (D == 0)).any()):
-        return False
-    sample = sample[:DESIGN_PROOF_ROWS]  # fewer rows: a weaker bound, as valid, and cheap
-    Z = (sample[:, :p] - mean) / D if intercept else sample[:, :p] / D
-    if intercept:
-        Z = torch.cat([Z, torch.ones(Z.shape[0], 1, dtype=F64)], 1)
-    lam = float(torch.linalg.eigvalsh(weighted_gram(Z, sample[:, p + 1]) / sw)[0])
-    return lam > 0 and Z.shape[1] / lam < DESIGN_PROOF_COND
-
-
-class _Scales:
-    """Centre, scale, used columns and whitening, fixed from the first sample (any scale gives the
-    same optimum): :meth:`design` standardizes any rows the same way."""
-
-    def __init__(self, sample: Tensor, col_min: Tensor, col_max: Tensor, intercept: bool, whiten: bool):
-        p = col_min.numel()
-        X, s = sample[:, :p], sample[:, p + 1]
-        tot = s.sum()
-        self.center = (s @ X) / tot  # the shift of the classifying pass's column moments
-        mu = self.center if intercept else torch.zeros(p, dtype=F64)
-        sd = ((s @ (X - mu).square()) / tot).sqrt()
-        constant = col_min == col_max
-        self.used = used_columns(col_min, col_max, intercept)
-        sd = torch.where(constant, col_min.abs(), sd)
-        sd = torch.where(sd > 0, sd, (col_max - col_min).clamp_min(1e-300))  # constant on the sample only
-        self.mu, self.sd, self.intercept, self.T = mu, sd[self.used], intercept, None
-        if whiten:
-            self.T = whitening(self.design(sample))
-
-    def design(self, rows: Tensor) -> Design:
-        D = Design(rows[:, :self.mu.numel()], self.mu, self.sd, self.used, self.intercept)
-        if self.T is not None:
-            D.whiten(self.T)
-        return D
-
-    def full_fold(self, D: Design, M: Tensor) -> tuple[Tensor, Tensor]:
-        """(A, c) with ``Z @ M = X @ A + c`` on all p columns (zero rows for unused ones)."""
-        A, c = D.fold(M)
-        full = torch.zeros((self.mu.numel(),) + tuple(A.shape[1:]), dtype=F64)
-        full[self.used] = A
-        return full, c
 
 
 class _Round:
@@ -252,7 +187,7 @@ class _Streamed:
                 raise SolverMismatch("solver 'ipm' got no rows with positive weight; check the data and its weights")
             self._check_finite()
             if not hasattr(self, "scales"):
-                self.scales = _Scales(sample, self.totals.col_min, self.totals.col_max,
+                self.scales = Scales(sample, self.totals.col_min, self.totals.col_max,
                                       self.objective.fit_intercept, self.whiten)
                 self.design = self.scales.design(sample)
                 if self.design.shape[1] == 0:  # nothing to fit: y = 0 is the optimum
@@ -279,7 +214,7 @@ class _Streamed:
         if sample is None or sample.shape[0] < m // 2 or not bool(torch.isfinite(sample).all()):
             return None
         X = sample[:, :self.p]
-        self.scales = _Scales(sample, X.amin(0), X.amax(0), self.objective.fit_intercept, self.whiten)
+        self.scales = Scales(sample, X.amin(0), X.amax(0), self.objective.fit_intercept, self.whiten)
         self.design = self.scales.design(sample)
         found = None
         if self.design.shape[1] > 0:
