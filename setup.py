@@ -14,4 +14,4 @@ setup(ext_modules=[Extension("gradfit.numerics._kernels", ["src/gradfit/numerics
                              depends=simd, optional=True),
                    Extension("gradfit.solvers.ipm._fnb", ["src/gradfit/solvers/ipm/_fnb.c",
                                                          "src/gradfit/solvers/ipm/_passes.c"], extra_compile_args=flags,
-                             depends=simd, optional=True)])
+                             depends=simd + ["src/gradfit/solvers/ipm/_passes_tile.h"], optional=True)])

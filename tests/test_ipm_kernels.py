@@ -9,6 +9,19 @@ import torch
 from gradfit.solvers.ipm import native
 
 pytestmark = pytest.mark.skipif(not native.rows_usable([]), reason="the compiled kernels were not built here")
+WIDTHS = [4, 8] if native.rows_usable([]) and native.pass_width(8) == 8 else [4]
+
+
+@pytest.fixture(autouse=True, params=WIDTHS, ids=lambda w: f"w{w}")
+def width(request):
+    """Every test at each vector width this CPU runs (AVX2 and, where the CPU has it, AVX-512)."""
+    if not native.rows_usable([]):
+        yield
+        return
+    before = native.pass_width()
+    assert native.pass_width(request.param) == request.param
+    yield request.param
+    native.pass_width(before)
 
 
 def rho(r, tau):

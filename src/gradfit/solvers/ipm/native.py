@@ -69,6 +69,14 @@ _B = ctypes.POINTER(ctypes.c_byte)
 _V = ctypes.POINTER(ctypes.c_void_p)
 
 
+def pass_width(want: int = 0) -> int:
+    """The float64 lanes per vector of the compiled passes: 8 where the CPU has AVX-512, else 4; ``want``
+    4 or 8 sets it (8 only where the CPU has it), 0 only asks."""
+    fn = _lib().gradfit_pass_width
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn(int(want))
+
+
 def rows_usable(X) -> bool:
     """Whether the compiled passes take these rows: a float64 CPU matrix (any strides) or a list of
     contiguous float64 numpy columns."""

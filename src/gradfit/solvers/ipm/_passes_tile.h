@@ -1,0 +1,476 @@
+/* The vector part of the pass kernels (_passes.c), written for VW lanes of float64 per vector and
+ * included once per width: VW = 4 (AVX2, or the baseline SIMD) and VW = 8 (AVX-512). The includer
+ * defines VW, KERNEL(name) (the name with its width's suffix) and TARGET (the functions' target
+ * attribute). A group is the 2 VW rows that two vectors hold. */
+
+typedef double KERNEL(vd) __attribute__((vector_size(8 * VW)));
+typedef long KERNEL(vl) __attribute__((vector_size(8 * VW))); /* what comparing two vd gives: -1 or 0 a lane */
+#define vd KERNEL(vd)
+#define vl KERNEL(vl)
+#define GROUP (2 * VW)
+#define bcast KERNEL(bcast)
+#define load KERNEL(load)
+#define store KERNEL(store)
+#define vsel KERNEL(vsel)
+#define vmin KERNEL(vmin)
+#define vmax KERNEL(vmax)
+#define hsum KERNEL(hsum)
+#define hmin KERNEL(hmin)
+#define hmax KERNEL(hmax)
+#define vsqrt KERNEL(vsqrt)
+#define tile_view KERNEL(tile_view)
+#define pack KERNEL(pack)
+#define tile_sides KERNEL(tile_sides)
+#define column_tile KERNEL(column_tile)
+#define y_tile KERNEL(y_tile)
+
+#if VW == 4
+HOT vd bcast(double a) { return (vd){a, a, a, a}; }
+#else
+HOT vd bcast(double a) { return (vd){a, a, a, a, a, a, a, a}; }
+#endif
+HOT vd load(const double *p) { vd v; memcpy(&v, p, sizeof v); return v; }
+HOT void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
+HOT vd vsel(vl m, vd a, vd b) { return (vd)((m & (vl)a) | (~m & (vl)b)); }
+HOT vd vmin(vd a, vd b) { return vsel(a < b, a, b); }
+HOT vd vmax(vd a, vd b) { return vsel(a > b, a, b); }
+HOT double hsum(vd v) {
+    for (int w = VW / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) v[l] += v[l + w];
+    return v[0];
+}
+HOT double hmin(vd v) { /* (NaN is tracked apart) */
+    double m = v[0];
+    for (int l = 1; l < VW; l++) m = v[l] < m ? v[l] : m;
+    return m;
+}
+HOT double hmax(vd v) {
+    double m = v[0];
+    for (int l = 1; l < VW; l++) m = v[l] > m ? v[l] : m;
+    return m;
+}
+HOT vd vsqrt(vd v) {
+    for (int l = 0; l < VW; l++) v[l] = sqrt(v[l]);
+    return v;
+}
+
+/* Rows [i0, i0 + m) of the columns as contiguous arrays of mp rows (mp: m rounded up to 8) in xs: the
+ * columns themselves where they are contiguous and the tile is whole, else copies in buf (TILE rows a
+ * column), zero past m. */
+HOT int tile_view(const double **xs, const double *const *cols, int p, long rs, long i0, int m, double *buf) {
+    const int mp = (m + 7) & ~7;
+    for (int a = 0; a < p; a++) {
+        if (rs == 1 && mp == m) {
+            xs[a] = cols[a] + i0;
+            continue;
+        }
+        double *d = buf + (long)a * TILE;
+        const double *s = cols[a] + i0 * rs;
+        for (int i = 0; i < m; i++) d[i] = s[i * rs];
+        for (int i = m; i < mp; i++) d[i] = 0.0;
+        xs[a] = d;
+    }
+    return mp;
+}
+
+/* Copies rows [i0, i0 + m) of the p columns and y (as column p) into buf a group at a time: row
+ * GROUP g + l of column a is buf[(g (p + 1) + a) GROUP + l], so that the sweep over a tile's rows reads
+ * its memory in order (separate columns, which often lie at the same offset in their memory pages,
+ * would compete for the same few cache sets); zero past m. Returns mp: m rounded up to GROUP. */
+HOT int pack(double *buf, const double *const *cols, int p, long rs, const double *y, long i0, int m) {
+    const int mp = (m + GROUP - 1) / GROUP * GROUP, step = GROUP * (p + 1);
+    for (int a = 0; a <= p; a++) {
+        const double *s = a < p ? cols[a] + i0 * rs : y + i0;
+        const long st = a < p ? rs : 1;
+        double *d = buf + GROUP * a;
+        if (st == 1 && mp == m) {
+            for (int i = 0; i < m; i += GROUP, d += step) {
+                store(d, load(s + i));
+                store(d + VW, load(s + i + VW));
+            }
+            continue;
+        }
+        for (int i = 0; i < mp; i++) d[(i / GROUP) * step + i % GROUP] = i < m ? s[i * st] : 0.0;
+    }
+    return mp;
+}
+
+/* One tile's rows: r and band from P (a chunk of four outputs for a group of rows at a time), the side
+ * code of each row (code), whether it is a middle (1) or near (2) row (flag), and the weights of the
+ * rows below (wb) and above (wa). */
+HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, const vd *Ab, const double *ch,
+                    const int *from, const int *to, double lo, double hi, double lo2, double hi2, double *wb,
+                    double *wa, signed char *code, unsigned char *flag) {
+    const vd zero = bcast(0.0), lov = bcast(lo), hiv = bcast(hi), lo2v = bcast(lo2), hi2v = bcast(hi2);
+    for (int i = 0; i < mp; i += GROUP) {
+        const double *x = buf + (long)i * (p + 1);
+        vd r0 = zero, r1 = zero, b0 = zero, b1 = zero;
+        for (int h = 0; h < nc; h++) {
+            vd P[4], Q[4];
+            for (int j = 0; j < 4; j++) P[j] = Q[j] = bcast(ch[4 * h + j]);
+            const vd *Aa = Ab + ((long)h * p + from[h]) * 4;
+            for (int a = from[h]; a < to[h]; a++, Aa += 4) {
+                const vd x0 = load(x + GROUP * a), x1 = load(x + GROUP * a + VW);
+                for (int j = 0; j < 4; j++) {
+                    const vd av = Aa[j];
+                    P[j] += x0 * av;
+                    Q[j] += x1 * av;
+                }
+            }
+            if (h == nc - 1) {
+                r0 = load(x + GROUP * p) - P[0];
+                r1 = load(x + GROUP * p + VW) - Q[0];
+                P[0] = Q[0] = zero;
+            }
+            for (int j = 0; j < 4; j++) {
+                b0 += P[j] * P[j];
+                b1 += Q[j] * Q[j];
+            }
+        }
+        for (int g = 0; g < 2; g++) {
+            const vd r = g ? r1 : r0, band = vsqrt(g ? b1 : b0), wv = load(w + i + VW * g);
+            const vl pos = wv > zero;
+            const vl below = pos & (r < lov * band), above = pos & (r > hiv * band);
+            const vl mid = pos & ~below & ~above;
+            const vl near = (below & (r >= lo2v * band)) | (above & (r <= hi2v * band));
+            const vl sd = (above & 1) - (below & 1), fl = (mid & 1) | (near & 2);
+            store(wb + i + VW * g, vsel(below, wv, zero));
+            store(wa + i + VW * g, vsel(above, wv, zero));
+            for (int l = 0; l < VW; l++) {
+                code[i + VW * g + l] = (signed char)sd[l];
+                flag[i + VW * g + l] = (unsigned char)fl[l];
+            }
+        }
+    }
+}
+
+/* A packed column's sums over one tile (x: its first group of rows, the next group step values on):
+ * below and above (sum wb x, sum wa x) and, with st, sum w (x - ctr), sum w (x - ctr)^2 and the min /
+ * max over rows of weight > 0 (masked: some row of the tile has weight 0, else every row counts).
+ * Returns 0 where every sum is finite; else the caller redoes the column exactly. */
+HOT int column_tile(const double *x, long step, int mp, const double *w, const double *wb, const double *wa, int st,
+                    int masked, double ctr, double out[6]) {
+    const vd zero = bcast(0.0), cv = bcast(ctr), inf = bcast(INFINITY), ninf = bcast(-INFINITY);
+    vd gb0 = zero, gb1 = zero, ga0 = zero, ga1 = zero, s10 = zero, s11 = zero, s20 = zero, s21 = zero;
+    const double *xg = x;
+    for (int i = 0; i < mp; i += GROUP, xg += step) {
+        const vd x0 = load(xg), x1 = load(xg + VW);
+        gb0 += load(wb + i) * x0;
+        gb1 += load(wb + i + VW) * x1;
+        ga0 += load(wa + i) * x0;
+        ga1 += load(wa + i + VW) * x1;
+        if (st) {
+            const vd d0 = x0 - cv, d1 = x1 - cv, t0 = load(w + i) * d0, t1 = load(w + i + VW) * d1;
+            s10 += t0;
+            s11 += t1;
+            s20 += t0 * d0;
+            s21 += t1 * d1;
+        }
+    }
+    out[0] = hsum(gb0 + gb1);
+    out[1] = hsum(ga0 + ga1);
+    if (!st) return !(isfinite(out[0]) && isfinite(out[1]));
+    out[2] = hsum(s10 + s11);
+    out[3] = hsum(s20 + s21);
+    vd mn0 = inf, mn1 = inf, mn2 = inf, mn3 = inf, mx0 = ninf, mx1 = ninf, mx2 = ninf, mx3 = ninf;
+    int i = 0;
+    xg = x;
+    for (; i + 2 * GROUP <= mp; i += 2 * GROUP, xg += 2 * step) { /* four chains each: a min is a compare and a blend */
+        vd x0 = load(xg), x1 = load(xg + VW), x2 = load(xg + step), x3 = load(xg + step + VW);
+        if (masked) {
+            x0 = vsel(load(w + i) > zero, x0, inf), x1 = vsel(load(w + i + VW) > zero, x1, inf);
+            x2 = vsel(load(w + i + 2 * VW) > zero, x2, inf), x3 = vsel(load(w + i + 3 * VW) > zero, x3, inf);
+        }
+        mn0 = vmin(x0, mn0), mn1 = vmin(x1, mn1), mn2 = vmin(x2, mn2), mn3 = vmin(x3, mn3);
+        if (masked) {
+            x0 = vsel(x0 == inf, ninf, x0), x1 = vsel(x1 == inf, ninf, x1);
+            x2 = vsel(x2 == inf, ninf, x2), x3 = vsel(x3 == inf, ninf, x3);
+        }
+        mx0 = vmax(x0, mx0), mx1 = vmax(x1, mx1), mx2 = vmax(x2, mx2), mx3 = vmax(x3, mx3);
+    }
+    for (; i < mp; i += GROUP, xg += step) {
+        vd x0 = load(xg), x1 = load(xg + VW);
+        const vl p0 = load(w + i) > zero, p1 = load(w + i + VW) > zero;
+        mn0 = vmin(vsel(p0, x0, inf), mn0), mn1 = vmin(vsel(p1, x1, inf), mn1);
+        mx0 = vmax(vsel(p0, x0, ninf), mx0), mx1 = vmax(vsel(p1, x1, ninf), mx1);
+    }
+    out[4] = hmin(vmin(vmin(mn0, mn1), vmin(mn2, mn3)));
+    out[5] = hmax(vmax(vmax(mx0, mx1), vmax(mx2, mx3)));
+    return !(isfinite(out[0]) && isfinite(out[1]) && isfinite(out[2]) && isfinite(out[3]));
+}
+
+/* y's sums over one tile (packed as column_tile's x): below, above, the weights below and above and,
+ * with st, sum w and sum w rho_tau(y); exact row by row where a vector sum is not finite. */
+HOT void y_tile(const double *yv, long step, int m, int mp, const double *w, const double *wb, const double *wa,
+                const signed char *code, int st, double tau, Totals t, int p) {
+    const vd zero = bcast(0.0), tv = bcast(tau), tm = bcast(tau - 1.0);
+    vd gb = zero, ga = zero, sb = zero, sa = zero, z = zero, sw = zero;
+    const double *yg = yv;
+    for (int i = 0; i < mp; i += GROUP, yg += step)
+        for (int h = 0; h < GROUP; h += VW) {
+            const vd v = load(yg + h), b = load(wb + i + h), a = load(wa + i + h), wi = load(w + i + h);
+            gb += b * v;
+            ga += a * v;
+            sb += b;
+            sa += a;
+            if (st) {
+                z += wi * v * vsel(v < zero, tm, tv);
+                sw += wi;
+            }
+        }
+    double o[3] = {hsum(gb), hsum(ga), hsum(z)};
+    if (!(isfinite(o[0]) && isfinite(o[1]) && isfinite(o[2]))) {
+        o[0] = o[1] = o[2] = 0.0;
+        for (int i = 0; i < m; i++) {
+            const double v = yv[(i / GROUP) * step + i % GROUP];
+            if (!(w[i] > 0.0)) continue;
+            if (code[i] < 0) o[0] += w[i] * v;
+            else if (code[i] > 0) o[1] += w[i] * v;
+            o[2] += w[i] * rho(v, tau);
+        }
+    }
+    add(t, T_BELOW(p), o[0]);
+    add(t, T_ABOVE(p), o[1]);
+    add(t, T_WB, hsum(sb));
+    add(t, T_WA, hsum(sa));
+    if (st) {
+        add(t, T_RHO, o[2]);
+        add(t, T_W, hsum(sw));
+    }
+}
+
+TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *cols, long rs, const double *y,
+                                    const double *u, const double *A, const double *c, double lo, double hi,
+                                    double lo2, double hi2, double *G, signed char *side, long *mid, long cap,
+                                    long *near, long near_cap, long *n_near, double tau, const double *center,
+                                    double *stats) {
+    const int kp = (k + 3) & ~3, st = stats != NULL, ns = T_SLOTS(p);
+    const long step = (long)GROUP * (p + 1);
+    const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 3L * p;
+    double *mem = malloc(sizeof(double) * nbuf);
+    int *nan = calloc(p + 1 + kp / 2, sizeof(int));
+    signed char *code = malloc(2 * TILE);
+    if (!mem || !nan || !code) {
+        free(mem), free(nan), free(code);
+        return -2;
+    }
+    unsigned char *flag = (unsigned char *)code + TILE;
+    double *Ah = mem, *ch = Ah + (long)kp * p, *buf = ch + kp, *w = buf + (long)TILE * (p + 1), *wb = w + TILE,
+           *wa = wb + TILE, *mn = wa + TILE, *mx = mn + p, *ctr = mx + p;
+    int *from = nan + p + 1, *to = from + kp / 4;
+    const int nc = fold_chunks(p, k, A, c, Ah, ch, from, to);
+    vd *Ab = aligned_alloc(sizeof(vd), sizeof(vd) * (size_t)kp * (p > 0 ? p : 1)); /* the fold, broadcast */
+    if (!Ab) {
+        free(mem), free(nan), free(code);
+        return -2;
+    }
+    for (long i = 0; i < (long)kp * p; i++) Ab[i] = bcast(Ah[i]);
+    Totals t = {ctr + p, ctr + p + ns};
+    memset(t.s, 0, sizeof(double) * 2 * ns);
+    for (int a = 0; a < p; a++) mn[a] = INFINITY, mx[a] = -INFINITY, ctr[a] = center ? center[a] : 0.0;
+    long count = 0, nn = 0, rows = 0;
+    for (long i0 = 0; i0 < n; i0 += TILE) {
+        const int m = n - i0 < TILE ? (int)(n - i0) : TILE;
+        const int mp = pack(buf, cols, p, rs, y, i0, m);
+        const int pos = tile_weights(w, u, i0, m, mp), masked = pos != mp;
+        rows += pos;
+        tile_sides(mp, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
+        if (side) memcpy(side + i0, code, m);
+        for (int i = 0; i < m; i++) {
+            if (!flag[i]) continue;
+            if (flag[i] & 1) {
+                if (count < cap) mid[count] = i0 + i;
+                count++;
+            } else if (near) {
+                if (nn < near_cap) near[nn] = i0 + i;
+                nn++;
+            }
+        }
+        if (pos == 0) continue;
+        for (int a = 0; a < p; a++) {
+            double o[7] = {0};
+            if (column_tile(buf + GROUP * a, step, mp, w, wb, wa, st, masked, ctr[a], o)) {
+                column_tile_exact(buf + GROUP * a, step, GROUP, m, w, code, st, ctr[a], o);
+                nan[a] |= (int)o[6];
+            }
+            add(t, T_BELOW(a), o[0]);
+            add(t, T_ABOVE(a), o[1]);
+            if (st) {
+                add(t, T_S1(a), o[2]);
+                add(t, T_S2(a), o[3]);
+                mn[a] = o[4] < mn[a] ? o[4] : mn[a];
+                mx[a] = o[5] > mx[a] ? o[5] : mx[a];
+            }
+        }
+        y_tile(buf + GROUP * p, step, m, mp, w, wb, wa, code, st, tau, t, p);
+    }
+    for (int a = 0; a <= p; a++) {
+        G[a] += total(t, T_BELOW(a));
+        G[p + 2 + a] += total(t, T_ABOVE(a));
+    }
+    G[p + 1] += total(t, T_WB);
+    G[2 * p + 3] += total(t, T_WA);
+    if (st) {
+        merge_extremes(stats, p, mn, mx, nan, rows);
+        stats[0] += (double)rows;
+        stats[1] += total(t, T_W);
+        stats[2] += total(t, T_RHO);
+        for (int a = 0; a < p; a++) {
+            stats[3 + 2 * p + a] += total(t, T_S1(a));
+            stats[3 + 3 * p + a] += total(t, T_S2(a));
+        }
+    }
+    if (n_near) *n_near = nn;
+    free(mem), free(nan), free(code), free(Ab);
+    return count;
+}
+
+TARGET static long KERNEL(check)(long n, int p, const double *const *cols, long rs, const double *y, const double *u,
+                                 const double *a, double c, double tau, const signed char *side, double *total_out,
+                                 double *r_out, long *bad, long cap) {
+    double *mem = malloc(sizeof(double) * (long)TILE * (p + 3));
+    const double **xs = malloc(sizeof(double *) * (p + 1));
+    if (!mem || !xs) {
+        free(mem), free(xs);
+        return -2;
+    }
+    double *buf = mem, *w = buf + (long)TILE * (p + 1), *r = w + TILE, s = 0.0, e = 0.0;
+    Totals t = {&s, &e};
+    const vd zero = bcast(0.0), tv = bcast(tau), tm = bcast(tau - 1.0);
+    long count = 0;
+    for (long i0 = 0; i0 < n; i0 += TILE) {
+        const int m = n - i0 < TILE ? (int)(n - i0) : TILE;
+        const int mp = tile_view(xs, cols, p, rs, i0, m, buf);
+        const double *yp = y + i0;
+        if (mp != m) tile_view(&xs[p], &y, 1, 1, i0, m, buf + (long)TILE * p), yp = xs[p];
+        tile_weights(w, u, i0, m, mp);
+        for (int i = 0; i < mp; i += VW) store(r + i, bcast(c));
+        for (int j = 0; j < p; j++) { /* fitted values column by column: no dependence between rows */
+            const double *x = xs[j];
+            const vd aj = bcast(a[j]);
+            for (int i = 0; i < mp; i += VW) store(r + i, load(r + i) + load(x + i) * aj);
+        }
+        vd acc = zero;
+        for (int i = 0; i < mp; i += VW) {
+            const vd ri = load(yp + i) - load(r + i), wi = load(w + i);
+            store(r + i, ri);
+            acc += (vd)((vl)(wi * ri * vsel(ri < zero, tm, tv)) & (wi > zero));
+        }
+        double part = hsum(acc);
+        if (!isfinite(part)) { /* a non-finite residual: exactly, row by row */
+            part = 0.0;
+            for (int i = 0; i < m; i++)
+                if (w[i] > 0.0) part += w[i] * rho(r[i], tau);
+        }
+        add(t, 0, part);
+        if (r_out) memcpy(r_out + i0, r, sizeof(double) * m);
+        if (side) {
+            const signed char *sd = side + i0;
+            for (int i = 0; i < m; i++) {
+                const int flip = (w[i] > 0.0) & (((sd[i] < 0) & (r[i] > 0.0)) | ((sd[i] > 0) & (r[i] < 0.0)));
+                if (flip) {
+                    if (count < cap) bad[count] = i0 + i;
+                    count++;
+                }
+            }
+        }
+    }
+    *total_out += total(t, 0);
+    free(mem), free(xs);
+    return count;
+}
+
+TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long rs, const double *y, const double *u,
+                                 double tau, const double *keys, double t, double *cmin, double *cmax, double *sums,
+                                 long *idx, long cap) {
+    double *mem = malloc(sizeof(double) * (long)TILE * (p + 2));
+    const double **xs = malloc(sizeof(double *) * (p + 1));
+    int *nan = calloc(p + 1, sizeof(int));
+    if (!mem || !xs || !nan) {
+        free(mem), free(xs), free(nan);
+        return -2;
+    }
+    double *buf = mem, *w = buf + (long)TILE * (p + 1), s[2] = {0.0, 0.0}, e[2] = {0.0, 0.0};
+    Totals tot = {s, e};
+    const vd zero = bcast(0.0), tv = bcast(tau), tm = bcast(tau - 1.0), inf = bcast(INFINITY),
+             ninf = bcast(-INFINITY);
+    long count = 0, rows = 0;
+    for (long i0 = 0; i0 < n; i0 += TILE) {
+        const int m = n - i0 < TILE ? (int)(n - i0) : TILE;
+        const int mp = tile_view(xs, cols, p, rs, i0, m, buf);
+        const double *yp = y + i0;
+        if (mp != m) tile_view(&xs[p], &y, 1, 1, i0, m, buf + (long)TILE * p), yp = xs[p];
+        const int pos = tile_weights(w, u, i0, m, mp);
+        rows += pos;
+        for (int i = 0; i < m; i++) {
+            if ((keys[i0 + i] < t) & (w[i] > 0.0)) {
+                if (count < cap) idx[count] = i0 + i;
+                count++;
+            }
+        }
+        if (pos == 0) continue;
+        vd sw = zero, z = zero;
+        for (int i = 0; i < mp; i += VW) {
+            const vd v = load(yp + i), wi = load(w + i);
+            sw += wi;
+            z += (vd)((vl)(wi * v * vsel(v < zero, tm, tv)) & (wi > zero));
+        }
+        double zs = hsum(z);
+        if (!isfinite(zs)) {
+            zs = 0.0;
+            for (int i = 0; i < m; i++)
+                if (w[i] > 0.0) zs += w[i] * rho(yp[i], tau);
+        }
+        add(tot, 0, hsum(sw));
+        add(tot, 1, zs);
+        for (int a = 0; a < p; a++) {
+            const double *x = xs[a];
+            vd mn0 = inf, mn1 = inf, mx0 = ninf, mx1 = ninf;
+            vl bad = (vl)zero;
+            for (int i = 0; i < mp; i += 2 * VW) { /* (mp is a multiple of 8: of 2 VW for VW = 4, of VW for 8) */
+                const vd v0 = load(x + i);
+                const vl ok0 = load(w + i) > zero;
+                bad |= ok0 & (v0 != v0);
+                mn0 = vmin(vsel(ok0, v0, inf), mn0);
+                mx0 = vmax(vsel(ok0, v0, ninf), mx0);
+                if (i + VW < mp) {
+                    const vd v1 = load(x + i + VW);
+                    const vl ok1 = load(w + i + VW) > zero;
+                    bad |= ok1 & (v1 != v1);
+                    mn1 = vmin(vsel(ok1, v1, inf), mn1);
+                    mx1 = vmax(vsel(ok1, v1, ninf), mx1);
+                }
+            }
+            for (int l = 0; l < VW; l++) nan[a] |= bad[l] != 0;
+            const double lo = hmin(vmin(mn0, mn1)), hi = hmax(vmax(mx0, mx1));
+            cmin[a] = lo < cmin[a] ? lo : cmin[a];
+            cmax[a] = hi > cmax[a] ? hi : cmax[a];
+        }
+    }
+    for (int a = 0; a < p; a++)
+        if (nan[a]) cmin[a] = cmax[a] = NAN;
+    sums[0] += (double)rows;
+    sums[1] += total(tot, 0);
+    sums[2] += total(tot, 1);
+    free(mem), free(xs), free(nan);
+    return count;
+}
+
+#undef vd
+#undef vl
+#undef GROUP
+#undef bcast
+#undef load
+#undef store
+#undef vsel
+#undef vmin
+#undef vmax
+#undef hsum
+#undef hmin
+#undef hmax
+#undef vsqrt
+#undef tile_view
+#undef pack
+#undef tile_sides
+#undef column_tile
+#undef y_tile
