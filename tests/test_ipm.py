@@ -170,6 +170,53 @@ def test_compiled_interior_point_matches_the_torch_one():
     assert native.fnb(torch.zeros(50, 3, dtype=torch.float64), yt[:50], u[:50], 0.5, 1e-11, 100) is None
 
 
+def _lp_rows(n, q, seed, weights="ones", collinear=False):
+    """Rows of a reduced LP: q - 1 standardized columns and the intercept (q = 1: the intercept alone)."""
+    import torch
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, q - 1))
+    if collinear and q > 2:
+        X[:, 1] = X[:, 0] + 1e-3 * rng.normal(size=n)  # nearly collinear, as a standardized design can be
+    Z = np.c_[X, np.ones(n)]
+    y = Z @ rng.normal(size=q) + rng.standard_t(3, size=n)
+    u = np.ones(n)
+    if weights == "wide":  # weights over six decades
+        u = np.exp(rng.uniform(-7, 7, size=n))
+    elif weights == "globs":  # two heavy rows, as the streamed LP's globs
+        u[-2:] = (1e4, 3e4)
+    return torch.from_numpy(Z), torch.from_numpy(y), torch.from_numpy(u)
+
+
+@pytest.mark.parametrize("n, q, weights, collinear", [
+    (1, 1, "ones", False), (3, 2, "ones", False), (7, 3, "wide", False), (101, 1, "ones", False),
+    (255, 4, "wide", True), (257, 11, "globs", False), (2051, 11, "wide", True), (5000, 11, "ones", False),
+    (1500, 17, "wide", False), (1200, 33, "ones", True), (900, 64, "wide", False)])
+def test_compiled_interior_point_agrees_on_the_edge_cases(n, q, weights, collinear):
+    """The compiled loop (tiles of 256 rows, chunks of 2048, padding of the last quad of rows) gives the
+    torch loop's answer to rounding on tiny, one-column, wide, weighted and nearly collinear problems,
+    and the same answer bit for bit with any number of threads. (Problems with a unique optimum and a
+    nonzero objective: the stop rule is relative to it.)"""
+    import torch
+    from gradfit.solvers.ipm import native
+    from gradfit.solvers.ipm.lp import frisch_newton_torch, pinball_sum
+    if native._load() is None:
+        pytest.skip("the compiled interior point was not built (no C compiler)")
+    Z, y, u = _lp_rows(n, q, seed=n + q, weights=weights, collinear=collinear)
+    for tau in (0.1, 0.5, 0.9):
+        got = native.fnb(Z, y, u, tau, 1e-12, 60, threads=1)
+        ref = frisch_newton_torch(Z, y, u, tau, 1e-12, 60)
+        assert got is not None
+        beta, dual, it, gap, converged = got
+        assert converged == ref.converged and abs(it - ref.n_iter) <= 1
+        value, best = (float(pinball_sum(y - Z @ b, u, tau)) for b in (beta, ref.beta))
+        assert abs(value - best) <= 1e-12 * abs(best) + 1e-14 * float(u @ y.abs())  # (an exact fit has 0)
+        if converged:
+            np.testing.assert_allclose(beta.numpy(), ref.beta.numpy(), rtol=1e-6, atol=1e-8)
+        assert bool(((dual >= 0) & (dual <= u * (1 + 1e-12))).all())  # x and u - x are stepped apart: to rounding
+        again = native.fnb(Z, y, u, tau, 1e-12, 60, threads=3)
+        assert torch.equal(again[0], beta) and torch.equal(again[1], dual) and again[2:] == got[2:]
+
+
 @pytest.mark.parametrize("tau", [0.1, 0.9])
 def test_recursive_preprocessing_gives_the_direct_optimum(tau):
     """The sample's LP and the reduced LP of a large problem are solved by Portnoy-Koenker again

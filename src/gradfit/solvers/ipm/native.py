@@ -27,8 +27,8 @@ def _load():
     if lib is None:
         return None
     fn = lib.gradfit_fnb
-    fn.argtypes = [ctypes.c_long, ctypes.c_int, _P, _P, _P, ctypes.c_double, ctypes.c_double, ctypes.c_int, _P, _P,
-                   ctypes.POINTER(ctypes.c_int), _P]
+    fn.argtypes = [ctypes.c_long, ctypes.c_int, _P, _P, _P, ctypes.c_double, ctypes.c_double, ctypes.c_int,
+                   ctypes.c_int, _P, _P, ctypes.POINTER(ctypes.c_int), _P]
     fn.restype = ctypes.c_int
     return fn
 
@@ -43,15 +43,26 @@ def _ptr(t: Tensor):
     return ctypes.cast(t.data_ptr(), _P)
 
 
-def fnb(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float, max_iter: int):
+ROWS_PER_THREAD = 1 << 16  # below this a thread costs more than its share of the rows saves
+
+
+def threads_for(n: int) -> int:
+    """Threads the compiled loop uses for n rows: torch's thread count (its setting is the user's), at
+    most one per ROWS_PER_THREAD rows. The loop's sums do not depend on it (see ``_fnb.c``)."""
+    return max(1, min(torch.get_num_threads(), n // ROWS_PER_THREAD))
+
+
+def fnb(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float, max_iter: int, threads: int | None = None):
     """``(beta, dual, iterations, gap, converged)`` from the compiled loop, or None when it could not
-    factor a normal matrix (the torch version then takes over, with its least-squares fallback)."""
+    factor a normal matrix (the torch version then takes over, with its least-squares fallback).
+    ``threads``: None for :func:`threads_for`; the answer is the same bit for bit for any number."""
     Z, y, u = Z.contiguous(), y.contiguous().to(torch.float64), u.contiguous().to(torch.float64)
     n, q = Z.shape
+    threads = threads_for(n) if threads is None else max(1, int(threads))
     beta = torch.empty(q, dtype=torch.float64)
     dual = torch.empty(n, dtype=torch.float64)
     iters, gap = ctypes.c_int(0), ctypes.c_double(0.0)
-    status = _load()(n, q, _ptr(Z), _ptr(y), _ptr(u), float(tau), float(tol), int(max_iter), _ptr(beta),
+    status = _load()(n, q, _ptr(Z), _ptr(y), _ptr(u), float(tau), float(tol), int(max_iter), threads, _ptr(beta),
                      _ptr(dual), ctypes.byref(iters), ctypes.byref(gap))
     if status < 0:
         return None
