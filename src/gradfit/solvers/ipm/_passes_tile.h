@@ -5,8 +5,10 @@
 
 typedef double KERNEL(vd) __attribute__((vector_size(8 * VW)));
 typedef long KERNEL(vl) __attribute__((vector_size(8 * VW))); /* what comparing two vd gives: -1 or 0 a lane */
+typedef signed char KERNEL(vc) __attribute__((vector_size(VW)));
 #define vd KERNEL(vd)
 #define vl KERNEL(vl)
+#define vc KERNEL(vc)
 #define GROUP (2 * VW)
 #define bcast KERNEL(bcast)
 #define load KERNEL(load)
@@ -22,12 +24,15 @@ typedef long KERNEL(vl) __attribute__((vector_size(8 * VW))); /* what comparing 
 #define pack KERNEL(pack)
 #define tile_sides KERNEL(tile_sides)
 #define column_tile KERNEL(column_tile)
+#define column_stats KERNEL(column_stats)
 #define y_tile KERNEL(y_tile)
 
 #if VW == 4
 HOT vd bcast(double a) { return (vd){a, a, a, a}; }
+#define KEEP(v) ((void)0)
 #else
 HOT vd bcast(double a) { return (vd){a, a, a, a, a, a, a, a}; }
+#define KEEP(v) __asm__("" : "+v"(v)) /* one load into a register for both uses, not one per use */
 #endif
 HOT vd load(const double *p) { vd v; memcpy(&v, p, sizeof v); return v; }
 HOT void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
@@ -73,17 +78,60 @@ HOT int tile_view(const double **xs, const double *const *cols, int p, long rs, 
     return mp;
 }
 
+/* A column's stats over one tile, a group of rows at a time (group g at x + g xstep), also copied to
+ * dst + g dstep where dst is given: out = [sum w (x - ctr), sum w (x - ctr)^2, min, max] over the rows
+ * of weight > 0 (masked: some row of the tile has weight 0, else every row counts). Returns 0 where the
+ * sums are finite; else (a NaN or inf) the caller redoes the column exactly. */
+HOT int column_stats(const double *x, long xstep, double *dst, long dstep, int mp, const double *w, int masked,
+                     double ctr, double out[4]) {
+    const vd zero = bcast(0.0), cv = bcast(ctr), inf = bcast(INFINITY), ninf = bcast(-INFINITY);
+    vd s10 = zero, s11 = zero, s20 = zero, s21 = zero, mn0 = inf, mn1 = inf, mx0 = ninf, mx1 = ninf;
+    for (int i = 0; i < mp; i += GROUP, x += xstep) {
+        const vd x0 = load(x), x1 = load(x + VW), w0 = load(w + i), w1 = load(w + i + VW);
+        if (dst) {
+            store(dst, x0);
+            store(dst + VW, x1);
+            dst += dstep;
+        }
+        const vd d0 = x0 - cv, d1 = x1 - cv, t0 = w0 * d0, t1 = w1 * d1;
+        s10 += t0;
+        s11 += t1;
+        s20 += t0 * d0;
+        s21 += t1 * d1;
+        if (masked) {
+            const vl p0 = w0 > zero, p1 = w1 > zero;
+            mn0 = vmin(vsel(p0, x0, inf), mn0), mn1 = vmin(vsel(p1, x1, inf), mn1);
+            mx0 = vmax(vsel(p0, x0, ninf), mx0), mx1 = vmax(vsel(p1, x1, ninf), mx1);
+        } else {
+            mn0 = vmin(x0, mn0), mn1 = vmin(x1, mn1);
+            mx0 = vmax(x0, mx0), mx1 = vmax(x1, mx1);
+        }
+    }
+    out[0] = hsum(s10 + s11);
+    out[1] = hsum(s20 + s21);
+    out[2] = hmin(vmin(mn0, mn1));
+    out[3] = hmax(vmax(mx0, mx1));
+    return !(isfinite(out[0]) && isfinite(out[1]));
+}
+
 /* Copies rows [i0, i0 + m) of the p columns and y (as column p) into buf a group at a time: row
  * GROUP g + l of column a is buf[(g (p + 1) + a) GROUP + l], so that the sweep over a tile's rows reads
  * its memory in order (separate columns, which often lie at the same offset in their memory pages,
- * would compete for the same few cache sets); zero past m. Returns mp: m rounded up to GROUP. */
-HOT int pack(double *buf, const double *const *cols, int p, long rs, const double *y, long i0, int m) {
+ * would compete for the same few cache sets); zero past m. With so, each column's column_stats go to
+ * so[4 a..4 a + 4) and bad[a] says whether they need redoing. Returns mp: m rounded up to GROUP. */
+HOT int pack(double *buf, const double *const *cols, int p, long rs, const double *y, long i0, int m,
+             const double *w, int masked, const double *ctr, double *so, int *bad) {
     const int mp = (m + GROUP - 1) / GROUP * GROUP, step = GROUP * (p + 1);
     for (int a = 0; a <= p; a++) {
         const double *s = a < p ? cols[a] + i0 * rs : y + i0;
         const long st = a < p ? rs : 1;
         double *d = buf + GROUP * a;
-        if (st == 1 && mp == m) {
+        const int contiguous = st == 1 && mp == m;
+        if (contiguous && so && a < p) {
+            bad[a] = column_stats(s, GROUP, d, step, mp, w, masked, ctr[a], so + 4 * a);
+            continue;
+        }
+        if (contiguous) {
             for (int i = 0; i < m; i += GROUP, d += step) {
                 store(d, load(s + i));
                 store(d + VW, load(s + i + VW));
@@ -91,6 +139,7 @@ HOT int pack(double *buf, const double *const *cols, int p, long rs, const doubl
             continue;
         }
         for (int i = 0; i < mp; i++) d[(i / GROUP) * step + i % GROUP] = i < m ? s[i * st] : 0.0;
+        if (so && a < p) bad[a] = column_stats(d, step, NULL, 0, mp, w, masked, ctr[a], so + 4 * a);
     }
     return mp;
 }
@@ -112,7 +161,8 @@ HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, c
             for (int a = from[h]; a < to[h]; a++, Aa += 4) {
                 const vd x0 = load(x + GROUP * a), x1 = load(x + GROUP * a + VW);
                 for (int j = 0; j < 4; j++) {
-                    const vd av = Aa[j];
+                    vd av = Aa[j];
+                    KEEP(av);
                     P[j] += x0 * av;
                     Q[j] += x1 * av;
                 }
@@ -136,67 +186,35 @@ HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, c
             const vl sd = (above & 1) - (below & 1), fl = (mid & 1) | (near & 2);
             store(wb + i + VW * g, vsel(below, wv, zero));
             store(wa + i + VW * g, vsel(above, wv, zero));
+#if VW == 8
+            const vc sdc = __builtin_convertvector(sd, vc), flc = __builtin_convertvector(fl, vc);
+            memcpy(code + i + VW * g, &sdc, VW);
+            memcpy(flag + i + VW * g, &flc, VW);
+#else
             for (int l = 0; l < VW; l++) {
                 code[i + VW * g + l] = (signed char)sd[l];
                 flag[i + VW * g + l] = (unsigned char)fl[l];
             }
+#endif
         }
     }
 }
 
-/* A packed column's sums over one tile (x: its first group of rows, the next group step values on):
- * below and above (sum wb x, sum wa x) and, with st, sum w (x - ctr), sum w (x - ctr)^2 and the min /
- * max over rows of weight > 0 (masked: some row of the tile has weight 0, else every row counts).
- * Returns 0 where every sum is finite; else the caller redoes the column exactly. */
-HOT int column_tile(const double *x, long step, int mp, const double *w, const double *wb, const double *wa, int st,
-                    int masked, double ctr, double out[6]) {
-    const vd zero = bcast(0.0), cv = bcast(ctr), inf = bcast(INFINITY), ninf = bcast(-INFINITY);
-    vd gb0 = zero, gb1 = zero, ga0 = zero, ga1 = zero, s10 = zero, s11 = zero, s20 = zero, s21 = zero;
-    const double *xg = x;
-    for (int i = 0; i < mp; i += GROUP, xg += step) {
-        const vd x0 = load(xg), x1 = load(xg + VW);
+/* A packed column's glob sums over one tile (x: its first group of rows, the next group step values on):
+ * out = [sum wb x, sum wa x]. Returns 0 where both are finite; else the caller redoes the column. */
+HOT int column_tile(const double *x, long step, int mp, const double *wb, const double *wa, double out[2]) {
+    const vd zero = bcast(0.0);
+    vd gb0 = zero, gb1 = zero, ga0 = zero, ga1 = zero;
+    for (int i = 0; i < mp; i += GROUP, x += step) {
+        const vd x0 = load(x), x1 = load(x + VW);
         gb0 += load(wb + i) * x0;
         gb1 += load(wb + i + VW) * x1;
         ga0 += load(wa + i) * x0;
         ga1 += load(wa + i + VW) * x1;
-        if (st) {
-            const vd d0 = x0 - cv, d1 = x1 - cv, t0 = load(w + i) * d0, t1 = load(w + i + VW) * d1;
-            s10 += t0;
-            s11 += t1;
-            s20 += t0 * d0;
-            s21 += t1 * d1;
-        }
     }
     out[0] = hsum(gb0 + gb1);
     out[1] = hsum(ga0 + ga1);
-    if (!st) return !(isfinite(out[0]) && isfinite(out[1]));
-    out[2] = hsum(s10 + s11);
-    out[3] = hsum(s20 + s21);
-    vd mn0 = inf, mn1 = inf, mn2 = inf, mn3 = inf, mx0 = ninf, mx1 = ninf, mx2 = ninf, mx3 = ninf;
-    int i = 0;
-    xg = x;
-    for (; i + 2 * GROUP <= mp; i += 2 * GROUP, xg += 2 * step) { /* four chains each: a min is a compare and a blend */
-        vd x0 = load(xg), x1 = load(xg + VW), x2 = load(xg + step), x3 = load(xg + step + VW);
-        if (masked) {
-            x0 = vsel(load(w + i) > zero, x0, inf), x1 = vsel(load(w + i + VW) > zero, x1, inf);
-            x2 = vsel(load(w + i + 2 * VW) > zero, x2, inf), x3 = vsel(load(w + i + 3 * VW) > zero, x3, inf);
-        }
-        mn0 = vmin(x0, mn0), mn1 = vmin(x1, mn1), mn2 = vmin(x2, mn2), mn3 = vmin(x3, mn3);
-        if (masked) {
-            x0 = vsel(x0 == inf, ninf, x0), x1 = vsel(x1 == inf, ninf, x1);
-            x2 = vsel(x2 == inf, ninf, x2), x3 = vsel(x3 == inf, ninf, x3);
-        }
-        mx0 = vmax(x0, mx0), mx1 = vmax(x1, mx1), mx2 = vmax(x2, mx2), mx3 = vmax(x3, mx3);
-    }
-    for (; i < mp; i += GROUP, xg += step) {
-        vd x0 = load(xg), x1 = load(xg + VW);
-        const vl p0 = load(w + i) > zero, p1 = load(w + i + VW) > zero;
-        mn0 = vmin(vsel(p0, x0, inf), mn0), mn1 = vmin(vsel(p1, x1, inf), mn1);
-        mx0 = vmax(vsel(p0, x0, ninf), mx0), mx1 = vmax(vsel(p1, x1, ninf), mx1);
-    }
-    out[4] = hmin(vmin(vmin(mn0, mn1), vmin(mn2, mn3)));
-    out[5] = hmax(vmax(vmax(mx0, mx1), vmax(mx2, mx3)));
-    return !(isfinite(out[0]) && isfinite(out[1]) && isfinite(out[2]) && isfinite(out[3]));
+    return !(isfinite(out[0]) && isfinite(out[1]));
 }
 
 /* y's sums over one tile (packed as column_tile's x): below, above, the weights below and above and,
@@ -246,9 +264,9 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
                                     double *stats) {
     const int kp = (k + 3) & ~3, st = stats != NULL, ns = T_SLOTS(p);
     const long step = (long)GROUP * (p + 1);
-    const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 3L * p;
+    const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 7L * p;
     double *mem = malloc(sizeof(double) * nbuf);
-    int *nan = calloc(p + 1 + kp / 2, sizeof(int));
+    int *nan = calloc(2 * p + 1 + kp / 2, sizeof(int));
     signed char *code = malloc(2 * TILE);
     if (!mem || !nan || !code) {
         free(mem), free(nan), free(code);
@@ -257,7 +275,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
     unsigned char *flag = (unsigned char *)code + TILE;
     double *Ah = mem, *ch = Ah + (long)kp * p, *buf = ch + kp, *w = buf + (long)TILE * (p + 1), *wb = w + TILE,
            *wa = wb + TILE, *mn = wa + TILE, *mx = mn + p, *ctr = mx + p;
-    int *from = nan + p + 1, *to = from + kp / 4;
+    int *from = nan + p + 1, *to = from + kp / 4, *bad = to + kp / 4;
     const int nc = fold_chunks(p, k, A, c, Ah, ch, from, to);
     vd *Ab = aligned_alloc(sizeof(vd), sizeof(vd) * (size_t)kp * (p > 0 ? p : 1)); /* the fold, broadcast */
     if (!Ab) {
@@ -266,17 +284,27 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
     }
     for (long i = 0; i < (long)kp * p; i++) Ab[i] = bcast(Ah[i]);
     Totals t = {ctr + p, ctr + p + ns};
+    double *so = t.e + ns; /* a tile's column_stats */
     memset(t.s, 0, sizeof(double) * 2 * ns);
     for (int a = 0; a < p; a++) mn[a] = INFINITY, mx[a] = -INFINITY, ctr[a] = center ? center[a] : 0.0;
     long count = 0, nn = 0, rows = 0;
     for (long i0 = 0; i0 < n; i0 += TILE) {
         const int m = n - i0 < TILE ? (int)(n - i0) : TILE;
-        const int mp = pack(buf, cols, p, rs, y, i0, m);
-        const int pos = tile_weights(w, u, i0, m, mp), masked = pos != mp;
+        const int mq = (m + GROUP - 1) / GROUP * GROUP;
+        const int pos = tile_weights(w, u, i0, m, mq), masked = pos != mq;
+        const int mp = pack(buf, cols, p, rs, y, i0, m, w, masked, ctr, st && pos ? so : NULL, bad);
         rows += pos;
         tile_sides(mp, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
         if (side) memcpy(side + i0, code, m);
         for (int i = 0; i < m; i++) {
+            if ((i & 7) == 0) { /* eight rows at once where none is a middle or near one (most) */
+                unsigned long f8;
+                memcpy(&f8, flag + i, 8);
+                if (!f8) {
+                    i += 7;
+                    continue;
+                }
+            }
             if (!flag[i]) continue;
             if (flag[i] & 1) {
                 if (count < cap) mid[count] = i0 + i;
@@ -289,9 +317,11 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
         if (pos == 0) continue;
         for (int a = 0; a < p; a++) {
             double o[7] = {0};
-            if (column_tile(buf + GROUP * a, step, mp, w, wb, wa, st, masked, ctr[a], o)) {
+            if (column_tile(buf + GROUP * a, step, mp, wb, wa, o) | (st && bad[a])) {
                 column_tile_exact(buf + GROUP * a, step, GROUP, m, w, code, st, ctr[a], o);
                 nan[a] |= (int)o[6];
+            } else if (st) {
+                memcpy(o + 2, so + 4 * a, 4 * sizeof(double));
             }
             add(t, T_BELOW(a), o[0]);
             add(t, T_ABOVE(a), o[1]);
@@ -456,8 +486,10 @@ TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long 
     return count;
 }
 
+#undef KEEP
 #undef vd
 #undef vl
+#undef vc
 #undef GROUP
 #undef bcast
 #undef load
@@ -473,4 +505,5 @@ TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long 
 #undef pack
 #undef tile_sides
 #undef column_tile
+#undef column_stats
 #undef y_tile
