@@ -316,3 +316,23 @@ def test_stats_matches_reference(n, layout):
     if pos.any():
         close(cmin, X[pos].min(0))
         close(cmax, X[pos].max(0))
+
+
+def test_no_features():
+    """p = 0 (an intercept-only fit): the fold is the constant c alone."""
+    n, tau = 300, 0.5
+    X = np.zeros((n, 0))
+    y = np.linspace(-1.0, 1.0, n)
+    A, c = np.zeros((0, 3)), np.array([0.1, 0.0, 0.0])
+    ref = reference(X, y, None, A, c, 0.0, 0.0, 0.0, 0.0, tau, np.zeros(0))
+    stats = torch.zeros(3, dtype=torch.float64)
+    G, mid, side, near = run_classify(torch.from_numpy(X), y, None, A, c, (0.0, 0.0, 0.0, 0.0), tau, None, n, n, stats)
+    close(G, ref[0])
+    np.testing.assert_array_equal(side, ref[2])
+    assert len(mid) == 0 and len(near) == 0
+    close(stats, ref[4])
+    t, flips, r = native.check(torch.from_numpy(X), torch.from_numpy(y), None, torch.zeros(0, dtype=torch.float64), 0.1,
+                               tau, side, cap=n, residual=True)
+    close(r, y - 0.1)
+    close(t, rho(y - 0.1, tau).sum())
+    assert len(flips) == 0

@@ -4,7 +4,7 @@
  * attribute). A group is the 2 VW rows that two vectors hold. */
 
 typedef double KERNEL(vd) __attribute__((vector_size(8 * VW)));
-typedef long KERNEL(vl) __attribute__((vector_size(8 * VW))); /* what comparing two vd gives: -1 or 0 a lane */
+typedef long long KERNEL(vl) __attribute__((vector_size(8 * VW))); /* what comparing two vd gives: -1 or 0 a lane */
 typedef signed char KERNEL(vc) __attribute__((vector_size(VW)));
 #define vd KERNEL(vd)
 #define vl KERNEL(vl)
@@ -298,7 +298,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
         if (side) memcpy(side + i0, code, m);
         for (int i = 0; i < m; i++) {
             if ((i & 7) == 0) { /* eight rows at once where none is a middle or near one (most) */
-                unsigned long f8;
+                unsigned long long f8;
                 memcpy(&f8, flag + i, 8);
                 if (!f8) {
                     i += 7;
