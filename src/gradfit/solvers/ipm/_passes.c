@@ -2,16 +2,20 @@
  * extension and called through ctypes (solvers/ipm/native.py): the classifying pass (which can also take
  * the totals the sampling pass takes), the check pass and the sampling pass.
  *
- * Each works through its rows in tiles of TILE rows: one sweep over a tile computes what needs a whole
- * row (its fitted values, its side), then each column's sums are taken over the tile while the tile is
- * still in L1 cache, four rows per vector register (eight with AVX-512: the vector code is in
- * _passes_tile.h, compiled once per width; the width is picked at the first call). The columns X come as p pointers whose consecutive
- * rows lie rs values apart (rs = 1: separate contiguous columns, used in place; otherwise, as for a
- * row-major matrix with rs = p, and for a last partial tile, a tile is copied into contiguous buffers).
- * Rows of weight u_i <= 0 (or NaN) are skipped everywhere; u NULL means every weight is 1. A tile's sums
- * are added to the totals with Neumaier's compensated sum, so the totals over many rows keep their
- * accuracy. A non-finite value (NaN, inf) in a column, which the vector sums could spread to rows that
- * must not count, sends that column's tile to an exact scalar loop.
+ * Each works through its rows in tiles of TILE rows. A tile is first packed: its columns copied into
+ * one buffer a group of rows at a time (a group: the rows two vectors hold), which also takes the
+ * columns' stats where wanted. One sweep over the packed tile then computes what needs a whole row (its
+ * fitted values, its side), and each column's glob sums are taken over the tile while it is still in L1
+ * cache (the check and sampling kernels, a dot product and column extremes, read contiguous columns in
+ * place and copy a tile only where it is strided). A vector holds four rows (AVX2 or the baseline SIMD) or eight (AVX-512): the vector code is in
+ * _passes_tile.h, compiled once per width, and the width is picked at the first call.
+ *
+ * The columns X come as p pointers whose consecutive rows lie rs values apart (rs = 1: separate
+ * contiguous columns; rs = p: a row-major matrix; any other stride works too). Rows of weight u_i <= 0
+ * (or NaN) are skipped everywhere; u NULL means every weight is 1. A tile's sums are added to the
+ * totals with Neumaier's compensated sum, so totals over many rows keep their accuracy. A non-finite
+ * value (NaN, inf) in a column, which the vector sums could spread to rows that must not count, sends
+ * that column's tile to an exact scalar loop.
  */
 #include <math.h>
 #include <stdlib.h>

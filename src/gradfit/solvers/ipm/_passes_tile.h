@@ -122,25 +122,29 @@ HOT int column_stats(const double *x, long xstep, double *dst, long dstep, int m
 HOT int pack(double *buf, const double *const *cols, int p, long rs, const double *y, long i0, int m,
              const double *w, int masked, const double *ctr, double *so, int *bad) {
     const int mp = (m + GROUP - 1) / GROUP * GROUP, step = GROUP * (p + 1);
-    for (int a = 0; a <= p; a++) {
-        const double *s = a < p ? cols[a] + i0 * rs : y + i0;
-        const long st = a < p ? rs : 1;
-        double *d = buf + GROUP * a;
-        const int contiguous = st == 1 && mp == m;
-        if (contiguous && so && a < p) {
-            bad[a] = column_stats(s, GROUP, d, step, mp, w, masked, ctr[a], so + 4 * a);
-            continue;
-        }
-        if (contiguous) {
+    if (rs == 1 && mp == m) { /* whole columns: a group of rows at a time, each column's stats on the way */
+        for (int a = 0; a <= p; a++) {
+            const double *s = a < p ? cols[a] + i0 : y + i0;
+            double *d = buf + GROUP * a;
+            if (so && a < p) {
+                bad[a] = column_stats(s, GROUP, d, step, mp, w, masked, ctr[a], so + 4 * a);
+                continue;
+            }
             for (int i = 0; i < m; i += GROUP, d += step) {
                 store(d, load(s + i));
                 store(d + VW, load(s + i + VW));
             }
-            continue;
         }
-        for (int i = 0; i < mp; i++) d[(i / GROUP) * step + i % GROUP] = i < m ? s[i * st] : 0.0;
-        if (so && a < p) bad[a] = column_stats(d, step, NULL, 0, mp, w, masked, ctr[a], so + 4 * a);
+        return mp;
     }
+    for (int i = 0; i < mp; i++) { /* row by row (a row-major matrix reads its rows in order), zero past m */
+        double *d = buf + (long)(i / GROUP) * step + i % GROUP;
+        const long off = (i0 + i) * rs;
+        for (int a = 0; a < p; a++) d[GROUP * a] = i < m ? cols[a][off] : 0.0;
+        d[GROUP * p] = i < m ? y[i0 + i] : 0.0;
+    }
+    for (int a = 0; so && a < p; a++)
+        bad[a] = column_stats(buf + GROUP * a, step, NULL, 0, mp, w, masked, ctr[a], so + 4 * a);
     return mp;
 }
 
