@@ -10,6 +10,7 @@ typedef signed char KERNEL(vc) __attribute__((vector_size(VW)));
 #define vl KERNEL(vl)
 #define vc KERNEL(vc)
 #define GROUP (2 * VW)
+#define CB (VW == 8 ? 4 : 2) /* columns whose glob sums one sweep takes */
 #define bcast KERNEL(bcast)
 #define load KERNEL(load)
 #define store KERNEL(store)
@@ -23,7 +24,8 @@ typedef signed char KERNEL(vc) __attribute__((vector_size(VW)));
 #define tile_view KERNEL(tile_view)
 #define pack KERNEL(pack)
 #define tile_sides KERNEL(tile_sides)
-#define column_tile KERNEL(column_tile)
+#define columns_tile KERNEL(columns_tile)
+#define columns_block KERNEL(columns_block)
 #define column_stats KERNEL(column_stats)
 #define y_tile KERNEL(y_tile)
 
@@ -204,24 +206,39 @@ HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, c
     }
 }
 
-/* A packed column's glob sums over one tile (x: its first group of rows, the next group step values on):
- * out = [sum wb x, sum wa x]. Returns 0 where both are finite; else the caller redoes the column. */
-HOT int column_tile(const double *x, long step, int mp, const double *wb, const double *wa, double out[2]) {
+/* The glob sums of NB packed columns over one tile (x: the first column's first group of rows, the
+ * next group step values on): out[2 j] = sum wb x_j, out[2 j + 1] = sum wa x_j, each group's weights
+ * loaded once for the NB columns. */
+HOT void columns_tile(const double *x, long step, int mp, const double *wb, const double *wa, const int NB,
+                      double *out) {
     const vd zero = bcast(0.0);
-    vd gb0 = zero, gb1 = zero, ga0 = zero, ga1 = zero;
+    vd gb[4][2], ga[4][2];
+    for (int j = 0; j < NB; j++) gb[j][0] = gb[j][1] = ga[j][0] = ga[j][1] = zero;
     for (int i = 0; i < mp; i += GROUP, x += step) {
-        const vd x0 = load(x), x1 = load(x + VW);
-        gb0 += load(wb + i) * x0;
-        gb1 += load(wb + i + VW) * x1;
-        ga0 += load(wa + i) * x0;
-        ga1 += load(wa + i + VW) * x1;
+        const vd b0 = load(wb + i), b1 = load(wb + i + VW), a0 = load(wa + i), a1 = load(wa + i + VW);
+        for (int j = 0; j < NB; j++) {
+            const vd x0 = load(x + GROUP * j), x1 = load(x + GROUP * j + VW);
+            gb[j][0] += b0 * x0;
+            gb[j][1] += b1 * x1;
+            ga[j][0] += a0 * x0;
+            ga[j][1] += a1 * x1;
+        }
     }
-    out[0] = hsum(gb0 + gb1);
-    out[1] = hsum(ga0 + ga1);
-    return !(isfinite(out[0]) && isfinite(out[1]));
+    for (int j = 0; j < NB; j++) out[2 * j] = hsum(gb[j][0] + gb[j][1]), out[2 * j + 1] = hsum(ga[j][0] + ga[j][1]);
 }
 
-/* y's sums over one tile (packed as column_tile's x): below, above, the weights below and above and,
+/* columns_tile for nb <= CB columns (CB: as many as the vector registers hold the sums of). */
+HOT void columns_block(const double *x, long step, int mp, const double *wb, const double *wa, int nb, double *out) {
+#if VW == 8
+    if (nb == 4) columns_tile(x, step, mp, wb, wa, 4, out);
+    else if (nb == 3) columns_tile(x, step, mp, wb, wa, 3, out);
+    else
+#endif
+    if (nb == 2) columns_tile(x, step, mp, wb, wa, 2, out);
+    else columns_tile(x, step, mp, wb, wa, 1, out);
+}
+
+/* y's sums over one tile (packed as columns_tile's x): below, above, the weights below and above and,
  * with st, sum w and sum w rho_tau(y); exact row by row where a vector sum is not finite. */
 HOT void y_tile(const double *yv, long step, int m, int mp, const double *w, const double *wb, const double *wa,
                 const signed char *code, int st, double tau, Totals t, int p) {
@@ -319,21 +336,26 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
             }
         }
         if (pos == 0) continue;
-        for (int a = 0; a < p; a++) {
-            double o[7] = {0};
-            if (column_tile(buf + GROUP * a, step, mp, wb, wa, o) | (st && bad[a])) {
-                column_tile_exact(buf + GROUP * a, step, GROUP, m, w, code, st, ctr[a], o);
-                nan[a] |= (int)o[6];
-            } else if (st) {
-                memcpy(o + 2, so + 4 * a, 4 * sizeof(double));
-            }
-            add(t, T_BELOW(a), o[0]);
-            add(t, T_ABOVE(a), o[1]);
-            if (st) {
-                add(t, T_S1(a), o[2]);
-                add(t, T_S2(a), o[3]);
-                mn[a] = o[4] < mn[a] ? o[4] : mn[a];
-                mx[a] = o[5] > mx[a] ? o[5] : mx[a];
+        for (int a0 = 0; a0 < p; a0 += CB) {
+            const int nb = p - a0 < CB ? p - a0 : CB;
+            double g[2 * CB];
+            columns_block(buf + GROUP * a0, step, mp, wb, wa, nb, g);
+            for (int a = a0; a < a0 + nb; a++) {
+                double o[7] = {g[2 * (a - a0)], g[2 * (a - a0) + 1], 0, 0, 0, 0, 0};
+                if (!(isfinite(o[0]) && isfinite(o[1])) || (st && bad[a])) { /* a NaN or inf: row by row */
+                    column_tile_exact(buf + GROUP * a, step, GROUP, m, w, code, st, ctr[a], o);
+                    nan[a] |= (int)o[6];
+                } else if (st) {
+                    memcpy(o + 2, so + 4 * a, 4 * sizeof(double));
+                }
+                add(t, T_BELOW(a), o[0]);
+                add(t, T_ABOVE(a), o[1]);
+                if (st) {
+                    add(t, T_S1(a), o[2]);
+                    add(t, T_S2(a), o[3]);
+                    mn[a] = o[4] < mn[a] ? o[4] : mn[a];
+                    mx[a] = o[5] > mx[a] ? o[5] : mx[a];
+                }
             }
         }
         y_tile(buf + GROUP * p, step, m, mp, w, wb, wa, code, st, tau, t, p);
@@ -495,6 +517,7 @@ TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long 
 #undef vl
 #undef vc
 #undef GROUP
+#undef CB
 #undef bcast
 #undef load
 #undef store
@@ -508,6 +531,7 @@ TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long 
 #undef tile_view
 #undef pack
 #undef tile_sides
-#undef column_tile
+#undef columns_tile
+#undef columns_block
 #undef column_stats
 #undef y_tile
