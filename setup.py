@@ -14,4 +14,5 @@ setup(ext_modules=[Extension("gradfit.numerics._kernels", ["src/gradfit/numerics
                              depends=simd, optional=True),
                    Extension("gradfit.solvers.ipm._fnb", ["src/gradfit/solvers/ipm/_fnb.c",
                                                          "src/gradfit/solvers/ipm/_passes.c"], extra_compile_args=flags,
-                             depends=simd + ["src/gradfit/solvers/ipm/_passes_tile.h"], optional=True)])
+                             depends=simd + ["src/gradfit/solvers/ipm/_passes_tile.h",
+                                             "src/gradfit/solvers/ipm/_fnb_kernels.h"], optional=True)])

@@ -34,76 +34,14 @@
 #define STEP_FRACTION 0.99995
 #define TINY 1e-300
 
-/* Cholesky factor L (lower, row-major) of the symmetric M given by its upper triangle. */
-static int cholesky(double *L, const double *M, int q) {
-    for (int j = 0; j < q; j++) {
-        double d = M[j * q + j];
-        for (int k = 0; k < j; k++) d -= L[j * q + k] * L[j * q + k];
-        if (!(d > 0.0) || !isfinite(d)) return -1;
-        d = sqrt(d);
-        L[j * q + j] = d;
-        for (int i = j + 1; i < q; i++) {
-            double v = M[j * q + i];
-            for (int k = 0; k < j; k++) v -= L[i * q + k] * L[j * q + k];
-            L[i * q + j] = v / d;
-        }
-    }
-    return 0;
-}
-
-/* cholesky, or with a jitter of 1e-13 times the largest diagonal entry (near the end the weights
- * span many decades), as lp.py's _cholesky_solve. */
-static int factor(double *L, double *M, int q) {
-    if (cholesky(L, M, q) == 0) return 0;
-    double big = 0.0;
-    for (int j = 0; j < q; j++) big = fmax(big, fabs(M[j * q + j]));
-    if (!isfinite(big)) return -1;
-    for (int j = 0; j < q; j++) M[j * q + j] += 1e-13 * big;
-    return cholesky(L, M, q);
-}
-
-static void solve(const double *L, const double *b, double *x, int q) {
-    for (int i = 0; i < q; i++) {
-        double v = b[i];
-        for (int k = 0; k < i; k++) v -= L[i * q + k] * x[k];
-        x[i] = v / L[i * q + i];
-    }
-    for (int i = q - 1; i >= 0; i--) {
-        double v = x[i];
-        for (int k = i + 1; k < q; k++) v -= L[k * q + i] * x[k];
-        x[i] = v / L[i * q + i];
-    }
-}
-
-#include "../../numerics/simd.h" /* v4d, LOAD4, DISPATCH (AVX2 + FMA picked at load time) */
-
-typedef long v4l __attribute__((vector_size(32)));
-
-static inline double maxd(double a, double b) { return a > b ? a : b; }
+#include "_fnb_kernels.h" /* TILE, the tile products, cholesky, solve, v4d */
 
 /* the step fraction of the way to the boundary given the largest -dv/v */
 static inline double step(double worst) { return worst > 0.0 ? fmin(1.0, STEP_FRACTION / worst) : 1.0; }
 
-#define TILE 256       /* rows per tile: its q columns stay in the L1/L2 cache while a pass reuses them */
 #define CHUNK 8        /* tiles per chunk, the unit of the partial sums (fixed: sums never depend on threads) */
 #define MAX_THREADS 16
-#define MAX_Q 64       /* columns (the tile kernels keep q broadcast values in registers' reach) */
 #define SCRATCH 7      /* tile-sized scratch vectors per thread */
-
-static inline v4d vl(const double *p) {
-    v4d v;
-    LOAD4(v, p);
-    return v;
-}
-static inline void vs(double *p, v4d v) { memcpy(p, &v, sizeof v); }
-static inline v4d vb(double a) { return (v4d){a, a, a, a}; }
-/* a > b ? a : b lane by lane (maxd's rule: a NaN a loses) */
-static inline v4d vmax(v4d a, v4d b) {
-    const v4l gt = a > b;
-    return (v4d)(((v4l)a & gt) | ((v4l)b & ~gt));
-}
-static inline double hsum(v4d a) { return (a[0] + a[1]) + (a[2] + a[3]); }
-static inline double hmax(v4d a) { return maxd(maxd(a[0], a[1]), maxd(a[2], a[3])); }
 
 enum { P_START, P_INIT, P_SHIFT, P_NORMAL, P_PRED, P_CORR };
 /* a chunk's partial sums: the packed upper triangle of a q x q matrix (g values), three q-vectors, scalars */
@@ -119,181 +57,6 @@ typedef struct {
     const double *yd, *dy;
     double *slots, *scratch, *ones;
 } Fnb;
-
-/* t = Zt v over nq quads of a tile, each quad's sum over the columns in order (the same rounding in
- * every pass); four quads at a time, so that four chains of sums are in flight */
-static inline __attribute__((always_inline)) void tile_mv(const double *restrict Zt, int q, int nq, const double *v,
-                                                           double *restrict t) {
-    v4d vv[MAX_Q];
-    for (int a = 0; a < q; a++) vv[a] = vb(v[a]);
-    int j = 0;
-    for (; j + 4 <= nq; j += 4) {
-        const double *c = Zt + 4 * j;
-        v4d s0 = vl(c) * vv[0], s1 = vl(c + 4) * vv[0], s2 = vl(c + 8) * vv[0], s3 = vl(c + 12) * vv[0];
-        for (int a = 1; a < q; a++) {
-            c = Zt + (long)a * TILE + 4 * j;
-            s0 += vl(c) * vv[a];
-            s1 += vl(c + 4) * vv[a];
-            s2 += vl(c + 8) * vv[a];
-            s3 += vl(c + 12) * vv[a];
-        }
-        vs(t + 4 * j, s0);
-        vs(t + 4 * j + 4, s1);
-        vs(t + 4 * j + 8, s2);
-        vs(t + 4 * j + 12, s3);
-    }
-    for (; j < nq; j++) {
-        v4d acc = vl(Zt + 4 * j) * vv[0];
-        for (int a = 1; a < q; a++) acc += vl(Zt + (long)a * TILE + 4 * j) * vv[a];
-        vs(t + 4 * j, acc);
-    }
-}
-
-/* t1 = Zt v1, t2 = Zt v2 in one sweep of the tile (each as tile_mv computes it) */
-static inline __attribute__((always_inline)) void tile_mv2(const double *restrict Zt, int q, int nq, const double *v1,
-                                                            const double *v2, double *restrict t1,
-                                                            double *restrict t2) {
-    v4d w1[MAX_Q], w2[MAX_Q];
-    for (int a = 0; a < q; a++) {
-        w1[a] = vb(v1[a]);
-        w2[a] = vb(v2[a]);
-    }
-    int j = 0;
-    for (; j + 4 <= nq; j += 4) {
-        const double *c = Zt + 4 * j;
-        v4d c0 = vl(c), c1 = vl(c + 4), c2 = vl(c + 8), c3 = vl(c + 12);
-        v4d s0 = c0 * w1[0], s1 = c1 * w1[0], s2 = c2 * w1[0], s3 = c3 * w1[0];
-        v4d u0 = c0 * w2[0], u1 = c1 * w2[0], u2 = c2 * w2[0], u3 = c3 * w2[0];
-        for (int a = 1; a < q; a++) {
-            c = Zt + (long)a * TILE + 4 * j;
-            c0 = vl(c), c1 = vl(c + 4), c2 = vl(c + 8), c3 = vl(c + 12);
-            s0 += c0 * w1[a];
-            s1 += c1 * w1[a];
-            s2 += c2 * w1[a];
-            s3 += c3 * w1[a];
-            u0 += c0 * w2[a];
-            u1 += c1 * w2[a];
-            u2 += c2 * w2[a];
-            u3 += c3 * w2[a];
-        }
-        vs(t1 + 4 * j, s0);
-        vs(t1 + 4 * j + 4, s1);
-        vs(t1 + 4 * j + 8, s2);
-        vs(t1 + 4 * j + 12, s3);
-        vs(t2 + 4 * j, u0);
-        vs(t2 + 4 * j + 4, u1);
-        vs(t2 + 4 * j + 8, u2);
-        vs(t2 + 4 * j + 12, u3);
-    }
-    for (; j < nq; j++) {
-        const v4d c0 = vl(Zt + 4 * j);
-        v4d a1 = c0 * w1[0], a2 = c0 * w2[0];
-        for (int a = 1; a < q; a++) {
-            const v4d c = vl(Zt + (long)a * TILE + 4 * j);
-            a1 += c * w1[a];
-            a2 += c * w2[a];
-        }
-        vs(t1 + 4 * j, a1);
-        vs(t2 + 4 * j, a2);
-    }
-}
-
-/* out[b][a] += Zt_a . v[b] over nq quads, for the k vectors v (k <= 3): four partial sums per column and
- * vector (quads j mod 4), added in a fixed order */
-static inline __attribute__((always_inline)) void tile_tmv(const double *restrict Zt, int q, int nq, int k,
-                                                            const double *const *v, double *const *out) {
-    for (int a = 0; a < q; a++) {
-        const double *ca = Zt + (long)a * TILE;
-        v4d acc[3][4] = {{{0}}};
-        int j = 0;
-        for (; j + 4 <= nq; j += 4)
-            for (int l = 0; l < 4; l++) {
-                const v4d c = vl(ca + 4 * (j + l));
-                for (int b = 0; b < k; b++) acc[b][l] += c * vl(v[b] + 4 * (j + l));
-            }
-        for (; j < nq; j++) {
-            const v4d c = vl(ca + 4 * j);
-            for (int b = 0; b < k; b++) acc[b][0] += c * vl(v[b] + 4 * j);
-        }
-        for (int b = 0; b < k; b++) out[b][a] += hsum((acc[b][0] + acc[b][1]) + (acc[b][2] + acc[b][3]));
-    }
-}
-
-/* out[r][b] = wa_r . Zt_{c+b} over nq quads for r < nr (<= 2 weighted columns, TILE apart), b < nc (<= 4
- * columns): nr nc chains of sums, two sets of them (even and odd quads) when that is four or fewer */
-static inline __attribute__((always_inline)) void gram_block(const double *restrict wa, int nr,
-                                                              const double *restrict Zt, int c, int nc, int nq,
-                                                              double out[2][4]) {
-    const int U = nr * nc <= 4 ? 2 : 1;
-    v4d acc[2][2][4] = {{{{0}}}};
-    int j = 0;
-    for (; j + U <= nq; j += U)
-        for (int h = 0; h < U; h++) {
-            const v4d w0 = vl(wa + 4 * (j + h)), w1 = nr > 1 ? vl(wa + TILE + 4 * (j + h)) : w0;
-            for (int b = 0; b < nc; b++) {
-                const v4d cb = vl(Zt + (long)(c + b) * TILE + 4 * (j + h));
-                acc[h][0][b] += w0 * cb;
-                if (nr > 1) acc[h][1][b] += w1 * cb;
-            }
-        }
-    for (; j < nq; j++) {
-        const v4d w0 = vl(wa + 4 * j), w1 = nr > 1 ? vl(wa + TILE + 4 * j) : w0;
-        for (int b = 0; b < nc; b++) {
-            const v4d cb = vl(Zt + (long)(c + b) * TILE + 4 * j);
-            acc[0][0][b] += w0 * cb;
-            if (nr > 1) acc[0][1][b] += w1 * cb;
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int b = 0; b < nc; b++) out[r][b] = hsum(U == 2 ? acc[0][r][b] + acc[1][r][b] : acc[0][r][b]);
-}
-
-/* G (packed upper triangle, row by row) += Zt' diag(d) Zt over nq quads, two rows of G at a time
- * (2 x 4 blocks: six loads for eight products); wa: 2 TILE doubles of scratch */
-static inline __attribute__((always_inline)) void tile_gram(const double *restrict Zt, int q, int nq,
-                                                             const double *restrict d, double *G,
-                                                             double *restrict wa) {
-    for (int a = 0; a < q; a += 2) {
-        const int nr = q - a >= 2 ? 2 : 1;
-        for (int r = 0; r < nr; r++) {
-            const double *ca = Zt + (long)(a + r) * TILE;
-            for (int j = 0; j < nq; j++) vs(wa + r * TILE + 4 * j, vl(d + 4 * j) * vl(ca + 4 * j));
-        }
-        for (int c = a; c < q; c += 4) {
-            double out[2][4];
-            const int nc = q - c < 4 ? q - c : 4;
-#define GRAM_CASE(R, C) gram_block(wa, R, Zt, c, C, nq, out)
-            if (nr == 2) {
-                switch (nc) {
-                case 4: GRAM_CASE(2, 4); break;
-                case 3: GRAM_CASE(2, 3); break;
-                case 2: GRAM_CASE(2, 2); break;
-                default: GRAM_CASE(2, 1); break;
-                }
-            } else {
-                switch (nc) {
-                case 4: GRAM_CASE(1, 4); break;
-                case 3: GRAM_CASE(1, 3); break;
-                case 2: GRAM_CASE(1, 2); break;
-                default: GRAM_CASE(1, 1); break;
-                }
-            }
-#undef GRAM_CASE
-            for (int r = 0; r < nr; r++) {
-                const int row = a + r;
-                double *Grow = G + (long)row * q - (long)row * (row - 1) / 2 - row; /* Grow[col], col >= row */
-                for (int b = 0; b < nc; b++)
-                    if (c + b >= row) Grow[c + b] += out[r][b];
-            }
-        }
-    }
-}
-
-/* 1.0 in the lanes of rows below n, 0.0 past it (the padding of the last tile) */
-static inline v4d lanes(long row, long n) {
-    if (row + 4 <= n) return vb(1.0);
-    return (v4d){row < n, row + 1 < n, row + 2 < n, row + 3 < n};
-}
 
 /* the row's weight qw = 1 / (z/x + w/s) = x s den, den = 1 / (z s + w x) (one division), and the
  * predictor's right-hand side rhat = r_c + z - w, r_c = -y - t - z + w */
@@ -329,6 +92,7 @@ static inline __attribute__((always_inline)) void tile_pass(Fnb *f, long tile, d
     double *restrict tb = scr, *restrict t2 = scr + TILE, *restrict b0 = scr + 2 * TILE, *restrict b1 = scr + 3 * TILE,
            *restrict b2 = scr + 4 * TILE, *restrict wa = scr + 5 * TILE; /* wa: 2 TILE */
     const long pad = r0 + 4 * nq; /* rows [n, pad) are the padding of the last tile */
+    const double *next = tile + 1 < f->ntiles ? Zt + (long)q * TILE : NULL;
     switch (f->pass) {
     case P_START: { /* the rows by tiles of columns; Z'Z, Z'u, Z'y, y'u */
         const double *Zin = f->Z + r0 * q;
@@ -347,7 +111,7 @@ static inline __attribute__((always_inline)) void tile_pass(Fnb *f, long tile, d
         break;
     }
     case P_INIT: { /* the start: x = (1-tau) u, s = u - x, z = r = -y - Z yd (until P_SHIFT); sum |r| */
-        tile_mv(Zt, q, nq, f->yd, tb);
+        tile_mv(Zt, q, nq, f->yd, tb, next);
         v4d ar = {0};
         for (int j = 0; j < nq; j++) {
             const v4d uu = vl(ps + 4 * j), xx = (1.0 - f->tau) * uu, r = -vl(py + 4 * j) - vl(tb + 4 * j);
@@ -369,7 +133,7 @@ static inline __attribute__((always_inline)) void tile_pass(Fnb *f, long tile, d
         for (long i = n; i < pad; i++) pz[i - r0] = pw[i - r0] = 1.0;
         break;
     case P_NORMAL: { /* the last step; the gap and y'x; Z'x, Z'Q rhat, Z'Q B and Z'QZ */
-        if (f->gram) tile_mv(Zt, q, nq, f->yd, tb);
+        if (f->gram) tile_mv(Zt, q, nq, f->yd, tb, next);
         const double ap = f->ap, ad = f->ad, mu = f->mu;
         v4d gap = {0}, yx = {0};
         for (int j = 0; j < nq; j++) {
@@ -413,7 +177,7 @@ static inline __attribute__((always_inline)) void tile_pass(Fnb *f, long tile, d
     }
     case P_PRED:   /* the affine-scaling direction: its step bounds, mu_aff's coefficients and Z'Q A */
     case P_CORR: { /* the corrected direction and its step bounds */
-        tile_mv2(Zt, q, nq, f->yd, f->dy, tb, t2);
+        tile_mv2(Zt, q, nq, f->yd, f->dy, tb, t2, next);
         const int pred = f->pass == P_PRED;
         const double mu = f->mu;
         v4d c1 = {0}, c2 = {0}, c3 = {0}, mp = {0}, md = {0};

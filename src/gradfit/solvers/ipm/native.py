@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 
 import numpy as np
 import torch
@@ -43,13 +44,28 @@ def _ptr(t: Tensor):
     return ctypes.cast(t.data_ptr(), _P)
 
 
-ROWS_PER_THREAD = 1 << 16  # below this a thread costs more than its share of the rows saves
+ROWS_PER_THREAD = 1 << 14  # below this a thread costs more than its share of the rows saves (measured)
+MAX_THREADS = 8  # the loop is bound by memory bandwidth long before this
+
+
+def cores() -> int:
+    """The cores this process may use: ``OMP_NUM_THREADS`` when set (gradfit's launcher and torchrun set it
+    to the machine's cores over the processes), else the CPUs it is allowed to run on."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def threads_for(n: int) -> int:
-    """Threads the compiled loop uses for n rows: torch's thread count (its setting is the user's), at
-    most one per ROWS_PER_THREAD rows. The loop's sums do not depend on it (see ``_fnb.c``)."""
-    return max(1, min(torch.get_num_threads(), n // ROWS_PER_THREAD))
+    """Threads the compiled loop uses for n rows: one per ROWS_PER_THREAD rows, at most :func:`cores`.
+    (Not torch's setting: the interior point runs its torch ops on one thread, and the compiled loop's
+    sums do not depend on its thread count at all, see ``_fnb.c``.)"""
+    return max(1, min(cores(), MAX_THREADS, n // ROWS_PER_THREAD))
 
 
 def fnb(Z: Tensor, y: Tensor, u: Tensor, tau: float, tol: float, max_iter: int, threads: int | None = None):
