@@ -178,6 +178,8 @@ def unit_sample_pass(data: Batches, m: int, generator: torch.Generator) -> Tenso
                        idx)
             held.append(got if not data.has_weight else got[got[:, p + 1] > 0])
     local = torch.cat(held) if held else torch.empty(0, p + 2, dtype=F64)
+    del held
+    release_memory()  # the decoded row groups
     return gather(data, local)
 
 
@@ -346,25 +348,28 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
                 n_near, near = near_cap + 1, []
             elif len(nr):
                 rows = take(X, y, s, nr)
-                near.append(rows)
+                code = split.side_codes(rows[:, :p], rows[:, p], None)
+                near.append(torch.cat([rows, code.to(F64)[:, None]], 1))
                 near_at.append(nr + start)
                 n_near += len(nr)
         start += b
+    release_memory()  # the decoded blocks, before the kept and near rows are put together
     flags = combine(data, torch.tensor([float(over)], dtype=F64))
     split.overflow = bool(flags[0] > 0)
     if stats is not None:
         split.totals = totals_of(data, stats, totals[1])
     split.globs = combine(data, globs)
     if not split.overflow:
-        split.kept = gather(data, torch.cat(kept) if kept else torch.empty(0, p + 2, dtype=F64))
+        local = torch.cat(kept) if kept else torch.empty(0, p + 2, dtype=F64)
+        kept.clear()  # each piece freed before the next copy (70M rows: 68 MB each)
+        split.kept = gather(data, local)
+        del local
     if want_near:
         ok = combine(data, torch.tensor([float(n_near > near_cap)], dtype=F64))[0] == 0
         if ok:
-            rows = torch.cat(near) if near else torch.empty(0, p + 2, dtype=F64)
-            code = split.side_codes(rows[:, :p], rows[:, p], None) if len(rows) else torch.empty(0, dtype=torch.int8)
-            split.near = torch.cat([rows, code.to(F64)[:, None]], 1)
+            split.near = torch.cat(near) if near else torch.empty(0, p + 3, dtype=F64)
             split.near_at = torch.cat(near_at) if near_at else torch.empty(0, dtype=torch.long)
-    del kept, near
+        near.clear()
     release_memory()
     return split
 

@@ -22,7 +22,8 @@ A source that can read a few of its pieces (Parquet row groups, :meth:`Batches.s
 tries a round whose sample comes from a few row groups picked at random: its classifying pass also
 sums what the sampling pass would have (rows, weights, column ranges and moments), so a file in
 random row order is fitted in one pass. Those moments and the sample also bound the design's
-condition number (:func:`~.scales.design_proved`), which spares the singular-design check its pass. The sample only steers the round; the proof of step 5 makes
+condition number (:func:`~.scales.design_proved`), which spares the singular-design check its pass.
+The sample only steers the round; the proof of step 5 makes
 the result exact whatever it was, and a failed round falls back to the uniform sampling pass.
 
 When every glob keeps its sign the reduced LP has the full LP's optimum and its objective and dual
@@ -46,7 +47,7 @@ from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify
 from gradfit.solvers.ipm.preprocessing import (REDUCED_ROUNDS, SAMPLE_TOL, glob_rows, kth_fraction, solve_rows,
                                               stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
-from gradfit.solvers.ipm.scales import Scales, design_proved, used_columns
+from gradfit.solvers.ipm.scales import DESIGN_PROOF_ROWS, Scales, design_proved, used_columns
 
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3
@@ -61,13 +62,15 @@ class _Round:
 
     def run(self):
         f, sample = self.f, self.sample
-        p, m, n = f.p, self.sample.shape[0], f.n
+        self.sample = None  # held only until the pass (its first rows prove the design)
+        p, m, n = f.p, sample.shape[0], f.n
         Ds = f.scales.design(sample)
         Zs, ys, us = Ds.full(), sample[:, p], sample[:, p + 1]
         _, beta0, _, _, it, k = solve_rows(Zs, ys, us, f.extra_for(float(us.sum())), f.tau, max(f.tol, SAMPLE_TOL),
                                            f.max_iter, False, f.gen, f.min_lp_rows, f.mm_factor, trial=True)
         f.n_iter += it
         f.lp_solves += k
+        release_memory()  # the sample LP's work arrays, before the pass
         L, info = torch.linalg.cholesky_ex(weighted_gram(Zs, torch.ones(m, dtype=F64)))
         if int(info) != 0:  # a singular sample
             return None
@@ -82,10 +85,14 @@ class _Round:
         # less than this band's margin is checked on them instead of in a pass over the data
         lo2 = kth_fraction(kappa, max(1.0 / m, f.tau - (1 + NEAR_FACTOR) * M / (2 * n)))
         hi2 = kth_fraction(kappa, min(f.tau + (1 + NEAR_FACTOR) * M / (2 * n), (m - 1.0) / m))
+        proof_rows = sample[:DESIGN_PROOF_ROWS].clone()
+        Ds = f.scales.design(sample[:0])  # its scales fold the fits below
+        del sample, Zs, ys, us, P, kappa
+        release_memory()  # 0.25 GB of sample and its products at 70M rows, not held through the pass
         split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi), float(min(lo2, lo)),
                                             float(max(hi2, hi))), cap=int(4 * M) + 1000,
                               near_cap=int(4 * NEAR_FACTOR * M) + 1000, totals=(f.tau, f.scales.center))
-        if not f.take_totals(split.totals, sample):
+        if not f.take_totals(split.totals, proof_rows):
             return None
         if split.overflow:
             return None
@@ -189,7 +196,7 @@ class _Streamed:
             if not hasattr(self, "scales"):
                 self.scales = Scales(sample, self.totals.col_min, self.totals.col_max,
                                       self.objective.fit_intercept, self.whiten)
-                self.design = self.scales.design(sample)
+                self.design = self.scales.design(sample[:0])  # the scales, not the rows
                 if self.design.shape[1] == 0:  # nothing to fit: y = 0 is the optimum
                     return torch.zeros(0, dtype=F64), self.totals.zero_sum, self.totals.zero_sum
             self.extra = self.extra_for(self.totals.weight_sum)
@@ -199,7 +206,8 @@ class _Streamed:
             sample = sample[:m]  # sorted by key: its first m rows are a uniform sample too
             self.subsample = sample.shape[0]
             self.passes += 1
-            found = _Round(self, sample).run()
+            rnd, sample = _Round(self, sample), None
+            found = rnd.run()
             if found is not None:
                 return found
             m *= 2
@@ -213,14 +221,15 @@ class _Streamed:
         sample = unit_sample_pass(self.data, m, self.gen)
         if sample is None or sample.shape[0] < m // 2 or not bool(torch.isfinite(sample).all()):
             return None
-        X = sample[:, :self.p]
-        self.scales = Scales(sample, X.amin(0), X.amax(0), self.objective.fit_intercept, self.whiten)
-        self.design = self.scales.design(sample)
+        self.scales = Scales(sample, sample[:, :self.p].amin(0), sample[:, :self.p].amax(0),
+                             self.objective.fit_intercept, self.whiten)
+        self.design = self.scales.design(sample[:0])  # the scales, not the rows
         found = None
         if self.design.shape[1] > 0:
             self.n, self.subsample, self.sampled = known, sample.shape[0], "a few row groups"
             self.passes += 1
-            found = _Round(self, sample).run()
+            rnd, sample = _Round(self, sample), None
+            found = rnd.run()
         if found is None and self.totals is None:  # its scales were never checked against every row
             del self.scales, self.design
         return found
