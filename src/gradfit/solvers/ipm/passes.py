@@ -179,6 +179,7 @@ def unit_sample_pass(data: Batches, m: int, generator: torch.Generator) -> Tenso
             held.append(got if not data.has_weight else got[got[:, p + 1] > 0])
     local = torch.cat(held) if held else torch.empty(0, p + 2, dtype=F64)
     del held
+    cols = None  # the last block holds its whole row group
     release_memory()  # the decoded row groups
     return gather(data, local)
 
@@ -239,6 +240,7 @@ def sample_pass(data: Batches, tau: float, target, generator: torch.Generator) -
     totals = Totals(int(sums[0]), float(sums[1]), float(sums[2]), bounds[:p], -bounds[p:])
     local = torch.cat([torch.cat(keys)[:, None], torch.cat(held)], 1) if held else torch.empty(0, p + 3, dtype=F64)
     del keys, held
+    X = y = s = None  # the last block holds its whole row group
     release_memory()
     threshold = -float(gather(data, torch.tensor([[-t]], dtype=F64)).amax())
     rows = gather(data, local)
@@ -353,6 +355,7 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
                 near_at.append(nr + start)
                 n_near += len(nr)
         start += b
+    X = y = s = rows = None  # the last block holds its whole row group
     release_memory()  # the decoded blocks, before the kept and near rows are put together
     flags = combine(data, torch.tensor([float(over)], dtype=F64))
     split.overflow = bool(flags[0] > 0)
@@ -414,6 +417,7 @@ def check_pass(data: Batches, split: Split, beta_fold: tuple[Tensor, Tensor], ta
             where.append(flip + start)
             over = sum(len(w) for w in where) > cap
         start += b
+    X = y = s = None  # the last block holds its whole row group
     release_memory()
     sums = combine(data, torch.stack([total, torch.tensor(float(over), dtype=F64)]))
     if sums[1] > 0:
