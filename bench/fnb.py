@@ -7,7 +7,8 @@ and the torch loop of lp.py (the reference and fallback) as the peer, in one pro
 
 Columns: seconds for the compiled loop with its default threads (``native.threads_for``) and with one,
 its iterations, ms per iteration, the polish (``finish.vertex``) and the torch loop (at the first size
-only: it is slow), and the objectives' relative difference between compiled and torch.
+only: it is slow), and the objectives' relative difference between compiled and torch. torch runs on
+one thread, as the ipm solver runs it (``base.single_threaded``); the compiled loop's threads are its own.
 """
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def main() -> None:
     if native._load() is None:
         raise SystemExit("the compiled interior point was not built (python setup.py build_ext --inplace)")
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # as the ipm solver runs its torch ops (base.single_threaded); not the compiled loop's
+    Z, y, u = problem(2000)  # warm-up: the first call of some torch ops sets them up
+    sol = frisch_newton_torch(Z, y, u, 0.5, args.tol, 100)
+    finish.vertex(Z, y, u, 0.5, sol.beta, sol.dual, True)
     print(f"{'rows':>8} {'tau':>4} {'threads':>7} {'fnb s':>7} {'1 thr s':>7} {'iters':>5} {'ms/it':>6} "
           f"{'polish s':>8} {'torch s':>7} {'torch/fnb':>9} {'obj rel diff':>12}")
     for k, n in enumerate(args.rows):

@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define STEP_FRACTION 0.99995
 #define TINY 1e-300
@@ -300,7 +301,11 @@ int gradfit_fnb(long n, int q, const double *Z, const double *y, const double *u
     const size_t total = (size_t)((q + 7) * N + f.nchunks * f.slot + (long)f.nthreads * SCRATCH * TILE + TILE +
                                   f.slot + 2 * (long)q * q + 7 * q);
     double *buf = NULL;
-    if (posix_memalign((void **)&buf, 64, sizeof(double) * total) != 0) return -3;
+    const size_t bytes = sizeof(double) * total, huge = (size_t)1 << 21;
+    if (posix_memalign((void **)&buf, bytes >= 4 * huge ? huge : 64, bytes) != 0) return -3;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= 4 * huge) madvise(buf, bytes / huge * huge, MADV_HUGEPAGE); /* fewer page faults: 2 MB pages */
+#endif
     f.Zp = buf;
     f.y = f.Zp + (long)q * N;
     f.x = f.y + N;
