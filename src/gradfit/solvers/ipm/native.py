@@ -44,7 +44,7 @@ def _ptr(t: Tensor):
     return ctypes.cast(t.data_ptr(), _P)
 
 
-ROWS_PER_THREAD = 1 << 14  # below this a thread costs more than its share of the rows saves (measured)
+ROWS_PER_THREAD = 1 << 13  # below this a thread costs more than its share of the rows saves (measured)
 MAX_THREADS = 8  # the loop is bound by memory bandwidth long before this
 
 
