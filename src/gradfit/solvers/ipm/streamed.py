@@ -52,6 +52,7 @@ from gradfit.solvers.ipm.scales import DESIGN_PROOF_ROWS, Scales, design_proved,
 MAX_ROUNDS = 12
 MAX_FIXUPS = 3
 NEAR_FACTOR = 1.0  # near rows held per kept row (see _Round.run)
+UNITS = "a few row groups"  # where a sample came from (the fit's info["sample_from"])
 
 
 class _Round:
@@ -125,6 +126,10 @@ class _Round:
                 if bad.shape[0] == 0:
                     f.proof = "bound and the near rows"
                     return beta, p_red, lower
+            elif f.sampled == UNITS:
+                # the few row groups steered the fit badly (a file in a meaningful row order): a
+                # uniform sample's round costs two passes, and a check pass here would rarely end it
+                return None
             else:
                 f.passes += 1
                 total, bad, where = check_pass(f.data, split, (a_full, c), f.tau, cap=int(0.1 * M))
@@ -226,7 +231,7 @@ class _Streamed:
         self.design = self.scales.design(sample[:0])  # the scales, not the rows
         found = None
         if self.design.shape[1] > 0:
-            self.n, self.subsample, self.sampled = known, sample.shape[0], "a few row groups"
+            self.n, self.subsample, self.sampled = known, sample.shape[0], UNITS
             self.passes += 1
             rnd, sample = _Round(self, sample), None
             found = rnd.run()
