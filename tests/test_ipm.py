@@ -229,3 +229,17 @@ def test_recursive_preprocessing_gives_the_direct_optimum(tau):
     assert m.info["lp_solves"] >= 3  # the sample's LP preprocessed (its sample and reduced LPs), the reduced LP
     assert m.final_loss_ == pytest.approx(full.final_loss_, rel=1e-12)
     assert m.converged_ and m.gap_ <= 1e-8
+
+
+def test_smallest_is_topk_of_the_smallest():
+    """finish.smallest (the vertex candidates of polish and crossover) picks the rows topk picks, also
+    past the size where it filters by a sampled threshold first, with exact zeros (a vertex's rows)."""
+    import torch
+    from gradfit.solvers.ipm.finish import smallest
+    g = torch.Generator().manual_seed(3)
+    for n in (1000, (1 << 19) + 5):
+        v = torch.randn(n, dtype=torch.float64, generator=g).abs()
+        v[torch.randperm(n, generator=g)[:11]] = 0.0
+        for k in (1, 14, 54, 400):
+            got, ref = smallest(v, k), torch.topk(v, k, largest=False, sorted=True).indices
+            assert torch.equal(v[got], v[ref]) and len(set(got.tolist())) == k

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gradfit.problem.objective import GAP_FLOOR, relative_gap
 from gradfit.solvers.ipm import native
-from gradfit.solvers.ipm.finish import independent
+from gradfit.solvers.ipm.finish import independent, smallest
 from gradfit.solvers.ipm.lp import pinball_sum
 
 
@@ -63,7 +63,7 @@ def vertex(X: Tensor, y: Tensor, s: Tensor, tau: float, lam: float, fit_intercep
     r = residual.detach().to("cpu", torch.float64) if residual is not None else \
         torch.from_numpy(yn - _product(Xn, wn) - bn)
     k = min(4 * need + 10, r.numel())
-    cand = torch.topk(r.abs(), k, largest=False, sorted=True).indices.numpy()  # O(n), not a sort
+    cand = smallest(r.abs(), k).numpy()  # O(n), not a sort
     cand = cand[sn[cand] > 0]
     picked = Xn[cand] if sparse else Xn[torch.from_numpy(cand)].numpy()
     rows = (picked.toarray() if hasattr(picked, "toarray") else np.asarray(picked))[:, free]

@@ -33,6 +33,24 @@ def independent(rows: np.ndarray, need: int, rank_tol: float = 1e-9) -> list[int
     return chosen
 
 
+def smallest(v: Tensor, k: int) -> Tensor:
+    """Indices of the k smallest values of the 1-D ``v``, smallest first (``torch.topk(largest=False)``).
+
+    On many rows (topk's selection slows down past the cache: 43 ms on 3M rows, 2 ms on 300k): topk on
+    the rows at most a threshold that about 8k rows of a strided sample of 16k undercut (one compare over
+    v, 11 ms on 3M rows); on all of v when fewer than k get through."""
+    n = v.numel()
+    k = min(k, n)
+    if n < (1 << 19) or n < 64 * k:
+        return torch.topk(v, k, largest=False, sorted=True).indices
+    sample = v[::n // 16384]
+    j = min(sample.numel(), (8 * k * sample.numel()) // n + 8)
+    idx = torch.nonzero(v <= torch.kthvalue(sample, j).values).squeeze(1)
+    if idx.numel() < k:
+        return torch.topk(v, k, largest=False, sorted=True).indices
+    return idx[torch.topk(v[idx], k, largest=False, sorted=True).indices]
+
+
 def independent_rows(Z: Tensor, order: Tensor, rank_tol: float = 1e-9) -> list[int]:
     """Greedily pick rows of Z in ``order`` that are linearly independent of those already picked.
     (A few dozen rows of q values: numpy, whose per-operation cost is a tenth of torch's here.)"""
@@ -60,7 +78,7 @@ def polish(Z: Tensor, y: Tensor, u: Tensor, tau: float, beta: Tensor, a_ipm: Ten
     a_box = torch.minimum(a_ipm.clamp_min(0.0), u)
     best = (beta, p_ipm, dual_value(Z, y, u, a_box, tau, beta))
     q = Z.shape[1]
-    cand = torch.topk(r.abs(), min(4 * q + 10, r.numel()), largest=False).indices
+    cand = smallest(r.abs(), 4 * q + 10)
     h = independent_rows(Z, cand)
     if len(h) < q:
         return best
