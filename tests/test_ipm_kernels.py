@@ -336,3 +336,40 @@ def test_no_features():
     close(r, y - 0.1)
     close(t, rho(y - 0.1, tau).sum())
     assert len(flips) == 0
+
+
+def test_gather_copies_the_rows_asked_for():
+    r = np.random.default_rng(3)
+    M = r.normal(size=(500, 7))
+    y, u = torch.from_numpy(r.normal(size=500)), torch.from_numpy(r.uniform(size=500))
+    idx = torch.tensor([0, 3, 3, 250, 499])
+    want = torch.cat([torch.from_numpy(M[idx.numpy()]), y[idx, None], u[idx, None]], 1)
+    for X in ([np.ascontiguousarray(c) for c in M.T], torch.from_numpy(M), torch.from_numpy(M.T.copy()).T,
+              torch.from_numpy(np.asfortranarray(M))):
+        assert torch.equal(native.gather(X, y, u, idx), want)
+    ones = native.gather(torch.from_numpy(M), y, None, idx)
+    assert torch.equal(ones[:, -1], torch.ones(5, dtype=torch.float64))
+    assert native.gather(torch.from_numpy(M), y, u, torch.empty(0, dtype=torch.long)).shape == (0, 9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_classify_copies_the_middle_and_near_rows(weighted):
+    """rows=True: the middle and near rows come out of the sweep itself, equal to gathering them by index
+    (with the near rows' side codes), also when a cap is reached."""
+    r = np.random.default_rng(4)
+    n, p = 3000, 5
+    M = r.normal(size=(n, p))
+    y = torch.from_numpy(M @ r.normal(size=p) + r.normal(size=n))
+    u = torch.from_numpy(r.uniform(size=n) * (r.uniform(size=n) > 0.2)) if weighted else None
+    A = torch.from_numpy(r.normal(size=(p, 4)))
+    c = torch.from_numpy(r.normal(size=4))
+    for X in ([np.ascontiguousarray(col) for col in M.T], torch.from_numpy(M)):
+        G, mid, side, near, kept, held = native.classify(X, y, u, A, c, -0.3, 0.3, cap=10**6, lo2=-0.9, hi2=0.9,
+                                                          near_cap=10**6, side=True, rows=True)
+        assert len(mid) > 100 and len(near) > 100
+        assert torch.equal(kept, native.gather(X, y, u, mid))
+        assert torch.equal(held[:, :-1], native.gather(X, y, u, near))
+        assert torch.equal(held[:, -1], side[near].to(torch.float64))
+        _, mid2, _, near2, kept2, held2 = native.classify(X, y, u, A, c, -0.3, 0.3, cap=50, lo2=-0.9, hi2=0.9,
+                                                          near_cap=len(near), rows=True)
+        assert mid2 is None and kept2 is None and torch.equal(held2, held)

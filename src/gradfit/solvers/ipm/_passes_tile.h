@@ -282,7 +282,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
                                     const double *u, const double *A, const double *c, double lo, double hi,
                                     double lo2, double hi2, double *G, signed char *side, long *mid, long cap,
                                     long *near, long near_cap, long *n_near, double tau, const double *center,
-                                    double *stats) {
+                                    double *stats, double *mid_rows, double *near_rows) {
     const int kp = (k + 3) & ~3, st = stats != NULL, ns = T_SLOTS(p);
     const long step = (long)GROUP * (p + 1);
     const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 7L * p;
@@ -328,10 +328,16 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
             }
             if (!flag[i]) continue;
             if (flag[i] & 1) {
-                if (count < cap) mid[count] = i0 + i;
+                if (count < cap) {
+                    mid[count] = i0 + i;
+                    if (mid_rows) copy_row(mid_rows + count * (p + 2), cols, p, rs, y, w, i0 + i, i, 0, 0);
+                }
                 count++;
             } else if (near) {
-                if (nn < near_cap) near[nn] = i0 + i;
+                if (nn < near_cap) {
+                    near[nn] = i0 + i;
+                    if (near_rows) copy_row(near_rows + nn * (p + 3), cols, p, rs, y, w, i0 + i, i, 1, code[i]);
+                }
                 nn++;
             }
         }

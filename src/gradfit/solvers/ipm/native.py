@@ -134,7 +134,7 @@ def _vec(v):
 
 def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
              lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False,
-             stats: Tensor | None = None, center=None, tau: float | None = None):
+             stats: Tensor | None = None, center=None, tau: float | None = None, rows: bool = False):
     """The classifying pass of ``_passes.c`` over the rows of X (a matrix or a list of columns):
     ``(globs (2, p + 2), middle row indices or None past cap, side (int8 per row) or None, near row
     indices or None past near_cap)``. Rows of zero weight are skipped.
@@ -143,10 +143,14 @@ def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
     pass's totals of these rows to it in place: ``[rows of weight > 0, sum u, sum u rho_tau(y), column
     min (p), column max (p), sum u (x - center) (p), sum u (x - center)^2 (p)]`` (min / max over the
     rows of weight > 0, NaN where such a row holds a NaN; ``center`` None: zeros; ``tau`` required).
+
+    With ``rows``, two more outputs: the middle rows themselves as ``[x, y, u]`` (k x (p + 2)) and the
+    near rows as ``[x, y, u, side]`` (None past their caps), copied while each tile is in cache.
     """
     fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, _V, ctypes.c_long, _P, _P, _P,
                                          _P, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, _P,
-                                         _B, _L, ctypes.c_long, _L, ctypes.c_long, _L, ctypes.c_double, _P, _P])
+                                         _B, _L, ctypes.c_long, _L, ctypes.c_long, _L, ctypes.c_double, _P, _P, _P,
+                                         _P])
     cols, rs, n, p = _columns(X)
     k = A.shape[-1] if A.ndim == 2 else 1
     A, c = A.to(torch.float64).reshape(p, k).contiguous(), c.to(torch.float64).reshape(k).contiguous()
@@ -165,18 +169,25 @@ def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
     want_near = lo2 is not None
     near = torch.empty(max(min(near_cap, n), 1) if want_near else 1, dtype=torch.long)
     n_near = ctypes.c_long(0)
+    mid_rows = torch.empty(mid.numel() if rows else 0, p + 2, dtype=torch.float64)
+    near_rows = torch.empty(near.numel() if rows and want_near else 0, p + 3, dtype=torch.float64)
     count = fn(n, p, k, cols, rs, yp, up, _ptr(A), _ptr(c), float(lo), float(hi),
                float(lo2 if want_near else lo), float(hi2 if want_near else hi), _ptr(G),
                ctypes.cast(sides.data_ptr(), _B) if side else None, ctypes.cast(mid.data_ptr(), _L), int(cap),
                ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near),
-               float(0.5 if tau is None else tau), cp, None if stats is None else _ptr(stats))
+               float(0.5 if tau is None else tau), cp, None if stats is None else _ptr(stats),
+               _ptr(mid_rows) if rows else None, _ptr(near_rows) if rows and want_near else None)
     if count == -1:
         raise ValueError(f"classify: the compiled pass takes 1 to 128 outputs, not {k}")
     if count < 0:
         raise MemoryError("classify: the compiled pass could not allocate its buffers")
     mid_out = mid[:count] if count <= cap else None
     near_out = (near[:n_near.value] if n_near.value <= near_cap else None) if want_near else None
-    return G, mid_out, sides if side else None, near_out
+    if not rows:
+        return G, mid_out, sides if side else None, near_out
+    kept = None if mid_out is None else mid_rows[:count].clone()  # clone: not the whole block's buffer
+    held = None if near_out is None else near_rows[:n_near.value].clone()
+    return G, mid_out, sides if side else None, near_out, kept, held
 
 
 def check(X, y, u, a: Tensor, c: float, tau: float, side: Tensor | None, cap: int, residual: bool = False):
@@ -211,3 +222,17 @@ def stats(X, y, u, tau: float, keys: Tensor, t: float, cmin: Tensor, cmax: Tenso
     if count < 0:
         raise MemoryError("stats: the compiled pass could not allocate its buffers")
     return idx[:count] if count <= cap else None
+
+
+def gather(X, y, u, idx: Tensor) -> Tensor:
+    """The rows ``idx`` of a block (X a matrix or a list of columns) as ``[x, y, u]`` (float64, k x (p + 2);
+    u None: ones), copied in one compiled loop."""
+    fn = _load_pass("gradfit_gather", [ctypes.c_long, ctypes.c_int, _V, ctypes.c_long, _P, _P, _L, _P])
+    cols, rs, n, p = _columns(X)
+    (y, yp), (u, up) = _vec(y), _vec(u)
+    idx = idx.to(torch.long).contiguous()
+    out = torch.empty(idx.numel(), p + 2, dtype=torch.float64)
+    if idx.numel():
+        fn(idx.numel(), p, cols, rs, yp, up, ctypes.cast(idx.data_ptr(), _L), _ptr(out))
+    return out
+

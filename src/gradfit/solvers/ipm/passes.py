@@ -6,7 +6,9 @@ rows of many processes are combined by :func:`combine` and :func:`gather` (one p
 """
 from __future__ import annotations
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -24,6 +26,10 @@ F64 = torch.float64
 # reading, so the read-ahead stays full: 48 MB (three blocks) keeps the reader busy without holding
 # the 192 MB a least-squares pass uses to overlap row-group decoding (20M-row L1 fit, issue 15).
 PASS_READ_AHEAD = 48 << 20
+# The classifying pass cuts a block of at least PASS_SPLIT_ROWS rows into PASS_THREADS pieces run at
+# once: its compiled work is slower than the reading, and the reader thread mostly waits for it
+PASS_THREADS = 2
+PASS_SPLIT_ROWS = 1 << 15
 
 
 def rows_of(data: Batches) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
@@ -57,6 +63,8 @@ def blocks_of(data: Batches) -> Iterator[tuple[object, Tensor, Tensor | None]]:
 
 def take(X, y: Tensor, u: Tensor | None, idx: Tensor) -> Tensor:
     """The rows ``idx`` of a block as ``[x, y, s]`` (float64)."""
+    if native.rows_usable(X):
+        return native.gather(X, y, u, idx)
     if isinstance(X, list):
         i = idx.numpy()
         Xi = torch.from_numpy(np.stack([c[i] for c in X], 1)) if X else torch.empty(len(i), 0, dtype=F64)
@@ -306,6 +314,49 @@ def _side_sums(X: Tensor, y: Tensor, s: Tensor, below: Tensor, above: Tensor) ->
     return torch.cat([W @ X, (W @ y)[:, None], W.sum(1, keepdim=True)], 1)
 
 
+def _rows_of_part(X, a: int, b: int):
+    return [c[a:b] for c in X] if isinstance(X, list) else X[a:b]
+
+
+def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
+    """The compiled classifying pass over one piece of a block: ``(G, its stats or None, its kept rows
+    or None past cap, its near rows [x, y, s, side] or None past near_cap, their indices)``. Runs in a
+    worker thread (ctypes releases the GIL)."""
+    p = len(X) if isinstance(X, list) else X.shape[1]
+    stats = new_stats(p) if totals is not None else None
+    G, _, _, nr, kept, near = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi, cap=cap,
+                                              lo2=split.lo2, hi2=split.hi2, near_cap=near_cap, stats=stats,
+                                              center=None if totals is None else totals[1],
+                                              tau=None if totals is None else totals[0], rows=True)
+    return G, stats, kept, near, nr
+
+
+def _merge_stats(into: Tensor, part: Tensor, p: int) -> None:
+    """Add a piece's :func:`new_stats` sums to ``into`` (extremes by min / max; NaN wins)."""
+    into[:3] += part[:3]
+    into[3:3 + p] = torch.minimum(into[3:3 + p], part[3:3 + p])
+    into[3 + p:3 + 2 * p] = torch.maximum(into[3 + p:3 + 2 * p], part[3 + p:3 + 2 * p])
+    into[3 + 2 * p:] += part[3 + 2 * p:]
+
+
+def _compiled_parts(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
+    """:func:`_classify_part` of a block, cut in two halves run on two cores when the process has them
+    (the reader thread mostly waits for this pass); ``[(part, first row of the part)]`` in row order."""
+    b = block_rows(X)
+    halves = PASS_THREADS if b >= PASS_SPLIT_ROWS and native.cores() >= PASS_THREADS else 1
+    if halves == 1:
+        return [(_classify_part(X, y, s, split, cap, near_cap, totals, want_near), 0)]
+    cuts = [b * i // halves for i in range(halves + 1)]
+    jobs = [_pool().submit(_classify_part, _rows_of_part(X, lo, hi), y[lo:hi], None if s is None else s[lo:hi],
+                           split, cap, near_cap, totals, want_near) for lo, hi in zip(cuts, cuts[1:])]
+    return [(job.result(), lo) for job, lo in zip(jobs, cuts)]
+
+
+@functools.lru_cache(maxsize=None)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=PASS_THREADS, thread_name_prefix="gradfit-pass")
+
+
 def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
                   totals: tuple[float, Tensor] | None = None) -> Split:
     """Fill ``split.kept``, ``split.globs`` and (with ``split.lo2``) ``split.near``; more than ``cap``
@@ -319,43 +370,28 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
     for X, y, s in blocks_of(data):
         b = block_rows(X)
         if native.rows_usable(X):
-            G, mid, _, nr = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi,
-                                            cap=max(cap - count, 0), lo2=split.lo2, hi2=split.hi2,
-                                            near_cap=max(near_cap - n_near, 0), stats=stats,
-                                            center=None if totals is None else totals[1],
-                                            tau=None if totals is None else totals[0])
-            globs += G
+            parts = _compiled_parts(X, y, s, split, max(cap - count, 0), max(near_cap - n_near, 0), totals,
+                                    want_near)
         else:
-            u = torch.ones(b, dtype=F64) if s is None else s
-            below, above = split.sides(X, y)
-            below, above = below & (u > 0), above & (u > 0)
-            globs += _side_sums(X, y, u, below, above)
-            mid_all = torch.nonzero(~(below | above) & (u > 0)).flatten()
-            mid = mid_all if count + len(mid_all) <= cap else None
-            nr = None
+            parts = [(_torch_part(X, y, s, split, totals, want_near, p), 0)]
+        for (G, part_stats, rows, near_rows, nr), at in parts:
+            globs += G
             if stats is not None:
-                add_stats(X, y, s, totals[0], totals[1], stats)
-            if want_near:
-                P = torch.addmm(split.shift, X, split.fold)
-                kap = (y - P[:, 0]) / P[:, 1:].norm(dim=1).clamp_min(1e-300)
-                nr = torch.nonzero((below & (kap >= split.lo2)) | (above & (kap <= split.hi2))).flatten()
-                nr = nr if n_near + len(nr) <= near_cap else None
-        if mid is None:
-            over, kept = True, []
-        elif not over and len(mid):
-            kept.append(take(X, y, s, mid))
-        count += cap + 1 if mid is None else len(mid)
-        if want_near and n_near <= near_cap:
-            if nr is None:
-                n_near, near = near_cap + 1, []
-            elif len(nr):
-                rows = take(X, y, s, nr)
-                code = split.side_codes(rows[:, :p], rows[:, p], None)
-                near.append(torch.cat([rows, code.to(F64)[:, None]], 1))
-                near_at.append(nr + start)
-                n_near += len(nr)
+                _merge_stats(stats, part_stats, p)
+            count += cap + 1 if rows is None else len(rows)
+            if rows is None or count > cap:
+                over, kept = True, []
+            elif not over and len(rows):
+                kept.append(rows)
+            if want_near and n_near <= near_cap:
+                n_near += near_cap + 1 if nr is None else len(nr)
+                if n_near > near_cap:
+                    near = []
+                elif len(nr):
+                    near.append(near_rows)
+                    near_at.append(nr + start + at)
         start += b
-    X = y = s = rows = None  # the last block holds its whole row group
+    X = y = s = parts = None  # the last block holds its whole row group
     release_memory()  # the decoded blocks, before the kept and near rows are put together
     flags = combine(data, torch.tensor([float(over)], dtype=F64))
     split.overflow = bool(flags[0] > 0)
@@ -375,6 +411,29 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
         near.clear()
     release_memory()
     return split
+
+
+def _torch_part(X: Tensor, y: Tensor, s: Tensor | None, split: Split, totals, want_near: bool, p: int):
+    """:func:`_classify_part` in torch (no compiled module): every middle row and near row is returned
+    (the caller applies the caps)."""
+    u = torch.ones(len(y), dtype=F64) if s is None else s
+    below, above = split.sides(X, y)
+    below, above = below & (u > 0), above & (u > 0)
+    G = _side_sums(X, y, u, below, above)
+    stats = None
+    if totals is not None:
+        stats = new_stats(p)
+        add_stats(X, y, s, totals[0], totals[1], stats)
+    rows = take(X, y, s, torch.nonzero(~(below | above) & (u > 0)).flatten())
+    near, nr = None, None
+    if want_near:
+        P = torch.addmm(split.shift, X, split.fold)
+        kap = (y - P[:, 0]) / P[:, 1:].norm(dim=1).clamp_min(1e-300)
+        nr = torch.nonzero((below & (kap >= split.lo2)) | (above & (kap <= split.hi2))).flatten()
+        near = take(X, y, s, nr)
+        code = above[nr].to(torch.int8) - below[nr].to(torch.int8)
+        near = torch.cat([near, code.to(F64)[:, None]], 1)
+    return G, stats, rows, near, nr
 
 
 def near_check(data: Batches, split: Split, beta_fold: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
