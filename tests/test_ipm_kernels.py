@@ -373,3 +373,76 @@ def test_classify_copies_the_middle_and_near_rows(weighted):
         _, mid2, _, near2, kept2, held2 = native.classify(X, y, u, A, c, -0.3, 0.3, cap=50, lo2=-0.9, hi2=0.9,
                                                           near_cap=len(near), rows=True)
         assert mid2 is None and kept2 is None and torch.equal(held2, held)
+
+
+def test_band_bound_bounds_the_band():
+    """native.band_bound: S ||(x - x0) d|| + E is at least the band ||x A1 + c1|| of every row (also for
+    columns of very different scales far from zero), not much above it for a well-scaled fold, and None
+    for a fold that is not finite."""
+    g = np.random.default_rng(7)
+    for p, k, shift in ((10, 12, 0.0), (3, 2, 1e4), (6, 17, -50.0), (1, 1, 0.0)):
+        X = g.normal(size=(4000, p)) * 10.0 ** g.uniform(-3, 3, size=p) + shift
+        L = np.linalg.cholesky(np.cov(X.T).reshape(p, p) + np.eye(p) * 1e-9)
+        A = np.c_[g.normal(size=(p, 1)), np.linalg.inv(L).T[:, :k - 1], np.zeros((p, max(k - 1 - p, 0)))][:, :k]
+        c = np.r_[1.0, -(X.mean(0) @ A[:, 1:]) + 0.01 * g.normal(size=k - 1)]
+        b = native.band_bound(torch.from_numpy(A), torch.from_numpy(c)).numpy()
+        band = np.sqrt(((X @ A[:, 1:] + c[1:]) ** 2).sum(1))
+        hb = b[-2] * np.sqrt((((X - b[:p]) * b[p:2 * p]) ** 2).sum(1)) + b[-1]
+        assert (hb >= band).all() and np.isfinite(hb).all()
+        if k > 1 and shift == 0.0:
+            assert np.median(band / hb) > 0.3
+    bad = torch.tensor([[1.0, np.nan], [2.0, 3.0]], dtype=torch.float64)
+    assert native.band_bound(bad, torch.zeros(2, dtype=torch.float64)) is None
+
+
+@pytest.mark.parametrize("layout", ["columns", "rows", "strided"])
+@pytest.mark.parametrize("weights", ["none", "zeros"])
+@pytest.mark.parametrize("lims", ["quantiles", "positive", "negative", "zero", "crossed"])
+def test_classify_with_the_bound_is_the_same(layout, weights, lims):
+    """With band_bound's bound every output of classify is what it is without it (the rows the bound
+    proves far skip the band's fold): random rows with NaN / inf rows, rows exactly at lo2 and hi2 and
+    thresholds of either sign (or out of order, where the bound must not be used)."""
+    n, p, k = 3000, 6, 12
+    X, y, u, A, c = block(n, p, k, seed=11, weights=weights)
+    # rows at x = 0: P = c, band = ||c1|| = 5 exactly, r = y - c0: put r at lo2 band and hi2 band exactly
+    c[1:] = 0.0
+    c[1], c[2] = 3.0, 4.0
+    lo, hi, lo2, hi2 = {"quantiles": limits(X, y, A, c, u), "positive": (0.2, 0.3, 0.1, 0.5),
+                        "negative": (-0.5, -0.2, -0.8, -0.1), "zero": (0.0, 0.0, 0.0, 0.0),
+                        "crossed": (0.3, -0.3, 0.5, -0.5)}[lims]
+    for i, t in ((5, hi2), (6, lo2), (7, hi), (8, lo)):
+        X[i] = 0.0
+        y[i] = c[0] + t * 5.0
+    X[9, 2], X[10, 0], y[11], X[12, 3] = np.nan, np.inf, np.inf, -np.inf
+    X[20:40] *= 1e160  # rows whose band's squares overflow (a tile without the shortcut)
+    Xs = layouts(X)[layout]
+    yt, ut = torch.from_numpy(y), None if u is None else torch.from_numpy(u)
+    At, ct = torch.from_numpy(A), torch.from_numpy(c)
+    bound = native.band_bound(At, ct)
+    assert bound is not None
+    outs = []
+    for b in (None, bound):
+        stats = torch.zeros(3 + 4 * p, dtype=torch.float64)
+        outs.append(native.classify(Xs, yt, ut, At, ct, lo, hi, cap=n, lo2=lo2, hi2=hi2, near_cap=n, side=True,
+                                    stats=stats, center=torch.zeros(p, dtype=torch.float64), tau=0.5, rows=True,
+                                    bound=b) + (stats,))
+    (G0, mid0, side0, near0, kept0, held0, st0), (G1, mid1, side1, near1, kept1, held1, st1) = outs
+    assert torch.equal(side0, side1) and torch.equal(mid0, mid1) and torch.equal(near0, near1)
+    torch.testing.assert_close(kept1, kept0, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(held1, held0, rtol=0, atol=0, equal_nan=True)
+    close(G1.numpy(), G0.numpy(), 1e-12)
+    close(st1.numpy(), st0.numpy(), 1e-12)
+    if lims == "quantiles":
+        assert 0 < len(mid0) < n // 2 and len(near0) > 0
+    # and the reference agrees where the rows are finite
+    ok = np.isfinite(X).all(1) & np.isfinite(y) & (np.abs(X).max(1) < 1e100)
+    with np.errstate(all="ignore"):
+        _, _, side_ref, _, _ = reference(X, y, u, A, c, lo, hi, lo2, hi2, 0.5, np.zeros(p))
+    assert (side0.numpy()[ok] == side_ref[ok]).all()
+
+
+def test_classify_bound_checks_its_size():
+    X, y, u, A, c = block(50, 3, 4)
+    with pytest.raises(ValueError, match="bound"):
+        native.classify(layouts(X)["columns"], torch.from_numpy(y), None, torch.from_numpy(A), torch.from_numpy(c),
+                        -0.1, 0.1, cap=50, bound=torch.zeros(3, dtype=torch.float64))
