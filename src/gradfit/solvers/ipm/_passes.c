@@ -212,23 +212,14 @@ int gradfit_pass_width(int want) {
  * when such a row holds a NaN there; where stats[0] is 0 on entry they start afresh, so an all-zero
  * stats is a valid start), S1_j = sum u (x_j - center_j), S2_j = sum u (x_j - center_j)^2 (center NULL:
  * 0).
- *
- * With bound (NULL: none) = [x0 (p), d (p), S, E], the caller's promise that for every row
- *     band <= hb = S sqrt(sum_a ((x_a - x0_a) d_a)^2) + E
- * holds for the band as this kernel computes it in floating point (rounding included; hb itself is
- * taken as S sqrt(Q) + E with each term x_a d_a - x0_a d_a, so the promise must allow for that
- * rounding too: native.band_bound builds one with a wide margin). The rows that the bound proves far
- * outside [lo2 band, hi2 band] then skip the band's fold (tile_sides in _passes_tile.h); every output
- * is the same as without it. It is used only where lo2 <= lo <= hi <= hi2.
  * ------------------------------------------------------------------------------------------------- */
 long gradfit_classify(long n, int p, int k, const double *const *cols, long rs, const double *y, const double *u,
                       const double *A, const double *c, double lo, double hi, double lo2, double hi2, double *G,
                       signed char *side, long *mid, long cap, long *near, long near_cap, long *n_near, double tau,
-                      const double *center, double *stats, double *mid_rows, double *near_rows,
-                      const double *bound) {
+                      const double *center, double *stats, double *mid_rows, double *near_rows) {
     if (k > MAX_K || k < 1 || p < 0) return -1;
     return PICK(classify, n, p, k, cols, rs, y, u, A, c, lo, hi, lo2, hi2, G, side, mid, cap, near, near_cap, n_near,
-                tau, center, stats, mid_rows, near_rows, bound);
+                tau, center, stats, mid_rows, near_rows);
 }
 
 /* ---------------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ typedef signed char KERNEL(vc) __attribute__((vector_size(VW)));
 #define tile_view KERNEL(tile_view)
 #define pack KERNEL(pack)
 #define tile_sides KERNEL(tile_sides)
-#define group_sides KERNEL(group_sides)
 #define columns_tile KERNEL(columns_tile)
 #define columns_block KERNEL(columns_block)
 #define column_stats KERNEL(column_stats)
@@ -151,142 +150,59 @@ HOT int pack(double *buf, const double *const *cols, int p, long rs, const doubl
     return mp;
 }
 
-/* One group of rows (the GROUP rows from row i of the packed tile): r and band from P (a chunk of four
- * outputs at a time), the side code of each row (code), whether it is a middle (1) or near (2) row
- * (flag), and the weights of the rows below (wb) and above (wa). */
-HOT void group_sides(int i, int p, int nc, const double *buf, const double *w, const vd *Ab, const double *ch,
-                     const int *from, const int *to, double lo, double hi, double lo2, double hi2, double *wb,
-                     double *wa, signed char *code, unsigned char *flag) {
-    const vd zero = bcast(0.0), lov = bcast(lo), hiv = bcast(hi), lo2v = bcast(lo2), hi2v = bcast(hi2);
-    const double *x = buf + (long)i * (p + 1);
-    vd r0 = zero, r1 = zero, b0 = zero, b1 = zero;
-    for (int h = 0; h < nc; h++) {
-        vd P[4], Q[4];
-        for (int j = 0; j < 4; j++) P[j] = Q[j] = bcast(ch[4 * h + j]);
-        const vd *Aa = Ab + ((long)h * p + from[h]) * 4;
-        for (int a = from[h]; a < to[h]; a++, Aa += 4) {
-            const vd x0 = load(x + GROUP * a), x1 = load(x + GROUP * a + VW);
-            for (int j = 0; j < 4; j++) {
-                vd av = Aa[j];
-                KEEP(av);
-                P[j] += x0 * av;
-                Q[j] += x1 * av;
-            }
-        }
-        if (h == nc - 1) {
-            r0 = load(x + GROUP * p) - P[0];
-            r1 = load(x + GROUP * p + VW) - Q[0];
-            P[0] = Q[0] = zero;
-        }
-        for (int j = 0; j < 4; j++) {
-            b0 += P[j] * P[j];
-            b1 += Q[j] * Q[j];
-        }
-    }
-    for (int g = 0; g < 2; g++) {
-        const vd r = g ? r1 : r0, band = vsqrt(g ? b1 : b0), wv = load(w + i + VW * g);
-        const vl pos = wv > zero;
-        const vl below = pos & (r < lov * band), above = pos & (r > hiv * band);
-        const vl mid = pos & ~below & ~above;
-        const vl near = (below & (r >= lo2v * band)) | (above & (r <= hi2v * band));
-        const vl sd = (above & 1) - (below & 1), fl = (mid & 1) | (near & 2);
-        store(wb + i + VW * g, vsel(below, wv, zero));
-        store(wa + i + VW * g, vsel(above, wv, zero));
-#if VW == 8
-        const vc sdc = __builtin_convertvector(sd, vc), flc = __builtin_convertvector(fl, vc);
-        memcpy(code + i + VW * g, &sdc, VW);
-        memcpy(flag + i + VW * g, &flc, VW);
-#else
-        for (int l = 0; l < VW; l++) {
-            code[i + VW * g + l] = (signed char)sd[l];
-            flag[i + VW * g + l] = (unsigned char)fl[l];
-        }
-#endif
-    }
-}
-
-/* One tile's rows (group_sides of each group). With a band bound hb (bd: see gradfit_classify), a
- * first sweep takes each row's r (the same operations as group_sides, so the same r) and hb, and
- * settles every row of weight > 0 that is surely far: r > hi2 hb (where hi2 >= 0) proves
- * r > hi2 band >= hi band (band <= hb, lo <= hi <= hi2): above and not near; r < lo2 hb (lo2 <= 0)
- * likewise below and not near. A NaN anywhere fails both tests; a tile where some hb reaches 1e150
- * (where the band's squares could overflow) takes the whole fold everywhere. Only the other rows (a few percent) take the whole fold: copied
- * into cb (a packed tile of its own, TILE (p + 4) doubles and 6 TILE bytes), run through group_sides
- * there, and their outputs put back. */
+/* One tile's rows: r and band from P (a chunk of four outputs for a group of rows at a time), the side
+ * code of each row (code), whether it is a middle (1) or near (2) row (flag), and the weights of the
+ * rows below (wb) and above (wa). */
 HOT void tile_sides(int mp, int p, int nc, const double *buf, const double *w, const vd *Ab, const double *ch,
-                    const int *from, const int *to, double lo, double hi, double lo2, double hi2, const vd *bd,
-                    double *cb, double *wb, double *wa, signed char *code, unsigned char *flag) {
-    if (!bd) {
-        for (int i = 0; i < mp; i += GROUP)
-            group_sides(i, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
-        return;
-    }
-    const vd zero = bcast(0.0), sv = bd[2 * p], ev = bd[2 * p + 1];
-    vd top = zero; /* the largest hb (NaN rows are open anyway) */
-    const vd hif = bcast(hi2 >= 0.0 ? hi2 : INFINITY), lof = bcast(lo2 <= 0.0 ? lo2 : -INFINITY);
-    const int last = nc - 1, fa = from[last], ta = to[last];
-    double *cw = cb + (long)TILE * (p + 1), *cwb = cw + TILE, *cwa = cwb + TILE;
-    int *at = (int *)(cwa + TILE);
-    signed char *ccode = (signed char *)(at + TILE);
-    unsigned char *cflag = (unsigned char *)ccode + TILE;
-    int nt = 0;
+                    const int *from, const int *to, double lo, double hi, double lo2, double hi2, double *wb,
+                    double *wa, signed char *code, unsigned char *flag) {
+    const vd zero = bcast(0.0), lov = bcast(lo), hiv = bcast(hi), lo2v = bcast(lo2), hi2v = bcast(hi2);
     for (int i = 0; i < mp; i += GROUP) {
         const double *x = buf + (long)i * (p + 1);
-        vd R0 = bcast(ch[4 * last]), R1 = R0, q0 = zero, q1 = zero;
-        const vd *Aa = Ab + (long)last * p * 4;
-        for (int a = 0; a < p; a++, Aa += 4) { /* P_0 as group_sides takes it, and the bound's sum */
-            const vd x0 = load(x + GROUP * a), x1 = load(x + GROUP * a + VW);
-            if (a >= fa && a < ta) {
-                vd av = Aa[0];
-                KEEP(av);
-                R0 += x0 * av;
-                R1 += x1 * av;
+        vd r0 = zero, r1 = zero, b0 = zero, b1 = zero;
+        for (int h = 0; h < nc; h++) {
+            vd P[4], Q[4];
+            for (int j = 0; j < 4; j++) P[j] = Q[j] = bcast(ch[4 * h + j]);
+            const vd *Aa = Ab + ((long)h * p + from[h]) * 4;
+            for (int a = from[h]; a < to[h]; a++, Aa += 4) {
+                const vd x0 = load(x + GROUP * a), x1 = load(x + GROUP * a + VW);
+                for (int j = 0; j < 4; j++) {
+                    vd av = Aa[j];
+                    KEEP(av);
+                    P[j] += x0 * av;
+                    Q[j] += x1 * av;
+                }
             }
-            const vd t0 = x0 * bd[p + a] - bd[a], t1 = x1 * bd[p + a] - bd[a];
-            q0 += t0 * t0;
-            q1 += t1 * t1;
+            if (h == nc - 1) {
+                r0 = load(x + GROUP * p) - P[0];
+                r1 = load(x + GROUP * p + VW) - Q[0];
+                P[0] = Q[0] = zero;
+            }
+            for (int j = 0; j < 4; j++) {
+                b0 += P[j] * P[j];
+                b1 += Q[j] * Q[j];
+            }
         }
-        signed char ob[GROUP]; /* -1 for the rows of weight > 0 not surely far */
         for (int g = 0; g < 2; g++) {
-            const vd r = load(x + GROUP * p + VW * g) - (g ? R1 : R0), hb = sv * vsqrt(g ? q1 : q0) + ev;
-            const vd wv = load(w + i + VW * g);
-            top = vmax(hb, top); /* (a NaN hb leaves top as it is) */
+            const vd r = g ? r1 : r0, band = vsqrt(g ? b1 : b0), wv = load(w + i + VW * g);
             const vl pos = wv > zero;
-            const vl above = pos & (r > hif * hb), below = pos & (r < lof * hb);
-            const vl open = pos & ~(above | below), sd = (above & 1) - (below & 1);
+            const vl below = pos & (r < lov * band), above = pos & (r > hiv * band);
+            const vl mid = pos & ~below & ~above;
+            const vl near = (below & (r >= lo2v * band)) | (above & (r <= hi2v * band));
+            const vl sd = (above & 1) - (below & 1), fl = (mid & 1) | (near & 2);
             store(wb + i + VW * g, vsel(below, wv, zero));
             store(wa + i + VW * g, vsel(above, wv, zero));
-            const vc sdc = __builtin_convertvector(sd, vc), opc = __builtin_convertvector(open, vc);
+#if VW == 8
+            const vc sdc = __builtin_convertvector(sd, vc), flc = __builtin_convertvector(fl, vc);
             memcpy(code + i + VW * g, &sdc, VW);
-            memcpy(ob + VW * g, &opc, VW);
-            memset(flag + i + VW * g, 0, VW);
-        }
-        for (int h = 0; h < GROUP; h += 8) {
-            unsigned long long o8;
-            memcpy(&o8, ob + h, 8);
-            while (o8) { /* copy the open rows to the next places of cb */
-                const int l = h + __builtin_ctzll(o8) / 8;
-                o8 &= ~(0xffULL << (8 * (l - h)));
-                double *d = cb + (long)(nt / GROUP) * GROUP * (p + 1) + nt % GROUP;
-                for (int a = 0; a <= p; a++) d[GROUP * a] = x[GROUP * a + l];
-                cw[nt] = w[i + l];
-                at[nt++] = i + l;
+            memcpy(flag + i + VW * g, &flc, VW);
+#else
+            for (int l = 0; l < VW; l++) {
+                code[i + VW * g + l] = (signed char)sd[l];
+                flag[i + VW * g + l] = (unsigned char)fl[l];
             }
+#endif
         }
-    }
-    if (!(hmax(top) < 1e150)) { /* a band's squares could overflow where the bound's do not: no shortcut */
-        for (int i = 0; i < mp; i += GROUP)
-            group_sides(i, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
-        return;
-    }
-    if (!nt) return;
-    const int ntp = (nt + GROUP - 1) / GROUP * GROUP;
-    for (int j = nt; j < ntp; j++) cw[j] = 0.0; /* (their x: what an earlier tile left, never used) */
-    for (int j = 0; j < ntp; j += GROUP)
-        group_sides(j, p, nc, cb, cw, Ab, ch, from, to, lo, hi, lo2, hi2, cwb, cwa, ccode, cflag);
-    for (int j = 0; j < nt; j++) {
-        const int i = at[j];
-        wb[i] = cwb[j], wa[i] = cwa[j], code[i] = ccode[j], flag[i] = cflag[j];
     }
 }
 
@@ -366,7 +282,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
                                     const double *u, const double *A, const double *c, double lo, double hi,
                                     double lo2, double hi2, double *G, signed char *side, long *mid, long cap,
                                     long *near, long near_cap, long *n_near, double tau, const double *center,
-                                    double *stats, double *mid_rows, double *near_rows, const double *bound) {
+                                    double *stats, double *mid_rows, double *near_rows) {
     const int kp = (k + 3) & ~3, st = stats != NULL, ns = T_SLOTS(p);
     const long step = (long)GROUP * (p + 1);
     const long nbuf = (long)kp * (p + 1) + 2L * ns + (long)TILE * (p + 4) + 7L * p;
@@ -388,19 +304,6 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
         return -2;
     }
     for (long i = 0; i < (long)kp * p; i++) Ab[i] = bcast(Ah[i]);
-    double *cb = NULL; /* the rows that the bound leaves open (tile_sides) */
-    vd *bd = NULL; /* the band bound, broadcast: [x0_a d_a (p), d_a (p), S, E] */
-    if (bound && lo2 <= lo && lo <= hi && hi <= hi2) {
-        bd = aligned_alloc(sizeof(vd), sizeof(vd) * (size_t)(2 * p + 2));
-        cb = calloc((size_t)TILE * (p + 5), sizeof(double));
-        if (!bd || !cb) {
-            free(bd), free(cb);
-            free(mem), free(nan), free(code), free(Ab);
-            return -2;
-        }
-        for (int a = 0; a < p; a++) bd[a] = bcast(bound[a] * bound[p + a]), bd[p + a] = bcast(bound[p + a]);
-        bd[2 * p] = bcast(bound[2 * p]), bd[2 * p + 1] = bcast(bound[2 * p + 1]);
-    }
     Totals t = {ctr + p, ctr + p + ns};
     double *so = t.e + ns; /* a tile's column_stats */
     memset(t.s, 0, sizeof(double) * 2 * ns);
@@ -412,7 +315,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
         const int pos = tile_weights(w, u, i0, m, mq), masked = pos != mq;
         const int mp = pack(buf, cols, p, rs, y, i0, m, w, masked, ctr, st && pos ? so : NULL, bad);
         rows += pos;
-        tile_sides(mp, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, bd, cb, wb, wa, code, flag);
+        tile_sides(mp, p, nc, buf, w, Ab, ch, from, to, lo, hi, lo2, hi2, wb, wa, code, flag);
         if (side) memcpy(side + i0, code, m);
         for (int i = 0; i < m; i++) {
             if ((i & 7) == 0) { /* eight rows at once where none is a middle or near one (most) */
@@ -480,7 +383,7 @@ TARGET static long KERNEL(classify)(long n, int p, int k, const double *const *c
         }
     }
     if (n_near) *n_near = nn;
-    free(mem), free(nan), free(code), free(Ab), free(bd), free(cb);
+    free(mem), free(nan), free(code), free(Ab);
     return count;
 }
 
@@ -634,7 +537,6 @@ TARGET static long KERNEL(stats)(long n, int p, const double *const *cols, long 
 #undef tile_view
 #undef pack
 #undef tile_sides
-#undef group_sides
 #undef columns_tile
 #undef columns_block
 #undef column_stats

@@ -132,45 +132,9 @@ def _vec(v):
     return t, _ptr(t)
 
 
-_SLACK = 1e-9  # relative: 10^4 times the rounding of a fold of up to 128 x 128 (and of the bound itself)
-
-
-def band_bound(A: Tensor, c: Tensor) -> Tensor | None:
-    """A cheap upper bound on the band ``h = ||x A_1.. + c_1..||`` of :func:`classify` (outputs 1.. of the
-    fold), as the ``bound`` it takes: ``[x0 (p), d (p), S, E]`` with, for every row x,
-    ``h <= S ||(x - x0) * d|| + E`` also for h and the bound as the compiled pass rounds them. None where
-    the fold is not finite.
-
-    With ``d_a = ||A1[a]||`` (the row norms of A1 = A[:, 1:]), ``B = diag(d)^-1 A1``, x0 the least-squares
-    centre (``min ||x0 A1 + c1||``) and ``e = x0 A1 + c1``: ``x A1 + c1 = ((x - x0) * d) B + e``, so
-    ``h <= sigma_max(B) ||(x - x0) * d|| + ||e||``. The rounding of the pass's P_j is at most
-    ``g (sum_a |x_a| |A_aj| + |c_j|)`` (g: far below _SLACK), whose norm is at most
-    ``g (sqrt(p) ||(x - x0) * d|| + sum_a |x0_a| d_a + ||c1||)`` (Cauchy-Schwarz); the pass's own
-    ``x_a d_a - x0_a d_a`` errs by at most ``g (|x0_a d_a| + |t_a|)``: S and E take all of it with _SLACK.
-    """
-    A, c = A.to(torch.float64), c.to(torch.float64).reshape(-1)
-    p = A.shape[0]
-    A1, c1 = A.reshape(p, -1)[:, 1:], c[1:]
-    if not (torch.isfinite(A1).all() and torch.isfinite(c1).all()):
-        return None
-    d = torch.linalg.vector_norm(A1, dim=1)
-    B = torch.where(d[:, None] > 0, A1 / torch.where(d > 0, d, 1.0)[:, None], 0.0)
-    s = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
-    x0 = torch.linalg.lstsq(A1.T, -c1[:, None]).solution[:, 0] if A1.numel() else torch.zeros(p, dtype=A.dtype)
-    x0 = torch.where(torch.isfinite(x0), x0, 0.0)
-    e = float(torch.linalg.vector_norm(x0 @ A1 + c1))
-    g, f = _SLACK, 1.0 + 8 * _SLACK
-    x0d, K0, cn = float(torch.linalg.vector_norm(x0 * d)), float((x0.abs() * d).sum()), float(torch.linalg.vector_norm(c1))
-    S = f * (s * (1 + g) + g * p ** 0.5)
-    E = f * (e * (1 + g) + g * (K0 + cn + 2 * (s + p ** 0.5 + 1) * x0d))
-    out = torch.cat([x0, d, torch.tensor([S, E], dtype=torch.float64)])
-    return out if bool(torch.isfinite(out).all()) else None
-
-
 def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
              lo2: float | None = None, hi2: float | None = None, near_cap: int = 0, side: bool = False,
-             stats: Tensor | None = None, center=None, tau: float | None = None, rows: bool = False,
-             bound: Tensor | None = None):
+             stats: Tensor | None = None, center=None, tau: float | None = None, rows: bool = False):
     """The classifying pass of ``_passes.c`` over the rows of X (a matrix or a list of columns):
     ``(globs (2, p + 2), middle row indices or None past cap, side (int8 per row) or None, near row
     indices or None past near_cap)``. Rows of zero weight are skipped.
@@ -182,14 +146,11 @@ def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
 
     With ``rows``, two more outputs: the middle rows themselves as ``[x, y, u]`` (k x (p + 2)) and the
     near rows as ``[x, y, u, side]`` (None past their caps), copied while each tile is in cache.
-
-    ``bound``: :func:`band_bound` of (A, c) (computed once for many calls), with which the rows it proves
-    far from the band skip the band's fold; every output is the same as without it.
     """
     fn = _load_pass("gradfit_classify", [ctypes.c_long, ctypes.c_int, ctypes.c_int, _V, ctypes.c_long, _P, _P, _P,
                                          _P, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, _P,
                                          _B, _L, ctypes.c_long, _L, ctypes.c_long, _L, ctypes.c_double, _P, _P, _P,
-                                         _P, _P])
+                                         _P])
     cols, rs, n, p = _columns(X)
     k = A.shape[-1] if A.ndim == 2 else 1
     A, c = A.to(torch.float64).reshape(p, k).contiguous(), c.to(torch.float64).reshape(k).contiguous()
@@ -199,11 +160,9 @@ def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
         if not (isinstance(stats, Tensor) and stats.dtype == torch.float64 and stats.device.type == "cpu"
                 and stats.is_contiguous() and stats.numel() == 3 + 4 * p):
             raise ValueError(f"classify: stats must be a contiguous float64 CPU tensor of {3 + 4 * p} values")
-    (y, yp), (u, up), (center, cp), (bound, bp) = _vec(y), _vec(u), _vec(center), _vec(bound)
+    (y, yp), (u, up), (center, cp) = _vec(y), _vec(u), _vec(center)
     if center is not None and center.numel() != p:
         raise ValueError(f"classify: center must hold {p} values, not {center.numel()}")
-    if bound is not None and bound.numel() != 2 * p + 2:
-        raise ValueError(f"classify: bound must hold {2 * p + 2} values (band_bound), not {bound.numel()}")
     G = torch.zeros(2, p + 2, dtype=torch.float64)
     mid = torch.empty(max(min(cap, n), 1), dtype=torch.long)
     sides = torch.empty(n if side else 0, dtype=torch.int8)
@@ -217,7 +176,7 @@ def classify(X, y, u, A: Tensor, c: Tensor, lo: float, hi: float, cap: int,
                ctypes.cast(sides.data_ptr(), _B) if side else None, ctypes.cast(mid.data_ptr(), _L), int(cap),
                ctypes.cast(near.data_ptr(), _L) if want_near else None, int(near_cap), ctypes.byref(n_near),
                float(0.5 if tau is None else tau), cp, None if stats is None else _ptr(stats),
-               _ptr(mid_rows) if rows else None, _ptr(near_rows) if rows and want_near else None, bp)
+               _ptr(mid_rows) if rows else None, _ptr(near_rows) if rows and want_near else None)
     if count == -1:
         raise ValueError(f"classify: the compiled pass takes 1 to 128 outputs, not {k}")
     if count < 0:

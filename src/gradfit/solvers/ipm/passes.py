@@ -318,17 +318,16 @@ def _rows_of_part(X, a: int, b: int):
     return [c[a:b] for c in X] if isinstance(X, list) else X[a:b]
 
 
-def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool,
-                   bound: Tensor | None = None):
+def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
     """The compiled classifying pass over one piece of a block: ``(G, its stats or None, its kept rows
     or None past cap, its near rows [x, y, s, side] or None past near_cap, their indices)``. Runs in a
-    worker thread (ctypes releases the GIL). ``bound``: :func:`native.band_bound` of the split's fold."""
+    worker thread (ctypes releases the GIL)."""
     p = len(X) if isinstance(X, list) else X.shape[1]
     stats = new_stats(p) if totals is not None else None
     G, _, _, nr, kept, near = native.classify(X, y, s, split.fold, split.shift, split.lo, split.hi, cap=cap,
                                               lo2=split.lo2, hi2=split.hi2, near_cap=near_cap, stats=stats,
                                               center=None if totals is None else totals[1],
-                                              tau=None if totals is None else totals[0], rows=True, bound=bound)
+                                              tau=None if totals is None else totals[0], rows=True)
     return G, stats, kept, near, nr
 
 
@@ -340,17 +339,16 @@ def _merge_stats(into: Tensor, part: Tensor, p: int) -> None:
     into[3 + 2 * p:] += part[3 + 2 * p:]
 
 
-def _compiled_parts(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool,
-                    bound: Tensor | None = None):
+def _compiled_parts(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
     """:func:`_classify_part` of a block, cut in two halves run on two cores when the process has them
     (the reader thread mostly waits for this pass); ``[(part, first row of the part)]`` in row order."""
     b = block_rows(X)
     halves = PASS_THREADS if b >= PASS_SPLIT_ROWS and native.cores() >= PASS_THREADS else 1
     if halves == 1:
-        return [(_classify_part(X, y, s, split, cap, near_cap, totals, want_near, bound), 0)]
+        return [(_classify_part(X, y, s, split, cap, near_cap, totals, want_near), 0)]
     cuts = [b * i // halves for i in range(halves + 1)]
     jobs = [_pool().submit(_classify_part, _rows_of_part(X, lo, hi), y[lo:hi], None if s is None else s[lo:hi],
-                           split, cap, near_cap, totals, want_near, bound) for lo, hi in zip(cuts, cuts[1:])]
+                           split, cap, near_cap, totals, want_near) for lo, hi in zip(cuts, cuts[1:])]
     return [(job.result(), lo) for job, lo in zip(jobs, cuts)]
 
 
@@ -369,12 +367,11 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
     stats = new_stats(p) if totals is not None else None
     kept, near, near_at, count, n_near, over, start = [], [], [], 0, 0, False, 0
     want_near = split.lo2 is not None
-    bound = None if native._load() is None else native.band_bound(split.fold, split.shift)  # once a pass
     for X, y, s in blocks_of(data):
         b = block_rows(X)
         if native.rows_usable(X):
             parts = _compiled_parts(X, y, s, split, max(cap - count, 0), max(near_cap - n_near, 0), totals,
-                                    want_near, bound)
+                                    want_near)
         else:
             parts = [(_torch_part(X, y, s, split, totals, want_near, p), 0)]
         for (G, part_stats, rows, near_rows, nr), at in parts:
