@@ -121,7 +121,9 @@ def _copy_lines(src, dst) -> None:
 def _watch(procs: list[subprocess.Popen]) -> int | None:
     """Wait for every process; at the first non-zero exit return the rank to blame (the rest are stopped
     by the caller). A process that stopped on a bad input (exit code 2) is blamed before one that lost
-    contact with it: the others get a moment to exit after the first failure."""
+    contact with it: the others get a moment to exit after the first failure. A process that lost
+    contact exits with code 1; when one seen first did, another that died of its own cause (any other
+    code) is blamed instead (both may have exited between two looks)."""
     while True:
         running = False
         for rank, p in enumerate(procs):
@@ -146,7 +148,8 @@ def _blame(procs: list[subprocess.Popen], first: int) -> int:
         if all(p.poll() is not None for p in procs):
             break
         time.sleep(0.02)
-    return first
+    own = [rank for rank, p in enumerate(procs) if p.poll() not in (None, 0, 1)]
+    return own[0] if own and procs[first].returncode == 1 else first
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
