@@ -226,8 +226,8 @@ class _Streamed:
         sample = unit_sample_pass(self.data, m, self.gen)
         if sample is None or sample.shape[0] < m // 2 or not bool(torch.isfinite(sample).all()):
             return None
-        self.scales = Scales(sample, sample[:, :self.p].amin(0), sample[:, :self.p].amax(0),
-                             self.objective.fit_intercept, self.whiten)
+        lo, hi = torch.aminmax(sample[:, :self.p], dim=0)
+        self.scales = Scales(sample, lo, hi, self.objective.fit_intercept, self.whiten)
         self.design = self.scales.design(sample[:0])  # the scales, not the rows
         found = None
         if self.design.shape[1] > 0:
