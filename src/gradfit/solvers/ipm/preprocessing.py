@@ -137,20 +137,16 @@ def moving_share(u: Tensor, extra) -> float:
 def solve_to_vertex(Z, y, u, tau: float, tol: float, max_iter: int, polish_on: bool, share: float = 1.0):
     """(beta, value, lower bound, iterations, solves) of the LP on these rows, at a vertex.
 
-    With polishing the interior point first stops at ``FAST_TOL`` times ``share``: the rows of its
-    smallest residuals almost always span the optimal vertex already, whose dual then certifies it
-    to rounding. Only when that certificate is looser than ``tol`` is the LP solved again to ``tol``.
-    ``share``: the part of the weight on rows that can move; the gap is relative to the whole
-    objective, and the globs of a reduced problem (98% of a 20M-row fit's weight) would otherwise
-    let the middle rows stop 50x less settled (a 300k-row reduced LP: stopped at 1e-8, its vertex
-    certified 1e-9, and the second solve cost 20 more iterations). Below half the weight the LP
-    goes straight to ``tol``: even a first stop scaled by the share (1.5e-10) sometimes left a
-    vertex that did not certify, and going on to 1e-11 costs one iteration, a restart twenty.
+    With polishing the interior point first stops at ``FAST_TOL``: the rows of its smallest
+    residuals almost always span the optimal vertex already, whose dual then certifies it to
+    rounding. Only when that certificate is looser than ``tol`` is the LP solved again to ``tol``.
+    ``share``: the part of the weight on rows that can move. Below one half (the globs of a reduced
+    problem hold 98% of a 20M-row fit's weight) the gap, relative to the whole objective, says little
+    of the middle rows at the first stop: its vertex often did not certify and the second solve cost
+    20-24 more iterations (+1 s at 70M rows), where going straight to ``tol`` costs one or two.
     """
     iters, solves = 0, 0
-    # globs holding most of the weight: straight to tol, one or two iterations more than the first stop,
-    # where a first stop whose vertex did not certify cost a whole second solve (70M rows: +1 s)
-    fast = tol if share < 0.5 else max(tol, FAST_TOL * min(max(share, 0.0), 1.0))
+    fast = tol if share < 0.5 else max(tol, FAST_TOL)
     for t in ((fast, tol) if polish_on and tol < fast else (tol,)):
         sol = frisch_newton(Z, y, u, tau, t, max_iter)
         iters, solves = iters + sol.n_iter, solves + 1
