@@ -1,4 +1,4 @@
-/* The pass kernels of the streamed Portnoy-Koenker fit (solvers/ipm/passes.py), linked into the _fnb
+/* The pass kernels of the streamed Portnoy-Koenker fit (solvers/ipm/split.py, sampling.py), linked into the _fnb
  * extension and called through ctypes (solvers/ipm/native.py): the classifying pass (which can also take
  * the totals the sampling pass takes), the check pass and the sampling pass.
  *

@@ -7,7 +7,8 @@ from torch import Tensor
 
 from gradfit.solvers.ipm.design import Design, whitening
 from gradfit.solvers.ipm.lp import weighted_gram
-from gradfit.solvers.ipm.passes import F64, Totals
+from gradfit.solvers.ipm.passes import F64
+from gradfit.solvers.ipm.sampling import Totals
 
 # The unpenalized design counts as well conditioned (no SingularDesignWarning, no moments pass) when
 # this bound on cond(Z'SZ) holds; exact.COND_WARN warns above 1e16, the margin covers rounding

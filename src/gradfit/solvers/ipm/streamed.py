@@ -4,7 +4,7 @@ For a source that is not in memory (a file larger than memory, the shards of man
 objective of :mod:`.solver` is minimized without holding the rows. Memory is the sample plus the
 kept rows (about ``1.8 m``, ``m = ((q+1) n)^(2/3)``: 0.9M rows of 70M), not ``n``. One round:
 
-1. **Sampling pass** (:func:`~.passes.sample_pass`): a uniform sample of m rows, the weight sum,
+1. **Sampling pass** (:func:`~.sampling.sample_pass`): a uniform sample of m rows, the weight sum,
    the zero model's loss and each column's range (for the scales and constant columns).
 2. **LP on the sample** (loose tolerance): ``beta0``; ``L`` the Cholesky factor of ``Zs'Zs``.
 3. **Classifying pass**: ``kappa_i = r_i / ||L^-1 z_i||`` at ``beta0``; rows with ``kappa`` below
@@ -42,8 +42,9 @@ from gradfit.problem.objective import Objective
 from gradfit.solvers.base import FitResult, Settings, SolverMismatch
 from gradfit.solvers.exact import record_design_note
 from gradfit.solvers.ipm.lp import frisch_newton, pinball_sum, weighted_gram
-from gradfit.solvers.ipm.passes import (F64, Split, Totals, check_pass, classify_pass, known_rows,
-                                        load_pass, near_check, sample_pass, unit_sample_pass)
+from gradfit.solvers.ipm.passes import F64, known_rows, load_pass
+from gradfit.solvers.ipm.sampling import Totals, sample_pass, unit_sample_pass
+from gradfit.solvers.ipm.split import Split, check_pass, classify_pass, near_check
 from gradfit.solvers.ipm.preprocessing import (REDUCED_ROUNDS, SAMPLE_TOL, glob_rows, kth_fraction, solve_rows,
                                               stack_rows, with_rows)
 from gradfit.solvers.ipm.finish import conclude, l1_rows, vertex
