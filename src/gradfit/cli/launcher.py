@@ -30,6 +30,7 @@ from gradfit.distributed.session import (DEFAULT_TIMEOUT, DistributedError, Sess
 ARGS_ENV = "GRADFIT_WORKER_ARGS"
 GRACE_S = 5.0
 BLAME_S = 2.0  # after a process fails, how long the others may take to say whether it was a bad input
+LOST_S = 10.0  # after one lost contact (the peer closed), how long the peer may take to be seen gone
 
 
 LAUNCHER_ENV = "GRADFIT_LAUNCHER_PID"
@@ -72,14 +73,10 @@ def spawn(command: Sequence[str], nproc: int, *, timeout: float = 60.0, extra_en
                                           text=True, start_new_session=True))
         pump = threading.Thread(target=_copy_lines, args=(procs[0].stdout, out), daemon=True)
         pump.start()
-        failed = _watch(procs)
+        failed = _watch(procs, lambda rank: _read(errs[rank]))
         pump.join(timeout=GRACE_S)
         code = procs[failed].returncode if failed is not None else 0
-        texts = []
-        for err in errs:
-            err.seek(0)
-            texts.append(err.read())
-        return code, failed, texts
+        return code, failed, [_read(err) for err in errs]
     finally:
         _stop(procs)
         for err in errs:
@@ -118,12 +115,9 @@ def _copy_lines(src, dst) -> None:
         dst.flush()
 
 
-def _watch(procs: list[subprocess.Popen]) -> int | None:
+def _watch(procs: list[subprocess.Popen], said: Callable[[int], str] = lambda rank: "") -> int | None:
     """Wait for every process; at the first non-zero exit return the rank to blame (the rest are stopped
-    by the caller). A process that stopped on a bad input (exit code 2) is blamed before one that lost
-    contact with it: the others get a moment to exit after the first failure. A process that lost
-    contact exits with code 1; when one seen first did, another that died of its own cause (any other
-    code) is blamed instead (both may have exited between two looks)."""
+    by the caller). ``said(rank)`` is what an exited process wrote to stderr."""
     while True:
         running = False
         for rank, p in enumerate(procs):
@@ -131,25 +125,37 @@ def _watch(procs: list[subprocess.Popen]) -> int | None:
             if rc is None:
                 running = True
             elif rc != 0:
-                return _blame(procs, rank)
+                return _blame(procs, rank, said(rank))
         if not running:
             return None
         time.sleep(0.02)
 
 
-def _blame(procs: list[subprocess.Popen], first: int) -> int:
+def _blame(procs: list[subprocess.Popen], first: int, first_said: str = "") -> int:
+    """Which process to name when ``first`` was seen to fail first.
+
+    A process that stopped on a bad input (exit code 2) is named before one that lost contact with it
+    (exit code 1), and so is one that died of its own cause (any other code): the others get a moment to
+    exit after the first failure. A process that lost contact because a peer closed the connection (not
+    a timeout, where the peer may be hung for good) waits longer for that peer to be seen gone: a dying
+    process can take seconds to be reaped on a loaded machine.
+    """
     if procs[first].returncode == 2:
         return first
-    deadline = time.monotonic() + BLAME_S
-    while time.monotonic() < deadline:
-        for rank, p in enumerate(procs):
-            if p.poll() == 2:
-                return rank
-        if all(p.poll() is not None for p in procs):
-            break
+    lost = procs[first].returncode == 1
+    patience = LOST_S if lost and "timed out" not in first_said.lower() else BLAME_S
+    start = time.monotonic()
+    while True:
+        codes = [p.poll() for p in procs]
+        if 2 in codes:
+            return codes.index(2)
+        own = [rank for rank, c in enumerate(codes) if c not in (None, 0, 1)]
+        waited = time.monotonic() - start
+        if lost and own and (waited >= BLAME_S or None not in codes):
+            return own[0]
+        if None not in codes or waited >= patience:
+            return own[0] if lost and own else first
         time.sleep(0.02)
-    own = [rank for rank, p in enumerate(procs) if p.poll() not in (None, 0, 1)]
-    return own[0] if own and procs[first].returncode == 1 else first
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -170,6 +176,11 @@ def _signal(p: subprocess.Popen, sig: int) -> None:
         os.killpg(p.pid, sig)  # the worker and anything it started
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _read(err) -> str:
+    err.seek(0)  # only of a process that has exited: the offset is shared with its stderr
+    return err.read()
 
 
 def _error_line(text: str) -> str | None:
