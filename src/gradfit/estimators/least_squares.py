@@ -31,7 +31,7 @@ def _min_norm(est: LeastSquaresBase, X, w: np.ndarray | None, Xc=None, Vt=None, 
     """Replace ``coef_`` by the minimum-norm coefficients with the same fit (rank-deficient X)."""
     if Xc is None:
         if sp.issparse(X) and X.shape[0] * X.shape[1] > DENSE_WIDE_MAX:
-            return  # too big to densify: the exact solver's answer stays (any minimizer of the objective)
+            return  # too big to densify: the exact solver's answer stays (its CG route's is the minimum-norm one)
         Xc = centred(X, w, est.fit_intercept)
     coef = np.reshape(np.asarray(est.coef_, dtype=np.float64), (-1, X.shape[1]))
     new, rank = row_space_projection(Xc, coef, s, Vt)

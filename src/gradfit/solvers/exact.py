@@ -43,6 +43,7 @@ from gradfit.numerics.least_squares import StandardizedSystem, augmented_refine,
 from gradfit.numerics.passes import F64, is_sparse_rows, one_torch_thread
 from gradfit.numerics.qr import orthonormal_columns, streaming_r
 from gradfit.solvers.base import FitResult, Settings, Solver
+from gradfit.solvers.design_checks import CHECKS_RUN, column_names, constant_phrase, dependent_phrase
 from gradfit.solvers.registry import register
 
 COND_DIRECT = 1e6   # cond(A) below which one Cholesky solve is accurate to about 1e-10
@@ -57,8 +58,7 @@ class SingularDesignWarning(UserWarning):
 
 
 def _names(objective: Objective, idx) -> str:
-    names = objective.data.feature_names
-    return ", ".join(f"'{names[int(j)]}'" for j in idx)
+    return column_names(objective.data.feature_names, idx)
 
 
 def _cholesky_solver(L: Tensor):
@@ -156,18 +156,14 @@ def _diagnose(objective: Objective, system: StandardizedSystem, cond_z: float, r
     else for any solver's (the coefficients are not identified)."""
     nk = system.keep.numel()
     parts, cols = [], []
+    names = objective.data.feature_names
     if system.constant.numel():
-        what = "constant (the intercept carries it)" if system.intercept else "all zero"
-        then = "coefficient set to 0" if solved else "its coefficient is not identified; drop it"
-        parts.append(f"column(s) {_names(objective, system.constant)} {what}: {then}")
+        parts.append(constant_phrase(names, system.constant.tolist(), system.intercept, solved))
         cols += system.constant.tolist()
     if null is not None and null.shape[1]:
         dep = [int(system.keep[j]) for j in range(nk) if float(null[j].abs().max()) > 0.05]
         cols += dep
-        then = "returned the minimum-norm solution" if solved else \
-            "their coefficients are not identified (any mix of them fits equally well)"
-        parts.append(f"columns {_names(objective, dep)} are linearly dependent (rank {rank} of {system.k}): "
-                     f"{then}; drop the redundant column(s)")
+        parts.append(dependent_phrase(names, dep, f"rank {rank} of {system.k}", solved))
     elif cond_z > COND_WARN:
         dep = [int(system.keep[j]) for j in range(nk)
                if smallest is not None and float(smallest[j].abs()) > 0.05]
@@ -252,7 +248,7 @@ class Exact(Solver):
     def solve(self, objective: Objective, settings: Settings, theta0: Tensor) -> FitResult:
         routed = sparse_route(objective, settings, theta0)  # a wide sparse design: CG, not the p x p Gram
         if routed is not None:
-            return routed
+            return self._sparse_diagnosis(objective, routed)
         t0 = time.perf_counter()
         data = objective.data
         system = StandardizedSystem(objective.data, objective.fit_intercept, objective.penalty.l2)
@@ -301,6 +297,22 @@ class Exact(Solver):
                 "weight_sum": system.sw, "singular_columns": _names(objective, cols)}
         return FitResult(theta, True, 1 + passes, history, self.name, gap=gap,
                          message=warning or f"solved by {method}", info=info)
+
+    @staticmethod
+    def _sparse_diagnosis(objective: Objective, routed: FitResult) -> FitResult:
+        """Warn with (and remember) what the CG route's O(nnz) checks proved about the design."""
+        design = routed.info.pop("design")
+        names, intercept = objective.data.feature_names, objective.fit_intercept
+        warning = design.note(names, intercept, solved=True, penalized=objective.penalty.l2 > 0)
+        if objective.penalty.alpha == 0:
+            _DESIGN_NOTES.setdefault(objective.data, {})[intercept] = design.note(names, intercept, solved=False)
+        if warning:
+            warnings.warn(warning, SingularDesignWarning, stacklevel=4)
+            routed.message = f"{warning}; {routed.message}"
+        routed.info["singular_columns"] = column_names(
+            names, design.constant if objective.penalty.l2 > 0 else design.columns)
+        routed.info["design_checks"] = CHECKS_RUN
+        return routed
 
     @staticmethod
     def _rounding_gap(system: StandardizedSystem, theta: Tensor, objective: Objective, value: float) -> float:

@@ -19,7 +19,9 @@ system is taken from CG's own Lanczos tridiagonal (its smallest Ritz value, whic
 :func:`sparse_route` is the exact solver's automatic choice for a sparse in-memory design whose
 Gram matrix would cost more than ``CG_MIN_PASSES`` CG steps (:func:`gram_is_big`); CG gets as many
 steps as the Gram route would cost (:func:`cg_budget`), and when it does not certify ``tol`` within
-them it returns None and the exact Gram route runs instead (at most twice that route's time).
+them it returns None and the exact Gram route runs instead (at most twice that route's time). Before
+it, :func:`gradfit.solvers.design_checks.check_sparse_design` looks for what makes the coefficients
+not identified (constant, duplicated or one-hot columns, fewer rows than coefficients) in O(nnz).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from gradfit.exceptions import SolverMismatch
 from gradfit.numerics.moments import is_sparse_rows
 from gradfit.problem.objective import Objective, relative_gap
 from gradfit.solvers.base import FitResult, Settings, Solver
+from gradfit.solvers.design_checks import check_sparse_design
 from gradfit.solvers.history import History
 from gradfit.solvers.registry import register
 
@@ -107,9 +110,12 @@ def _ritz_min(alphas: list[float], betas: list[float]) -> float:
     return float(np.linalg.eigvalsh(T)[0])
 
 
-def conjugate_gradients(objective: Objective, settings: Settings, theta0: Tensor, max_iter: int) -> FitResult:
+def conjugate_gradients(objective: Objective, settings: Settings, theta0: Tensor, max_iter: int,
+                        fixed: np.ndarray | None = None, precondition: bool = True) -> FitResult:
     """Preconditioned CG from ``theta0``'s ``w`` until the certified relative gap is within
-    ``min(tol, 1e-14)`` (or only within ``tol`` once it stops improving), or ``max_iter`` products."""
+    ``min(tol, 1e-14)`` (or only within ``tol`` once it stops improving), or ``max_iter`` products.
+    The columns ``fixed`` keep their start value; ``precondition=False``: plain CG (from 0, its iterates
+    stay in the row space of the centred design, so a singular system ends at the minimum-norm point)."""
     t0 = time.perf_counter()
     full = objective.data.full_batch()
     csr = (full.X.csr.astype(np.float64, copy=False) if is_sparse_rows(full.X)
@@ -119,6 +125,10 @@ def conjugate_gradients(objective: Objective, settings: Settings, theta0: Tensor
     l2 = float(objective.penalty.l2)
     eq = _Normal(csr, y, s, l2, objective.fit_intercept)
     pinv = np.where(eq.diag > 0, 1.0 / np.where(eq.diag > 0, eq.diag, 1.0), 0.0)
+    if not precondition:
+        pinv = (eq.diag > 0).astype(np.float64)
+    if fixed is not None and fixed.size:
+        pinv[fixed] = 0.0
     w = theta0[:-1].detach().cpu().to(torch.float64).numpy().copy()
     g, value = eq.state(w)
     r = -g
@@ -187,15 +197,31 @@ def conjugate_gradients(objective: Objective, settings: Settings, theta0: Tensor
 
 def sparse_route(objective: Objective, settings: Settings, theta0: Tensor) -> FitResult | None:
     """CG instead of the sparse Gram when that Gram would be big (:func:`gram_is_big`) and the rows are
-    in memory on one process; None (use the Gram route) otherwise or when CG does not certify ``tol``."""
+    in memory on one process; None (use the Gram route) otherwise or when CG does not certify ``tol``.
+
+    The design is first checked in O(nnz) (:func:`check_sparse_design`): constant columns are held at
+    0, and when a check proves the columns dependent (and no ridge penalty makes the answer unique) CG
+    runs unpreconditioned from 0, whose iterates stay in the row space of the centred design: the
+    minimum-norm solution, as the exact solver returns. ``info["design"]`` holds the findings."""
     data = objective.data
     full = data.full_batch()
     if full is None or data.distributed or not is_sparse_rows(full.X) or objective.penalty.l1 > 0:
         return None
     if not gram_is_big(full.X.csr):
         return None
-    result = conjugate_gradients(objective, settings, theta0, max_iter=cg_budget(full.X.csr))
-    return result if result.converged else None
+    weight = None if full.weight is None else full.weight.detach().cpu().to(torch.float64).numpy()
+    design = check_sparse_design(full.X.csr, weight, objective.fit_intercept)
+    min_norm = design.dependent and objective.penalty.l2 == 0
+    start = theta0.clone()
+    if min_norm:
+        start.zero_()
+    start[torch.as_tensor(design.constant, dtype=torch.long)] = 0
+    result = conjugate_gradients(objective, settings, start, max_iter=cg_budget(full.X.csr),
+                                 fixed=design.constant, precondition=not min_norm)
+    if not result.converged:
+        return None
+    result.info["design"] = design
+    return result
 
 
 @register
