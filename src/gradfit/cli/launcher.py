@@ -30,7 +30,7 @@ from gradfit.distributed.session import (DEFAULT_TIMEOUT, DistributedError, Sess
 ARGS_ENV = "GRADFIT_WORKER_ARGS"
 GRACE_S = 5.0
 BLAME_S = 2.0  # after a process fails, how long the others may take to say whether it was a bad input
-LOST_S = 10.0  # after one lost contact (the peer closed), how long the peer may take to be seen gone
+LOST = "lost contact with the others"  # what a process that lost its peers says (then it exits 1)
 
 
 LAUNCHER_ENV = "GRADFIT_LAUNCHER_PID"
@@ -125,35 +125,34 @@ def _watch(procs: list[subprocess.Popen], said: Callable[[int], str] = lambda ra
             if rc is None:
                 running = True
             elif rc != 0:
-                return _blame(procs, rank, said(rank))
+                return _blame(procs, rank, said)
         if not running:
             return None
         time.sleep(0.02)
 
 
-def _blame(procs: list[subprocess.Popen], first: int, first_said: str = "") -> int:
-    """Which process to name when ``first`` was seen to fail first.
+def _blame(procs: list[subprocess.Popen], first: int, said: Callable[[int], str] = lambda rank: "") -> int:
+    """Which process to name when ``first`` was seen to fail first (``said``: an exited one's stderr).
 
-    A process that stopped on a bad input (exit code 2) is named before one that lost contact with it
-    (exit code 1), and so is one that died of its own cause (any other code): the others get a moment to
-    exit after the first failure. A process that lost contact because a peer closed the connection (not
-    a timeout, where the peer may be hung for good) waits longer for that peer to be seen gone: a dying
-    process can take seconds to be reaped on a loaded machine.
+    A process that stopped on a bad input (exit code 2) is named before one that lost contact with it,
+    and so is one that died of its own cause (any other code): the others get ``BLAME_S`` to exit after
+    the first failure. A process that lost contact is known by its line, not only by its exit code 1:
+    torch's teardown can still abort it (SIGABRT) after it said so.
     """
     if procs[first].returncode == 2:
         return first
-    lost = procs[first].returncode == 1
-    patience = LOST_S if lost and "timed out" not in first_said.lower() else BLAME_S
+
+    def follower(rank: int) -> bool:
+        return procs[rank].returncode == 1 or LOST in said(rank)
+    lost = follower(first)
     start = time.monotonic()
     while True:
         codes = [p.poll() for p in procs]
         if 2 in codes:
             return codes.index(2)
-        own = [rank for rank, c in enumerate(codes) if c not in (None, 0, 1)]
-        waited = time.monotonic() - start
-        if lost and own and (waited >= BLAME_S or None not in codes):
-            return own[0]
-        if None not in codes or waited >= patience:
+        own = [rank for rank, c in enumerate(codes) if c not in (None, 0) and not follower(rank)]
+        done = None not in codes or time.monotonic() - start >= BLAME_S
+        if done:
             return own[0] if lost and own else first
         time.sleep(0.02)
 
@@ -311,10 +310,21 @@ def _run_worker(args, topology, cmd_fit: Callable) -> int:
         except Exception as exc:  # noqa: BLE001 - a collective that failed because a peer is gone
             if is_user_error(exc) or not is_comm_failure(exc):
                 raise
-            failure = (f"process {topology.rank} of {topology.world} lost contact with the others "
+            failure = (f"process {topology.rank} of {topology.world} {LOST} "
                        f"({first_line(exc)}); stopped, nothing was written")
         finally:
             if failure is None:
                 session.close()
     print(f"gradfit: error: {failure}", file=sys.stderr, flush=True)
+    if _is_cli_process():  # leave now: torch's teardown of a group whose peer is gone can abort (SIGABRT)
+        sys.stdout.flush()
+        os._exit(1)
     return 1
+
+
+def _is_cli_process() -> bool:
+    """True when this process was started to run gradfit's command line (by the launcher, torchrun's
+    ``-m gradfit`` or the ``gradfit`` script), not when a program calls :func:`gradfit.cli.main`."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return bool(os.environ.get(LAUNCHER_ENV)) or os.path.basename(sys.argv[0] or "") == "gradfit" or \
+        getattr(spec, "name", "") in ("gradfit.__main__", "gradfit.cli.worker")
