@@ -96,8 +96,7 @@ def check_sparse_design(csr, weight: np.ndarray | None, intercept: bool) -> Spar
         csr = csr[np.flatnonzero(weight > 0)]
     n, p = csr.shape
     nnz = np.bincount(csr.indices, minlength=p)
-    squares = np.ones(n) @ sp.csr_matrix((csr.data * csr.data, csr.indices, csr.indptr), shape=(n, p))
-    value = _single_value(csr, nnz, squares)  # the one value a column stores (NaN: several)
+    value = _single_value(csr, nnz)  # the one value a column stores (NaN: several)
     all_zero = (nnz == 0) | (value == 0)
     constant = all_zero | ((nnz == n) & ~np.isnan(value)) if intercept else all_zero
     keep = ~constant
@@ -110,34 +109,28 @@ def check_sparse_design(csr, weight: np.ndarray | None, intercept: bool) -> Spar
     return found
 
 
-def _single_value(csr, nnz: np.ndarray, squares: np.ndarray) -> np.ndarray:
-    """For each column, the value all its stored entries share (NaN when they differ, or none is stored).
-    Only columns where ``nnz * sum(x^2) == sum(x)^2`` nearly holds (equality: one value) are read."""
-    n, p = csr.shape
-    sums = np.ones(n) @ csr
-    value = np.full(p, np.nan)
-    maybe = np.flatnonzero((nnz > 0) & (np.abs(nnz * squares - sums * sums) <= 1e-9 * nnz * squares))
-    if maybe.size:
-        block = csr[:, maybe].tocsc()
-        starts = block.indptr[:-1]
-        lo, hi = np.minimum.reduceat(block.data, starts), np.maximum.reduceat(block.data, starts)
-        value[maybe[lo == hi]] = lo[lo == hi]
-    return value
+def _single_value(csr, nnz: np.ndarray) -> np.ndarray:
+    """For each column, the value all its stored entries share (NaN when they differ, or none is stored)."""
+    p = csr.shape[1]
+    lo, hi = np.full(p, np.inf), np.full(p, -np.inf)
+    np.minimum.at(lo, csr.indices, csr.data)  # no array the size of X's values is made (cold pages cost)
+    np.maximum.at(hi, csr.indices, csr.data)
+    return np.where((nnz > 0) & (lo == hi), lo, np.nan)
 
 
 def _duplicates(csr, keep: np.ndarray, nnz: np.ndarray) -> list[list[int]]:
-    """Groups of kept columns with the same rows stored and values equal up to a scale factor: two
-    fingerprints (of the rows, and a projection that a scale factor leaves alone) find the candidates,
-    an exact comparison decides."""
-    n, p = csr.shape
+    """Groups of kept columns with the same rows stored and values equal up to a scale factor: a
+    fingerprint that a scale factor leaves alone (three random projections) finds the candidates, an
+    exact comparison decides."""
     rng = np.random.default_rng(0)
-    pattern = sp.csr_matrix((np.ones(csr.nnz), csr.indices, csr.indptr), shape=(n, p))
-    f_rows = rng.standard_normal(n) @ pattern  # summed in row order: equal rows give bitwise-equal sums
-    sizes = rng.uniform(1.0, 2.0, n) @ sp.csr_matrix((np.abs(csr.data), csr.indices, csr.indptr), shape=(n, p))
-    f_vals = np.abs(rng.standard_normal(n) @ csr) / np.where(sizes > 0, sizes, 1.0)  # blind to a scale factor
-    order = np.lexsort((f_vals, f_rows, nnz))
+    u, v, w = ((rng.random(csr.shape[0]) - 0.5) @ csr for _ in range(3))
+    top = np.maximum(np.maximum(np.abs(u), np.abs(v)), np.abs(w))
+    u, v, w = (x / np.where(top > 0, top, 1.0) for x in (u, v, w))  # no underflow when squared
+    bottom = v * v + w * w
+    f_vals = u * u / np.where(bottom > 0, bottom, 1.0)
+    order = np.lexsort((f_vals, nnz))
     order = order[keep[order]]
-    same = (nnz[order[1:]] == nnz[order[:-1]]) & (f_rows[order[1:]] == f_rows[order[:-1]]) & \
+    same = (nnz[order[1:]] == nnz[order[:-1]]) & \
         (np.abs(f_vals[order[1:]] - f_vals[order[:-1]]) <= 1e-9 * np.maximum(1.0, np.abs(f_vals[order[:-1]])))
     if not same.any():
         return []
