@@ -97,6 +97,7 @@ def test_one_hot_columns_with_every_level_beside_an_intercept():
     y = _target(X)
     model, said = _fit(X, y)
     assert len(said) == 1 and "indicator columns adding up to the same value in every row" in said[0]
+    assert "drop one level of each category" in said[0]
     assert "'x0', 'x1'" in said[0] and "and 580 more" in said[0]  # 600 names are shortened
     _same_as_dense(X, y, said, model)
     # drop one level (the reference): identified, and no word about it

@@ -41,12 +41,12 @@ def constant_phrase(names, idx, intercept: bool, solved: bool) -> str:
     return f"column(s) {column_names(names, idx)} {what}: {then}"
 
 
-def dependent_phrase(names, idx, rank: str, solved: bool, why: str = "") -> str:
+def dependent_phrase(names, idx, rank: str, solved: bool, why: str = "",
+                     fix: str = "drop the redundant column(s)") -> str:
     """``rank`` (and ``why``, ending in ': ' or ', ') fill the parentheses after "linearly dependent"."""
     then = "returned the minimum-norm solution" if solved else \
         "their coefficients are not identified (any mix of them fits equally well)"
-    return (f"columns {column_names(names, idx)} are linearly dependent ({why}{rank}): {then}; "
-            "drop the redundant column(s)")
+    return f"columns {column_names(names, idx)} are linearly dependent ({why}{rank}): {then}; {fix}"
 
 
 @dataclass
@@ -85,7 +85,9 @@ class SparseDesign:
                                           "equal up to a scale factor: "))
         if self.trap:
             parts.append(dependent_phrase(names, self.trap, "with the intercept", solved,
-                                          "indicator columns adding up to the same value in every row, "))
+                                          "indicator columns adding up to the same value in every row, ",
+                                          "drop one level of each category (its reference) or fit without an "
+                                          "intercept"))
         return "; ".join(parts)
 
 
