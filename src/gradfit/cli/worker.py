@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from gradfit.cli.commands import run_command
 from gradfit.cli.errors import guarded
@@ -20,5 +21,16 @@ def worker_main() -> int:
     return guarded(lambda: run_command(args), say_interrupted=False)
 
 
+def leave(code: int) -> None:
+    """Exit with ``code``. A failed worker leaves at once, its line already printed: torch's teardown of
+    a process group whose peer is gone can abort (SIGABRT), which would hide the exit code (2: a bad
+    input, 1: a lost peer) that the launcher reads."""
+    if code != 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(worker_main())
+    leave(worker_main())
