@@ -1,3 +1,3 @@
-from gradfit.cli import main
+from gradfit.cli.entry import leave, main
 
-raise SystemExit(main())
+leave(main())

@@ -316,15 +316,5 @@ def _run_worker(args, topology, cmd_fit: Callable) -> int:
             if failure is None:
                 session.close()
     print(f"gradfit: error: {failure}", file=sys.stderr, flush=True)
-    if _is_cli_process():  # leave now: torch's teardown of a group whose peer is gone can abort (SIGABRT)
-        sys.stdout.flush()
-        os._exit(1)
-    return 1
+    return 1  # the process leaves at once (cli.entry.leave): the group's teardown could abort
 
-
-def _is_cli_process() -> bool:
-    """True when this process was started to run gradfit's command line (by the launcher, torchrun's
-    ``-m gradfit`` or the ``gradfit`` script), not when a program calls :func:`gradfit.cli.main`."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return bool(os.environ.get(LAUNCHER_ENV)) or os.path.basename(sys.argv[0] or "") == "gradfit" or \
-        getattr(spec, "name", "") in ("gradfit.__main__", "gradfit.cli.worker")
