@@ -1,7 +1,7 @@
 /* What gradfit's compiled kernels share: a 4-lane float64 vector type and the load-time choice of
  * AVX2 + FMA where the CPU has them (GCC 11+ on x86-64 Linux: twice as fast as SSE2 there); elsewhere
- * the vector type compiles to the target's baseline SIMD. Included by numerics/_kernels.c and
- * solvers/ipm/_fnb.c (each includes <string.h> for memcpy first). */
+ * the vector type compiles to the target's baseline SIMD. Included by numerics/_kernels.c,
+ * solvers/ipm/_fnb_kernels.h and solvers/ipm/_passes.c (each includes <string.h> for memcpy first). */
 #ifndef GRADFIT_SIMD_H
 #define GRADFIT_SIMD_H
 

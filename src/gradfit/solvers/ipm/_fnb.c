@@ -394,7 +394,8 @@ done:
     return status;
 }
 
-/* The pass kernels (gradfit_classify, gradfit_check, gradfit_stats) are in _passes.c, linked into this module. */
+/* The pass kernels (gradfit_classify, gradfit_check, gradfit_stats, gradfit_gather, gradfit_pass_width) are in
+ * _passes.c, linked into this module. */
 
 /* An importable module, so that `import gradfit.solvers.ipm._fnb` says whether the install built it;
  * its one function is called through ctypes (which releases the GIL). */

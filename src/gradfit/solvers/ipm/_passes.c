@@ -1,14 +1,15 @@
 /* The pass kernels of the streamed Portnoy-Koenker fit (solvers/ipm/split.py, sampling.py), linked into the _fnb
  * extension and called through ctypes (solvers/ipm/native.py): the classifying pass (which can also take
- * the totals the sampling pass takes), the check pass and the sampling pass.
+ * the totals the sampling pass takes), the check pass and the sampling pass, and a gather of chosen rows.
  *
  * Each works through its rows in tiles of TILE rows. A tile is first packed: its columns copied into
  * one buffer a group of rows at a time (a group: the rows two vectors hold), which also takes the
  * columns' stats where wanted. One sweep over the packed tile then computes what needs a whole row (its
  * fitted values, its side), and each column's glob sums are taken over the tile while it is still in L1
  * cache (the check and sampling kernels, a dot product and column extremes, read contiguous columns in
- * place and copy a tile only where it is strided). A vector holds four rows (AVX2 or the baseline SIMD) or eight (AVX-512): the vector code is in
- * _passes_tile.h, compiled once per width, and the width is picked at the first call.
+ * place and copy a tile only where it is strided). A vector holds four rows (AVX2 or the baseline SIMD)
+ * or eight (AVX-512): the vector code is in _passes_tile.h, compiled once per width, and the width is
+ * picked at the first call.
  *
  * The columns X come as p pointers whose consecutive rows lie rs values apart (rs = 1: separate
  * contiguous columns; rs = p: a row-major matrix; any other stride works too). Rows of weight u_i <= 0
@@ -62,7 +63,7 @@ HOT int tile_weights(double *w, const double *u, long i0, int m, int mp) {
 
 /* A packed column's sums over one tile row by row (x: its first group of rows of size group, the next
  * step values on), exactly as defined: a NaN or inf only where a counted row holds it; out as
- * column_tile's, and out[6] = 1 where a row of weight > 0 holds a NaN. */
+ * columns_tile's, and out[6] = 1 where a row of weight > 0 holds a NaN. */
 static void column_tile_exact(const double *x, long step, int group, int m, const double *w, const signed char *code,
                               int st, double ctr, double out[7]) {
     double gb = 0.0, ga = 0.0, s1 = 0.0, s2 = 0.0, mn = INFINITY, mx = -INFINITY;
@@ -137,19 +138,24 @@ static void merge_extremes(double *stats, int p, const double *mn, const double 
     }
 }
 
-#define VW 4
-#define KERNEL(name) name##_4
+/* Row i of the block as [x (p), y] into o: the start of every row a pass hands back (copy_row, gather). */
+static inline void row_xy(double *o, const double *const *cols, int p, long rs, const double *y, long i) {
+    const long off = i * rs;
+    for (int a = 0; a < p; a++) o[a] = cols[a][off];
+    o[p] = y[i];
+}
+
 /* Row i of the block as [x (p), y, weight] (+ its side code when with_side), from the columns the tile
  * was just packed from (in cache): the kept and near rows leave the pass without a gather. */
 static inline void copy_row(double *o, const double *const *cols, int p, long rs, const double *y, const double *w,
                             long i, int in_tile, int with_side, signed char side) {
-    const long off = i * rs;
-    for (int a = 0; a < p; a++) o[a] = cols[a][off];
-    o[p] = y[i];
+    row_xy(o, cols, p, rs, y, i);
     o[p + 1] = w[in_tile];
     if (with_side) o[p + 2] = (double)side;
 }
 
+#define VW 4
+#define KERNEL(name) name##_4
 #define TARGET DISPATCH
 #include "_passes_tile.h"
 #undef VW
@@ -252,11 +258,9 @@ long gradfit_gather(long k, int p, const double *const *cols, long rs, const dou
                     const long *idx, double *out) {
     const long w = p + 2;
     for (long r = 0; r < k; r++) {
-        const long i = idx[r], off = i * rs;
         double *o = out + r * w;
-        for (int j = 0; j < p; j++) o[j] = cols[j][off];
-        o[p] = y[i];
-        o[p + 1] = u ? u[i] : 1.0;
+        row_xy(o, cols, p, rs, y, idx[r]);
+        o[p + 1] = u ? u[idx[r]] : 1.0;
     }
     return k;
 }
