@@ -160,8 +160,8 @@ def solve_rows(Z: Tensor, y: Tensor, u: Tensor, extra, tau: float, tol: float, m
                generator: torch.Generator | None, min_rows: int, mm_factor: float, trial: bool = False,
                max_rounds: int | None = None, start: Tensor | None = None):
     """(rows, beta, value, lower, iterations, solves) of the LP over the rows ``Z`` (dense) plus ``extra``:
-    by Portnoy-Koenker itself when there are many (the sample's LP and the reduced LP of a large
-    problem are large problems too), else by :func:`solve_to_vertex`. A ``trial`` fit (the sample's)
+    by Portnoy-Koenker itself when there are many and ``max_rounds`` allows it (the sample's LP), else
+    by :func:`solve_to_vertex` (the reduced LP: ``max_rounds=0``, with only a ``start``'s round). A ``trial`` fit (the sample's)
     only needs beta: value and lower are then None. ``rows``: those of the last LP solved.
     ``max_rounds``: Portnoy-Koenker rounds tried before the direct solve (None: until m is too large;
     a ``start`` adds its round).

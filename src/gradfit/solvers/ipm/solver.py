@@ -89,6 +89,9 @@ class InteriorPoint(Solver):
 
     @dataclass(frozen=True)
     class Options(ThreadedOptions):
+        """``threads`` sets torch's threads, as for every solver. The compiled kernels (the Frisch-Newton
+        loop, the classifying pass) use the cores ``OMP_NUM_THREADS`` allows (else the CPUs this process
+        may run on; ``native.cores``), and their sums are the same bit for bit for any count."""
         subsample: int | None = None
         mm_factor: float = 0.8
         ipm_tol: float = 1e-11

@@ -77,7 +77,7 @@ def _rows_of_part(X, a: int, b: int):
     return [c[a:b] for c in X] if isinstance(X, list) else X[a:b]
 
 
-def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
+def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals):
     """The compiled classifying pass over one piece of a block: ``(G, its stats or None, its kept rows
     or None past cap, its near rows [x, y, s, side] or None past near_cap, their indices)``. Runs in a
     worker thread (ctypes releases the GIL)."""
@@ -90,16 +90,16 @@ def _classify_part(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_
     return G, stats, kept, near, nr
 
 
-def _compiled_parts(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals, want_near: bool):
+def _compiled_parts(X, y: Tensor, s: Tensor | None, split: Split, cap: int, near_cap: int, totals):
     """:func:`_classify_part` of a block, cut in two halves run on two cores when the process has them
     (the reader thread mostly waits for this pass); ``[(part, first row of the part)]`` in row order."""
     b = block_rows(X)
     halves = PASS_THREADS if b >= PASS_SPLIT_ROWS and native.cores() >= PASS_THREADS else 1
     if halves == 1:
-        return [(_classify_part(X, y, s, split, cap, near_cap, totals, want_near), 0)]
+        return [(_classify_part(X, y, s, split, cap, near_cap, totals), 0)]
     cuts = [b * i // halves for i in range(halves + 1)]
     jobs = [_pool().submit(_classify_part, _rows_of_part(X, lo, hi), y[lo:hi], None if s is None else s[lo:hi],
-                           split, cap, near_cap, totals, want_near) for lo, hi in zip(cuts, cuts[1:])]
+                           split, cap, near_cap, totals) for lo, hi in zip(cuts, cuts[1:])]
     return [(job.result(), lo) for job, lo in zip(jobs, cuts)]
 
 
@@ -121,8 +121,7 @@ def classify_pass(data: Batches, split: Split, cap: int, near_cap: int = 0,
     for X, y, s in blocks_of(data):
         b = block_rows(X)
         if native.rows_usable(X):
-            parts = _compiled_parts(X, y, s, split, max(cap - count, 0), max(near_cap - n_near, 0), totals,
-                                    want_near)
+            parts = _compiled_parts(X, y, s, split, max(cap - count, 0), max(near_cap - n_near, 0), totals)
         else:
             parts = [(_torch_part(X, y, s, split, totals, want_near, p), 0)]
         for (G, part_stats, rows, near_rows, nr), at in parts:

@@ -88,7 +88,7 @@ class _Round:
         lo2 = kth_fraction(kappa, max(1.0 / m, f.tau - (1 + NEAR_FACTOR) * M / (2 * n)))
         hi2 = kth_fraction(kappa, min(f.tau + (1 + NEAR_FACTOR) * M / (2 * n), (m - 1.0) / m))
         proof_rows = sample[:DESIGN_PROOF_ROWS].clone()
-        Ds = f.scales.design(sample[:0])  # its scales fold the fits below
+        Ds = f.design  # its scales fold the fits below
         del sample, Zs, ys, us, P, kappa
         release_memory()  # 0.25 GB of sample and its products at 70M rows, not held through the pass
         split = classify_pass(f.data, Split(fold, shift, float(lo), float(hi), float(min(lo2, lo)),
